@@ -1,0 +1,29 @@
+"""archdsl: residual networks from a short YAML spec.
+
+The core (spec, IR, lowering, counting, diagrams, planning) imports no torch;
+``build_model`` imports it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .lower import lower
+from .load import load_spec
+from .spec.errors import SpecError
+from .spec.schema import Spec
+
+if TYPE_CHECKING:
+    import os
+
+    import torch
+
+__all__ = ["Spec", "SpecError", "build_model", "load_spec", "lower"]
+__version__ = "0.1.0"
+
+
+def build_model(spec_or_path: Spec | str | os.PathLike[str], **kwargs: Any) -> torch.nn.Module:
+    """Build the PyTorch module of a spec (or of a spec file)."""
+    from .emit.torch import build_model as _build
+
+    return _build(spec_or_path, **kwargs)

@@ -1,0 +1,5 @@
+"""``python -m archdsl``."""
+
+from .cli.main import entry
+
+entry()

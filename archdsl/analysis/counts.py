@@ -1,0 +1,92 @@
+"""Exact analytic counts from the IR: parameters, MACs, FLOPs and activations
+per node, rolled up per block, per stage and in total. No torch, no tracing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Literal
+
+from ..ir.graph import Graph
+from ..ir.ops import op
+
+Convention = Literal["conv+linear", "all"]
+CONVENTIONS: tuple[str, ...] = ("conv+linear", "all")
+Level = Literal["node", "block", "stage"]
+LEVELS: tuple[str, ...] = ("node", "block", "stage")
+BYTES_FP32 = 4
+_VIEWS = {"input", "flatten", "dropout"}  # write no new tensor at inference
+
+
+@dataclass(frozen=True)
+class Row:
+    """Counts of one node, block, stage, or of the whole model."""
+
+    name: str
+    op: str
+    shape: tuple[int, ...]
+    params: int
+    macs: int
+    flops: int
+    activations: int
+
+    @property
+    def param_bytes(self) -> int:
+        return self.params * BYTES_FP32
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.activations * BYTES_FP32
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Every node's counts under one convention, with roll-ups."""
+
+    model: str
+    convention: str
+    input: tuple[int, ...]
+    nodes: tuple[Row, ...]
+    stages: tuple[Row, ...]
+    blocks: tuple[Row, ...]
+    total: Row
+
+    def rows(self, level: str) -> tuple[Row, ...]:
+        return {"node": self.nodes, "block": self.blocks, "stage": self.stages}[level]
+
+
+def _node_row(graph: Graph, name: str, convention: str) -> Row:
+    n = graph[name]
+    spec = op(n.op)
+    ins = [graph[i].shape for i in n.inputs]
+    macs = spec.macs(n.attrs, ins, n.shape)
+    flops = 2 * macs
+    if convention == "all":
+        extra_macs, extra_flops = spec.elem(n.attrs, ins, n.shape)
+        macs += extra_macs
+        flops += extra_flops
+    acts = 0 if n.op in _VIEWS else prod(n.shape)
+    return Row(n.name, n.op, n.shape, spec.params(n.attrs, ins), macs, flops, acts)
+
+
+def _roll_up(name: str, rows: list[Row]) -> Row:
+    return Row(name, "", rows[-1].shape, sum(r.params for r in rows),
+               sum(r.macs for r in rows), sum(r.flops for r in rows),
+               sum(r.activations for r in rows))
+
+
+def count(graph: Graph, convention: str = "conv+linear") -> Counts:
+    """Count ``graph`` under a named convention (see docs/counting.md)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; allowed: "
+                         f"{', '.join(CONVENTIONS)}")
+    nodes = [_node_row(graph, n.name, convention) for n in graph if n.op != "input"]
+    groups: dict[str, dict[str, list[Row]]] = {"stage": {}, "block": {}}
+    for row in nodes:
+        n = graph[row.name]
+        groups["stage"].setdefault(n.stage, []).append(row)
+        groups["block"].setdefault(n.block or n.stage, []).append(row)
+    roll = {k: tuple(_roll_up(name, rows) for name, rows in g.items())
+            for k, g in groups.items()}
+    return Counts(graph.name, convention, graph.input.shape, tuple(nodes), roll["stage"],
+                  roll["block"], _roll_up("total", nodes))

@@ -1,0 +1,105 @@
+"""The build bundle: every artefact a spec produces, written atomically.
+
+Each artefact is a file name and a function of the build's inputs; later
+capabilities add theirs to ``ARTIFACTS``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .analysis.counts import Counts, count
+from .bundle import atomic_dir
+from .ir.graph import Graph
+from .spec.schema import Spec
+
+DEFAULT_ROOT = "archdsl-out"
+
+
+def default_bundle_dir(spec_path: str | os.PathLike[str]) -> Path:
+    """``archdsl-out/<spec file stem>/``: derived from the file name, never from spec fields."""
+    return Path(DEFAULT_ROOT) / Path(spec_path).stem
+
+
+def fmt_shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+@dataclass
+class BuildInputs:
+    """What the artefacts are made from."""
+
+    source: str
+    spec: Spec
+    graph: Graph
+    model: Any = None  # the torch module, once built
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counts:
+        if "_counts" not in self.options:
+            self.options["_counts"] = count(self.graph)
+        return self.options["_counts"]
+
+
+def normalized_yaml(spec: Spec, source: str) -> str:
+    """The resolved spec with every default explicit, as YAML that validates again."""
+    data = spec.model_dump(mode="json", exclude_none=True)
+    # the kind first, as people write it
+    data["stages"] = [{"block": s.pop("block"), **s} for s in data["stages"]]
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=200)
+    return f"# normalized by archdsl {__version__} from {source}\n{body}"
+
+
+def summary_text(b: BuildInputs) -> str:
+    """The short human summary that ``build`` prints and saves."""
+    t = b.counts.total
+    lines = [
+        f"model        {b.spec.name}  (from {b.source})",
+        f"parameters   {t.params:,}  ({t.param_bytes / 2**20:.1f} MiB at fp32)",
+        f"MACs         {t.macs:,}  ({t.macs / 1e9:.3f} G, conv+linear; FLOPs = 2 x MACs)",
+        f"input        {fmt_shape(b.graph.input.shape)}",
+        f"output       {fmt_shape(b.graph.output.shape)}",
+        f"nodes        {len(b.graph)} IR nodes, "
+        f"{sum(s.depth for s in b.spec.stages)} residual blocks in {len(b.spec.stages)} stages",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _weights(b: BuildInputs, path: Path) -> None:
+    import torch
+
+    torch.save(b.model.state_dict(), path)
+
+
+Writer = Callable[[BuildInputs, Path], None]
+
+
+def _text(render: Callable[[BuildInputs], str]) -> Writer:
+    return lambda b, path: path.write_text(render(b), encoding="utf-8")
+
+
+# (file name, writer, option that enables it or None for always)
+ARTIFACTS: list[tuple[str, Writer, str | None]] = [
+    ("spec.yaml", _text(lambda b: normalized_yaml(b.spec, b.source)), None),
+    ("summary.txt", _text(summary_text), None),
+    ("weights.pt", _weights, "save_weights"),
+]
+
+
+def write_bundle(dest: str | os.PathLike[str], inputs: BuildInputs) -> list[Path]:
+    """Write every enabled artefact into ``dest`` atomically; return the final paths."""
+    names = []
+    with atomic_dir(dest) as tmp:
+        for name, writer, option in ARTIFACTS:
+            if option is None or inputs.options.get(option):
+                writer(inputs, tmp / name)
+                names.append(name)
+    return [Path(dest) / n for n in names]

@@ -1,0 +1,1 @@
+"""Backends that read the IR: torch modules, diagrams, generated code, reports."""

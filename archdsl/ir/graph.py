@@ -1,0 +1,113 @@
+"""The IR: a flat, topologically ordered graph of shaped primitive nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ops import Shape, ShapeError, op
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One primitive op.
+
+    ``name`` is unique and, for ops with parameters, the state_dict prefix
+    (``layer1.0.conv1``). ``stage`` is ``stem``, ``layer1``… or ``head``;
+    ``block`` is the residual block (``layer1.0``) or None outside blocks.
+    """
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    attrs: dict[str, Any]
+    shape: Shape
+    stage: str
+    block: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A lowered model: its nodes in execution order (the first is the input)."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    _index: dict[str, Node] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {n.name: n for n in self.nodes})
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, name: str) -> Node:
+        return self._index[name]
+
+    @property
+    def input(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def consumers(self, name: str) -> list[Node]:
+        """Nodes that read ``name``'s output, in order."""
+        return [n for n in self.nodes if name in n.inputs]
+
+    def count_ops(self) -> dict[str, int]:
+        """How many nodes of each op the graph holds."""
+        counts: dict[str, int] = {}
+        for n in self.nodes:
+            counts[n.op] = counts.get(n.op, 0) + 1
+        return counts
+
+
+class GraphBuilder:
+    """Appends nodes in order, computing each output shape from the ops table."""
+
+    def __init__(self, name: str, input_shape: Shape) -> None:
+        self.name = name
+        self._nodes: list[Node] = []
+        self._shapes: dict[str, Shape] = {}
+        self.stage = "stem"
+        self.block: str | None = None
+        self.add("input", "x", (), shape=tuple(input_shape))
+
+    def shape(self, name: str) -> Shape:
+        return self._shapes[name]
+
+    def add(self, op_name: str, name: str, inputs: tuple[str, ...], **attrs: Any) -> str:
+        """Append one node and return its name (the handle later nodes read)."""
+        if name in self._shapes:
+            raise ValueError(f"duplicate node name {name!r}")
+        ins = [self._shapes[i] for i in inputs]
+        try:
+            shape = op(op_name).shape(attrs, ins)
+        except ShapeError as exc:
+            raise ShapeError(f"{name} ({op_name}): {exc}") from None
+        node = Node(name, op_name, inputs, attrs, tuple(shape), self.stage, self.block)
+        self._nodes.append(node)
+        self._shapes[name] = node.shape
+        return name
+
+    def conv(self, x: str, name: str, out: int, kernel: int, *, stride: int = 1,
+             groups: int = 1, bias: bool = False, padding: int | None = None) -> str:
+        """A 2-D convolution; padding defaults to kernel // 2 ("same" at stride 1)."""
+        return self.add("conv2d", name, (x,), in_channels=self._shapes[x][0],
+                        out_channels=out, kernel=kernel, stride=stride,
+                        padding=kernel // 2 if padding is None else padding,
+                        groups=groups, bias=bias)
+
+    def bn(self, x: str, name: str, eps: float = 1e-5) -> str:
+        return self.add("batch_norm", name, (x,), eps=eps)
+
+    def act(self, x: str, name: str, kind: str = "relu") -> str:
+        return self.add(kind, name, (x,))
+
+    def build(self) -> Graph:
+        return Graph(self.name, tuple(self._nodes))

@@ -1,0 +1,157 @@
+"""The ops table: every primitive's shape rule, parameter count and cost, once.
+
+Shapes are ``(C, H, W)`` feature maps or ``(F,)`` vectors, batch excluded.
+``macs`` is the conv+linear convention (torchvision's ``_ops``, and
+``torch.utils.flop_counter.FlopCounterMode`` total / 2). ``elem`` is the extra
+cost that the ``all`` convention adds for everything else, as
+``(mac-equivalents, flops)``; docs/counting.md lists each rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import Any, Callable
+
+Shape = tuple[int, ...]
+Attrs = dict[str, Any]
+
+
+class ShapeError(ValueError):
+    """An op whose output would be empty or whose inputs don't fit together."""
+
+
+def _out_len(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
+    """PyTorch's pooling/convolution output length (``pooling_output_shape``)."""
+    out = (size + 2 * padding - kernel + (stride - 1 if ceil else 0)) // stride + 1
+    if ceil and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window must start inside the input or its left padding
+    return out
+
+
+def _window(a: Attrs, ins: list[Shape], channels: int) -> Shape:
+    c, h, w = ins[0]
+    k, s, p = a["kernel"], a["stride"], a.get("padding", 0)
+    ceil = a.get("ceil_mode", False)
+    out = (channels, _out_len(h, k, s, p, ceil), _out_len(w, k, s, p, ceil))
+    if min(out[1:]) <= 0:
+        raise ShapeError(f"{k}x{k}/{s} window on a {h}x{w} map leaves nothing")
+    return out
+
+
+def _conv_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if ins[0][0] != a["in_channels"]:
+        raise ShapeError(f"expects {a['in_channels']} input channels, gets {ins[0][0]}")
+    return _window(a, ins, a["out_channels"])
+
+
+def _same(a: Attrs, ins: list[Shape]) -> Shape:
+    return ins[0]
+
+
+def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len(set(ins)) != 1:
+        raise ShapeError(f"adds tensors of different shapes {ins}")
+    return ins[0]
+
+
+def _scale_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    x, s = ins
+    if s != (x[0], 1, 1):
+        raise ShapeError(f"scales a {x} map by a {s} tensor; expected ({x[0]}, 1, 1)")
+    return x
+
+
+def _pad_channels_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c, h, w = ins[0]
+    s = a["stride"]
+    return (a["out_channels"], -(-h // s), -(-w // s))
+
+
+def _numel(out: Shape) -> int:
+    return prod(out)
+
+
+def _per_out(n: int = 1, flops: int = 1) -> Callable[[Attrs, list[Shape], Shape], tuple[int, int]]:
+    return lambda a, ins, out: (n * _numel(out), flops * _numel(out))
+
+
+def _window_cost(a: Attrs, ins: list[Shape], out: Shape) -> tuple[int, int]:
+    n = _numel(out) * a["kernel"] ** 2
+    return n, n
+
+
+def _conv_macs(a: Attrs, ins: list[Shape], out: Shape) -> int:
+    return _numel(out) * (a["in_channels"] // a["groups"]) * a["kernel"] ** 2
+
+
+def _conv_params(a: Attrs, ins: list[Shape]) -> int:
+    weight = a["out_channels"] * (a["in_channels"] // a["groups"]) * a["kernel"] ** 2
+    return weight + (a["out_channels"] if a["bias"] else 0)
+
+
+def _none(*_: Any) -> int:
+    return 0
+
+
+def _no_elem(*_: Any) -> tuple[int, int]:
+    return 0, 0
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """One primitive: how it shapes, how many parameters it holds, what it costs."""
+
+    shape: Callable[[Attrs, list[Shape]], Shape]
+    params: Callable[[Attrs, list[Shape]], int] = _none
+    macs: Callable[[Attrs, list[Shape], Shape], int] = _none
+    elem: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = _no_elem
+    doc: str = ""
+
+
+OPS: dict[str, OpDef] = {
+    "input": OpDef(shape=lambda a, ins: tuple(a["shape"]), doc="the image batch"),
+    "conv2d": OpDef(
+        shape=_conv_shape, params=_conv_params, macs=_conv_macs,
+        doc="Cout·H·W·(Cin/groups)·k² MACs; FLOPs = 2×MACs (bias adds not counted, "
+            "as FlopCounterMode)"),
+    "linear": OpDef(
+        shape=lambda a, ins: (a["out_features"],),
+        params=lambda a, ins: a["in_features"] * a["out_features"]
+        + (a["out_features"] if a["bias"] else 0),
+        macs=lambda a, ins, out: a["in_features"] * a["out_features"],
+        doc="in·out MACs; FLOPs = 2×MACs"),
+    "batch_norm": OpDef(
+        shape=_same, params=lambda a, ins: 2 * ins[0][0], elem=_per_out(1, 2),
+        doc="inference form y = s·x + b: 1 multiply-add (2 FLOPs) per element; "
+            "the running mean and variance are buffers, not parameters"),
+    "relu": OpDef(shape=_same, elem=_per_out(), doc="1 op per element"),
+    "sigmoid": OpDef(shape=_same, elem=_per_out(), doc="1 op per element"),
+    "add": OpDef(shape=_add_shape, elem=_per_out(), doc="1 op per output element"),
+    "mul": OpDef(shape=_scale_shape, elem=_per_out(),
+                 doc="channel-wise scale x·s[c]: 1 op per output element"),
+    "scale": OpDef(shape=_same, elem=_per_out(),
+                   doc="multiplication by a constant: 1 op per element"),
+    "max_pool": OpDef(shape=lambda a, ins: _window(a, ins, ins[0][0]), elem=_window_cost,
+                      doc="k² comparisons per output element"),
+    "avg_pool": OpDef(shape=lambda a, ins: _window(a, ins, ins[0][0]), elem=_window_cost,
+                      doc="k² adds per output element"),
+    "global_avg_pool": OpDef(
+        shape=lambda a, ins: (ins[0][0], 1, 1),
+        elem=lambda a, ins, out: (_numel(ins[0]), _numel(ins[0])),
+        doc="1 add per input element"),
+    "flatten": OpDef(shape=lambda a, ins: (_numel(ins[0]),), doc="free (a view)"),
+    "dropout": OpDef(shape=_same, doc="identity at inference"),
+    "pad_channels": OpDef(
+        shape=_pad_channels_shape,
+        doc="shortcut option A: subsample by the stride, zero-pad the new channels; "
+            "free (a copy)"),
+}
+
+
+def op(name: str) -> OpDef:
+    """The table entry of an op, with a clear error for a name it lacks."""
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}; known: {', '.join(sorted(OPS))}") from None

@@ -1,0 +1,34 @@
+"""Loading a spec file: parse, resolve, validate, lower; every problem a SpecError."""
+
+from __future__ import annotations
+
+import os
+
+from .ir.graph import Graph
+from .ir.ops import ShapeError
+from .lower import lower
+from .spec.errors import Location, SpecError
+from .spec.loader import load_document
+from .spec.schema import Spec
+from .spec.validate import validate
+
+__all__ = ["load_spec", "load_spec_with_graph"]
+
+
+def load_spec_with_graph(path: str | os.PathLike[str]) -> tuple[Spec, Graph]:
+    """Load, validate and lower a spec file; every problem is a SpecError."""
+    shown = str(path)
+    data, pos = load_document(path, shown=shown)
+    spec = validate(data, pos, shown)
+    try:
+        graph = lower(spec)
+    except ShapeError as exc:
+        where = pos.value(("input", "size")) or Location(shown, 1, 1)
+        raise SpecError(f"the input is too small for this network: {exc}", location=where,
+                        field="input.size") from None
+    return spec, graph
+
+
+def load_spec(path: str | os.PathLike[str]) -> Spec:
+    """Load and validate a spec file (``extends:`` resolved, defaults applied)."""
+    return load_spec_with_graph(path)[0]

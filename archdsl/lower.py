@@ -1,0 +1,31 @@
+"""Lowering: the one place that turns a Spec into the IR."""
+
+from __future__ import annotations
+
+from .blocks import BLOCKS, STEMS
+from .blocks.common import BlockCtx
+from .ir.graph import Graph, GraphBuilder
+from .spec.schema import Spec
+
+
+def lower(spec: Spec) -> Graph:
+    """Flatten a spec into shaped primitive nodes named like torchvision's modules."""
+    h, w = spec.input.hw
+    b = GraphBuilder(spec.name, (spec.input.channels, h, w))
+    x = STEMS[spec.stem.kind].lower(b, "x", spec.stem)
+    for i, stage in enumerate(spec.stages, start=1):
+        b.stage = f"layer{i}"
+        lower_block = BLOCKS[stage.block].lower
+        for j in range(stage.depth):
+            b.block = f"layer{i}.{j}"
+            ctx = BlockCtx(prefix=b.block, stride=stage.stride if j == 0 else 1,
+                           shortcut=spec.shortcut)
+            x = lower_block(b, x, stage, ctx)
+    b.stage, b.block = "head", None
+    x = b.add("global_avg_pool", "avgpool", (x,))
+    x = b.add("flatten", "flatten", (x,))
+    if spec.head.dropout:
+        x = b.add("dropout", "dropout", (x,), p=spec.head.dropout)
+    b.add("linear", "fc", (x,), in_features=b.shape(x)[0], out_features=spec.head.classes,
+          bias=True)
+    return b.build()

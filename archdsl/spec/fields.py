@@ -1,0 +1,93 @@
+"""Building blocks of the schema shared by every section and block kind."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+
+class FieldError(ValueError):
+    """A cross-field check that blames one field of the model it runs in."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Model(BaseModel):
+    """Frozen, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PosInt = Annotated[StrictInt, Field(ge=1)]
+Ratio = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class SE(Model):
+    """Squeeze-and-excitation on the residual branch (Hu et al., 2018)."""
+
+    ratio: PosInt = Field(16, description="reduction ratio r: squeeze C channels to C/r",
+                          examples=[16])
+    rounding: Literal["floor", "divisor8"] = Field(
+        "divisor8",
+        description="floor: the SE paper's floor(C/r); divisor8: timm's "
+                    "make_divisible(C/r, 8, round_limit=0)")
+
+    def channels(self, width: int) -> int:
+        """Width of the squeeze for a block with ``width`` output channels."""
+        if self.rounding == "floor":
+            return width // self.ratio
+        v = width / self.ratio
+        return max(8, int(v + 4) // 8 * 8)
+
+
+class StageBase(Model):
+    """Fields every block kind shares."""
+
+    depth: PosInt = Field(description="number of residual blocks", examples=[3])
+    width: PosInt = Field(description="output channels of the stage", examples=[256])
+    stride: StrictInt = Field(1, description="stride of the stage's first block: 1 or 2",
+                              examples=[2])
+    se: SE | None = Field(None, description="squeeze-and-excitation on every block")
+
+    @field_validator("stride")
+    @classmethod
+    def _stride(cls, v: int) -> int:
+        if v not in (1, 2):
+            raise ValueError(f"a stride of {v} is not supported; allowed: 1 or 2")
+        return v
+
+    @field_validator("depth")
+    @classmethod
+    def _depth(cls, v: int) -> int:
+        if v > 1000:
+            raise ValueError(f"a depth of {v} blocks is beyond any ResNet; allowed: 1 to 1000")
+        return v
+
+    @field_validator("width")
+    @classmethod
+    def _width(cls, v: int) -> int:
+        if v > 65536:
+            raise ValueError(f"a width of {v} channels is too large; allowed: 1 to 65536")
+        return v
+
+    def out_channels(self) -> int:
+        return self.width
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StageBase:
+        self.check()
+        return self
+
+    def check(self) -> None:
+        """Cross-field checks; raise FieldError naming the field to fix."""
+        if self.se is None:
+            return
+        if self.se.ratio > self.width:
+            raise FieldError("se", f"ratio {self.se.ratio} exceeds the block's "
+                                   f"{self.width} channels; allowed: 1 to {self.width}")
+        if self.se.channels(self.width) < 1:
+            raise FieldError("se", f"floor({self.width}/{self.se.ratio}) = 0 squeeze "
+                                   "channels; lower the ratio")

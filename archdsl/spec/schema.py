@@ -1,0 +1,66 @@
+"""The spec schema: the top-level sections and the registered stage and stem kinds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field, field_validator
+
+from ..blocks import BLOCKS, STEMS
+from ..blocks.common import Shortcut
+from .fields import Model, PosInt, Ratio
+
+Stage = Annotated[Union[tuple(k.schema for k in BLOCKS.values())],  # noqa: UP007
+                  Field(discriminator="block")]
+Stem = Annotated[Union[tuple(k.schema for k in STEMS.values())],  # noqa: UP007
+                 Field(discriminator="kind")]
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+
+
+class Input(Model):
+    """The image the network reads."""
+
+    channels: PosInt = Field(3, description="input channels", examples=[3])
+    size: PosInt | tuple[PosInt, PosInt] = Field(
+        224, description="N for N×N, or [H, W]", examples=[224, [160, 192]])
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: int) -> int:
+        if v > 4096:
+            raise ValueError(f"{v} input channels is too many; allowed: 1 to 4096")
+        return v
+
+    @field_validator("size")
+    @classmethod
+    def _size(cls, v: int | tuple[int, int]) -> int | tuple[int, int]:
+        if max(v if isinstance(v, tuple) else (v,)) > 16384:
+            raise ValueError(f"{v} is too large; allowed: 1 to 16384 pixels a side")
+        return v
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.size if isinstance(self.size, tuple) else (self.size, self.size)
+
+
+class Head(Model):
+    """Global average pool, flatten, [dropout], fully connected classifier."""
+
+    classes: PosInt = Field(1000, description="outputs of the classifier", examples=[1000])
+    dropout: Ratio = Field(0.0, description="dropout before the classifier (train only)",
+                           examples=[0.2])
+
+
+class Spec(Model):
+    """A complete (resolved) residual-network spec."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="model name: letters, digits, "
+                      "'_', '.', '-'", examples=["resnext50_32x4d"])
+    input: Input = Field(default_factory=Input)
+    stem: Stem = Field(default_factory=lambda: STEMS["classic"].schema(kind="classic"))
+    stages: tuple[Stage, ...] = Field(min_length=1, max_length=64)
+    shortcut: Shortcut = Field(default_factory=Shortcut)
+    head: Head = Field(default_factory=Head)
+
+

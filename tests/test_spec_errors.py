@@ -1,0 +1,154 @@
+"""Each kind of spec error gives its exact one-line message, placed in the file."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from archdsl.ir.graph import GraphBuilder
+from archdsl.ir.ops import ShapeError
+from archdsl.load import load_spec, load_spec_with_graph
+from archdsl.spec.errors import SpecError
+
+GOOD_STAGE = "{depth: 2, width: 64, block: basic}"
+
+CASES = [
+    ("misspelt key",
+     f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
+     "2:1: stagez: unknown key; did you mean 'stages'? allowed: head, input, name, "
+     "shortcut, stages, stem"),
+    ("misspelt stage field",
+     "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
+     "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "
+     "cardinality, depth, se, stride, width"),
+    ("missing field",
+     "name: x\nstages:\n  - {width: 64, block: basic}\n",
+     "3:5: stages[0].depth: required field is missing"),
+    ("zero depth",
+     "name: x\nstages:\n  - {depth: 0, width: 64, block: basic}\n",
+     "3:13: stages[0].depth: input should be greater than or equal to 1, got 0"),
+    ("non-integer width",
+     "name: x\nstages:\n  - {depth: 2, width: 6.5, block: basic}\n",
+     "3:23: stages[0].width: input should be a valid integer, got 6.5"),
+    ("string depth",
+     "name: x\nstages:\n  - {depth: '2', width: 64, block: basic}\n",
+     "3:13: stages[0].depth: input should be a valid integer, got '2'"),
+    ("stride 3",
+     "name: x\nstages:\n  - {depth: 2, width: 64, block: basic, stride: 3}\n",
+     "3:49: stages[0].stride: a stride of 3 is not supported; allowed: 1 or 2"),
+    ("basic with cardinality",
+     "name: x\nstages:\n  - {depth: 2, width: 64, block: basic, cardinality: 32}\n",
+     "3:54: stages[0].cardinality: a basic block has no groups, got 32; allowed: 1 "
+     "(use block: bottleneck for ResNeXt)"),
+    ("cardinality inherited from defaults",
+     "name: x\ndefaults: {block: basic, cardinality: 32}\nstages:\n  - {depth: 2, width: 64}\n",
+     "2:39: stages[0].cardinality (from defaults.cardinality): a basic block has no groups, "
+     "got 32; allowed: 1 (use block: bottleneck for ResNeXt)"),
+    ("inner width not divisible by groups",
+     "name: x\nstages:\n  - {depth: 1, width: 256, block: bottleneck, cardinality: 32, "
+     "inner_width: 100}\n",
+     "3:77: stages[0].inner_width: 100 is not divisible by the cardinality 32; allowed: "
+     "multiples of 32"),
+    ("width not divisible by expansion",
+     "name: x\nstages:\n  - {depth: 1, width: 250, block: bottleneck}\n",
+     "3:23: stages[0].width: 250 is not divisible by the expansion 4; allowed: multiples of 4"),
+    ("unknown block kind",
+     "name: x\nstages:\n  - {depth: 2, width: 64, block: basik}\n",
+     "3:34: stages[0].block: unknown kind 'basik'; did you mean 'basic'? allowed: basic, "
+     "bottleneck"),
+    ("no block kind",
+     "name: x\nstages:\n  - {depth: 2, width: 64}\n",
+     "3:5: stages[0].block: required; allowed: basic, bottleneck"),
+    ("unknown defaults field",
+     "name: x\ndefaults: {blok: basic}\nstages:\n  - {depth: 2, width: 64}\n",
+     "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
+     "block, cardinality, depth, expansion, inner_width, se, stride, stride_on, width"),
+    ("duplicate key",
+     f"name: x\nname: y\nstages:\n  - {GOOD_STAGE}\n",
+     "2:1: name: duplicate key 'name' (first given at line 1); each key may appear once"),
+    ("bad name",
+     f"name: ../../etc\nstages:\n  - {GOOD_STAGE}\n",
+     "1:7: name: string should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$', "
+     "got '../../etc'"),
+    ("stride_on value",
+     "name: x\nstages:\n  - {depth: 1, width: 256, block: bottleneck, stride_on: 2x2}\n",
+     "3:58: stages[0].stride_on: input should be '1x1' or '3x3', got '2x2'"),
+    ("python tag",
+     "name: x\nstages: !!python/object/apply:os.system ['true']\n",
+     "2:9: stages: tag '!!python/object/apply:os.system' is not allowed; specs hold plain "
+     "strings, numbers, booleans, null, mappings and lists"),
+    ("tab indentation",
+     "name: x\nstages:\n\t- 1\n",
+     "3:1: invalid YAML: while scanning for the next token, found character '\\t' that "
+     "cannot start any token"),
+    ("empty file", "", "1:1: the file is empty; a spec is a mapping with at least name, "
+                       "stem and stages"),
+    ("top-level list", "- 1\n- 2\n",
+     "1:1: the top level must be a mapping (key: value lines), not a list"),
+    ("stem kind", f"name: x\nstem: {{kind: classik}}\nstages:\n  - {GOOD_STAGE}\n",
+     "2:14: stem.kind: unknown kind 'classik'; did you mean 'classic'? allowed: classic, deep"),
+]
+
+
+@pytest.mark.parametrize("text,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_error_message(tmp_path, text, expected):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == f"{path}:{expected}"
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_bytes(b"name: x\nstages: [\xff]\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == f"{path}:2:10: byte 0xff is not UTF-8; spec files are UTF-8 text"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecError) as info:
+        load_spec(tmp_path / "nope.yaml")
+    assert str(info.value) == f"{tmp_path / 'nope.yaml'}: no such file"
+
+
+def test_oversized_file_refused_before_parsing(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_text("name: x\n" + "#" * (1 << 20))
+    with pytest.raises(SpecError, match="spec files are limited to 1048576 bytes"):
+        load_spec(path)
+
+
+def test_alias_bomb_is_cheap(tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, "
+              f"*a{i-1}, *a{i-1}, *a{i-1}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SpecError, match="expands to more than 100000 values"):
+        load_spec(path)
+
+
+def test_tiny_input_keeps_every_map_alive(tmp_path):
+    """Every shipped kernel pads, and ResNet-D's pool rounds up, so even a 1x1 input
+    lowers; the shape rules agree with torch there (the torch emitter checks it)."""
+    path = tmp_path / "x.yaml"
+    path.write_text(textwrap.dedent("""\
+        name: x
+        input: {size: 1}
+        stages:
+          - {depth: 1, width: 64, block: basic, stride: 2}
+        shortcut: {kind: B, downsample: avgpool}
+        """))
+    spec, graph = load_spec_with_graph(path)
+    assert graph["layer1.0.downsample.0"].shape == (64, 1, 1)
+
+
+def test_vanishing_map_is_a_shape_error():
+    """An unpadded window larger than its input leaves nothing: the builder says where."""
+    b = GraphBuilder("t", (3, 4, 4))
+    with pytest.raises(ShapeError, match=r"^c \(conv2d\): 7x7/2 window on a 4x4 map leaves "
+                                         "nothing$"):
+        b.conv("x", "c", 8, 7, stride=2, padding=0)
