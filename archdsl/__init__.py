@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .lower import lower
 from .load import load_spec
+from .lower import lower
 from .spec.errors import SpecError
 from .spec.schema import Spec
 

@@ -61,7 +61,7 @@ def calibrate(model: nn.Module, input_shape: tuple[int, ...], *, batches: int = 
     model.train()
     for _ in range(batches):
         model(torch.randn((batch_size, *input_shape), generator=g))
-    for m, momentum in zip(norms, saved):
+    for m, momentum in zip(norms, saved, strict=True):
         m.momentum = momentum
     return model.eval()
 

@@ -35,6 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return EXIT_SPEC_ERROR
+    except OSError as exc:  # an output that can't be written: nothing partial is left
+        print(f"archdsl: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("archdsl: interrupted", file=sys.stderr)
         return 130

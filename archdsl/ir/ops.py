@@ -9,9 +9,10 @@ cost that the ``all`` convention adds for everything else, as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple[int, ...]
 Attrs = dict[str, Any]

@@ -134,8 +134,9 @@ class _Walker:
     def _check_tag(self, node: yaml.Node, expected: str | None, path: Path_) -> None:
         ok = node.tag == expected if expected else node.tag in _PLAIN_TAGS
         if not ok:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise SpecError(
-                f"tag '{node.tag.replace('tag:yaml.org,2002:', '!!')}' is not allowed; specs hold plain strings, numbers, "
+                f"tag '{tag}' is not allowed; specs hold plain strings, numbers, "
                 "booleans, null, mappings and lists",
                 location=_mark(self.file, node.start_mark), field=format_path(path))
 
