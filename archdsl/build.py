@@ -16,6 +16,7 @@ import yaml
 
 from . import __version__
 from .analysis.counts import Counts, count
+from .analysis.tables import render
 from .bundle import atomic_dir
 from .ir.graph import Graph
 from .spec.schema import Spec
@@ -90,6 +91,8 @@ def _text(render: Callable[[BuildInputs], str]) -> Writer:
 ARTIFACTS: list[tuple[str, Writer, str | None]] = [
     ("spec.yaml", _text(lambda b: normalized_yaml(b.spec, b.source)), None),
     ("summary.txt", _text(summary_text), None),
+    ("counts.json", _text(lambda b: render(b.counts, "node", "json")), None),
+    ("counts.txt", _text(lambda b: render(b.counts, "node", "table")), None),
     ("weights.pt", _weights, "save_weights"),
 ]
 

@@ -9,17 +9,22 @@ from .ir.ops import ShapeError
 from .lower import lower
 from .spec.errors import Location, SpecError
 from .spec.loader import load_document
-from .spec.schema import Spec
+from .spec.schema import Input, Spec
 from .spec.validate import validate
 
 __all__ = ["load_spec", "load_spec_with_graph"]
 
 
-def load_spec_with_graph(path: str | os.PathLike[str]) -> tuple[Spec, Graph]:
-    """Load, validate and lower a spec file; every problem is a SpecError."""
+def load_spec_with_graph(path: str | os.PathLike[str],
+                         input_shape: tuple[int, int, int] | None = None) -> tuple[Spec, Graph]:
+    """Load, validate and lower a spec file, optionally at another input shape
+    ``(C, H, W)``; every problem is a SpecError."""
     shown = str(path)
     data, pos = load_document(path, shown=shown)
     spec = validate(data, pos, shown)
+    if input_shape is not None:
+        c, h, w = input_shape
+        spec = spec.model_copy(update={"input": Input(channels=c, size=(h, w))})
     try:
         graph = lower(spec)
     except ShapeError as exc:

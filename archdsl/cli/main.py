@@ -8,17 +8,17 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..spec.errors import SpecError
-from . import build, validate
+from . import build, count, diff, validate
 
-COMMANDS = (validate, build)
+COMMANDS = (validate, build, count, diff)
 EXIT_SPEC_ERROR = 2
 
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archdsl",
-        description="Residual networks from a short YAML spec: validate, build a PyTorch "
-                    "module and its bundle.")
+        description="Residual networks from a short YAML spec: validate it, build its "
+                    "PyTorch module and bundle, count it exactly.")
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
