@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from helpers import ROOT, SPECS
+import pytest
+from helpers import ROOT, SPECS, all_specs, spec_id
 
 from archdsl import build as build_mod
 from archdsl.cli.main import main
@@ -93,3 +94,9 @@ def test_build_bad_spec_fails_before_torch(tmp_path):
     assert out.stderr == (f"{bad}:3:49: stages[0].stride: a stride of 3 is not supported; "
                           "allowed: 1 or 2\n")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("path", all_specs(), ids=spec_id)
+def test_every_spec_builds(path, tmp_path, capsys):
+    assert main(["build", str(path), "-o", str(tmp_path / "b")]) == 0
+    assert "parameters" in capsys.readouterr().out

@@ -95,3 +95,15 @@ def test_overlay_must_name_itself(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert str(info.value) == f"{path}:1:1: name: a spec that extends another must set its own name"
+
+
+def test_overlay_of_another_kind_replaces_the_mapping(tmp_path):
+    """resnet50d swaps the classic stem for the deep one: the base's ``width`` belongs
+    to the classic kind and must not leak into the deep stem."""
+    write(tmp_path, "base.yaml", BASE + "stem: {kind: classic, width: 64}\n")
+    over = write(tmp_path, "over.yaml",
+                 "extends: base.yaml\nname: over\nstem: {kind: deep}\n")
+    assert load_spec(over).stem.widths == (32, 32, 64)
+    same = write(tmp_path, "same.yaml",
+                 "extends: base.yaml\nname: same\nstem: {width: 32}\n")
+    assert load_spec(same).stem.width == 32

@@ -198,11 +198,15 @@ def parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], Positions]:
 
 def _merge(base: dict[str, Any], over: dict[str, Any], pos: Positions,
            over_pos: Positions, path: Path_ = ()) -> dict[str, Any]:
-    """Overlay ``over`` on ``base``: mappings merge recursively, anything else replaces."""
+    """Overlay ``over`` on ``base``: mappings merge recursively, anything else replaces.
+    A mapping that names another ``kind`` (a stem of another kind, say) replaces too:
+    the base's fields belong to the base's kind."""
     out = dict(base)
     for key, value in over.items():
         sub = path + (key,)
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        old = out.get(key)
+        if (isinstance(value, dict) and isinstance(old, dict)
+                and value.get("kind", old.get("kind")) == old.get("kind")):
             pos.keys[sub] = over_pos.keys[sub]
             out[key] = _merge(out[key], value, pos, over_pos, sub)
         else:

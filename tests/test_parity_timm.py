@@ -1,0 +1,99 @@
+"""SE-ResNet, SE-ResNeXt and ResNet-D against the real timm modules; the papers' own
+variants (SE floor rounding, shortcut options A and C) against hand counts."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+from helpers import SPECS, assert_same_function, randomised, state_shapes
+
+import archdsl
+from archdsl.analysis.counts import count
+from archdsl.emit.torch import pad_channels
+from archdsl.load import load_spec_with_graph
+
+TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152",
+         "seresnext50_32x4d", "seresnext101_32x4d", "resnet50d"]
+# timm's parameter counts as published for these models
+PUBLISHED = {"seresnet18": 11_779_624, "seresnext50_32x4d": 27_559_896,
+             "resnet50d": 25_576_264}
+INPUT = (3, 96, 96)
+
+
+@pytest.mark.parametrize("name", TWINS)
+def test_timm_parity(name):
+    ours = archdsl.build_model(SPECS / f"{name}.yaml")
+    ref = timm.create_model(name, pretrained=False)
+    assert state_shapes(ours) == state_shapes(ref)
+    n_ref = sum(p.numel() for p in ref.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == n_ref
+    if name in PUBLISHED:
+        assert n_ref == PUBLISHED[name]
+    assert_same_function(ours, ref, INPUT)
+
+
+def test_se_branch_matters():
+    """With randomised weights, disabling one SE gate changes the output: the parity
+    above could not pass with SE mis-placed (timm's zero-init would hide it)."""
+    ours = randomised(archdsl.build_model(SPECS / "seresnet18.yaml"), INPUT)
+    x = torch.randn(2, *INPUT)
+    with torch.no_grad():
+        before = ours(x)
+        getattr(ours.layer3, "1").se.fc2.bias.fill_(30.0)  # gate ≈ 1: SE becomes identity
+        after = ours(x)
+    assert (before - after).abs().max() > 1e-3 * before.abs().max()
+
+
+def se_params(widths, blocks_per_stage, squeeze):
+    return sum(blocks_per_stage * (2 * c * squeeze(c) + squeeze(c) + c) for c in widths)
+
+
+def test_seresnet18_floor_rounding():
+    _, graph = load_spec_with_graph(SPECS / "seresnet18_floor.yaml")
+    assert graph["layer1.0.se.fc1"].shape[0] == 4  # floor(64 / 16); timm's divisor8 gives 8
+    _, timm_like = load_spec_with_graph(SPECS / "seresnet18.yaml")
+    assert timm_like["layer1.0.se.fc1"].shape[0] == 8
+    # resnet18 plus, per block, fc1 (C·C/r weights + C/r biases) and fc2 (C/r·C + C)
+    expected = 11_689_512 + se_params((64, 128, 256, 512), 2, lambda c: c // 16)
+    assert count(graph).total.params == expected == 11_778_592  # = seresnet18 − 2 × (2·64·4 + 4)
+    model = archdsl.build_model(graph)
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_resnet34_option_a_has_parameter_free_shortcuts():
+    _, graph = load_spec_with_graph(SPECS / "resnet34_option_a.yaml")
+    # resnet34 less its three projections (1x1 conv + BN): 64→128, 128→256, 256→512
+    projections = sum(cin * cout + 2 * cout for cin, cout in ((64, 128), (128, 256),
+                                                              (256, 512)))
+    assert count(graph).total.params == 21_797_672 - projections == 21_623_848
+    model = archdsl.build_model(graph)
+    assert sum(p.numel() for p in model.parameters()) == 21_623_848
+    assert not [k for k in model.state_dict() if "downsample" in k]
+    assert [n.name for n in graph if n.op == "pad_channels"] == [
+        "layer2.0.shortcut", "layer3.0.shortcut", "layer4.0.shortcut"]
+    x = torch.randn(2, 64, 56, 56)
+    y = pad_channels(x, 128, 2)
+    assert y.shape == (2, 128, 28, 28)
+    assert torch.equal(y[:, :64], x[:, :, ::2, ::2]) and not y[:, 64:].any()
+    assert archdsl.build_model(graph).eval()(torch.randn(1, 3, 64, 64)).shape == (1, 1000)
+
+
+def test_resnet34_option_c_projects_everywhere():
+    _, graph = load_spec_with_graph(SPECS / "resnet34_option_c.yaml")
+    blocks = {n.block for n in graph if n.block}
+    projected = {n.block for n in graph if n.name.endswith("downsample.0")}
+    assert projected == blocks and len(blocks) == 16
+    # resnet34 plus a C→C projection + BN on each of the 13 identity blocks
+    identity = [(64, 3), (128, 3), (256, 5), (512, 2)]
+    extra = sum(n * (c * c + 2 * c) for c, n in identity)
+    assert count(graph).total.params == 21_797_672 + extra
+
+
+def test_resnet50d_layout():
+    _, graph = load_spec_with_graph(SPECS / "resnet50d.yaml")
+    assert graph["layer1.0.downsample.1"].attrs["stride"] == 1
+    assert "layer1.0.downsample.0" not in {n.name for n in graph}  # an Identity in timm
+    pool = graph["layer2.0.downsample.0"]
+    assert (pool.op, pool.attrs["ceil_mode"], pool.attrs["count_include_pad"]) == (
+        "avg_pool", True, False)
