@@ -5,6 +5,7 @@ from __future__ import annotations
 from .blocks import BLOCKS, STEMS
 from .blocks.common import BlockCtx
 from .ir.graph import Graph, GraphBuilder
+from .layouts import LAYOUTS, apply_layout
 from .spec.schema import Spec
 
 
@@ -22,10 +23,17 @@ def lower(spec: Spec) -> Graph:
                            shortcut=spec.shortcut)
             x = lower_block(b, x, stage, ctx)
     b.stage, b.block = "head", None
+    head = spec.head
+    if head.norm:
+        x = b.act(b.bn(x, "norm"), "norm_act")
     x = b.add("global_avg_pool", "avgpool", (x,))
-    x = b.add("flatten", "flatten", (x,))
-    if spec.head.dropout:
-        x = b.add("dropout", "dropout", (x,), p=spec.head.dropout)
-    b.add("linear", "fc", (x,), in_features=b.shape(x)[0], out_features=spec.head.classes,
-          bias=True)
-    return b.build()
+    if head.dropout:
+        x = b.add("dropout", "dropout", (x,), p=head.dropout)
+    if LAYOUTS[spec.layout].classifier == "conv":
+        x = b.conv(x, "fc", head.classes, 1, bias=True)
+        b.add("flatten", "flatten", (x,))
+    else:
+        x = b.add("flatten", "flatten", (x,))
+        b.add("linear", "fc", (x,), in_features=b.shape(x)[0], out_features=head.classes,
+              bias=True)
+    return apply_layout(b.build(), spec.layout)

@@ -1,4 +1,4 @@
-"""The basic block: 3x3, 3x3 [+SE] (ResNet-18/34)."""
+"""The basic block: 3x3, 3x3 [+SE] (ResNet-18/34), and its pre-activation form."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pydantic import Field, StrictInt
 
 from ..ir.graph import GraphBuilder
 from ..spec.fields import FieldError, StageBase
-from .common import BlockCtx, shortcut, squeeze_excite
+from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
 from .registry import block
 
 
@@ -19,6 +19,7 @@ class BasicStage(StageBase):
     cardinality: StrictInt = Field(1, description="must be 1: basic blocks have no groups")
     base_width: StrictInt = Field(64, description="must be 64: basic blocks have no "
                                                   "bottleneck width")
+    placement: Placement = Field("post", description=PLACEMENT_DOC)
 
     def check(self) -> None:
         if self.cardinality != 1:
@@ -31,12 +32,18 @@ class BasicStage(StageBase):
         super().check()
 
 
-@block(BasicStage)
+class PreactBasicStage(BasicStage):
+    """Pre-activation basic blocks (ResNet-v2): BN-ReLU-conv, twice, then the addition."""
+
+    block: Literal["preact_basic"] = Field(description="block kind")  # type: ignore[assignment]
+    placement: Placement = Field("full_preact", description=PLACEMENT_DOC)
+
+
 def lower_basic(b: GraphBuilder, x: str, st: BasicStage, ctx: BlockCtx) -> str:
-    """conv-BN-ReLU, conv-BN [SE], add the shortcut, ReLU."""
-    y = b.conv(x, ctx.name("conv1"), st.width, 3, stride=ctx.stride)
-    y = b.act(b.bn(y, ctx.name("bn1")), ctx.name("relu1"))
-    y = b.bn(b.conv(y, ctx.name("conv2"), st.width, 3), ctx.name("bn2"))
-    y = squeeze_excite(b, y, st.se, ctx)
-    y = b.add("add", ctx.name("add"), (y, shortcut(b, x, st.width, ctx)))
-    return b.act(y, ctx.name("relu2"))
+    """conv-BN-ReLU, conv-BN [SE], add the shortcut, ReLU (in the default placement)."""
+    convs = [ConvSpec(st.width, 3, ctx.stride), ConvSpec(st.width, 3)]
+    return residual_unit(b, x, convs, st.placement, st.se, ctx)
+
+
+block(BasicStage)(lower_basic)
+block(PreactBasicStage)(lower_basic)

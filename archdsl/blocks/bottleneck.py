@@ -1,4 +1,5 @@
-"""The bottleneck block: 1x1, 3x3 (grouped for ResNeXt), 1x1 [+SE]."""
+"""The bottleneck block: 1x1, 3x3 (grouped for ResNeXt), 1x1 [+SE], and its
+pre-activation form."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pydantic import Field
 
 from ..ir.graph import GraphBuilder
 from ..spec.fields import FieldError, PosInt, StageBase
-from .common import BlockCtx, shortcut, squeeze_excite
+from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
 from .registry import block
 
 
@@ -27,6 +28,7 @@ class BottleneckStage(StageBase):
         "3x3", description="3x3: stride on the 3x3 conv (torchvision, 'v1.5'); 1x1: on the "
                            "first 1x1 (the original MSRA ResNet)")
     expansion: PosInt = Field(4, description="width / bottleneck planes", examples=[4])
+    placement: Placement = Field("post", description=PLACEMENT_DOC)
 
     def inner(self) -> int:
         """Channels of the 3x3 conv (torchvision's formula)."""
@@ -49,16 +51,23 @@ class BottleneckStage(StageBase):
         super().check()
 
 
-@block(BottleneckStage)
+class PreactBottleneckStage(BottleneckStage):
+    """Pre-activation bottlenecks (ResNet-v2, He et al., 2016): BN-ReLU before each conv;
+    a projection reads the first BN-ReLU's output and has no BN of its own."""
+
+    block: Literal["preact_bottleneck"] = Field(description="block kind")  # type: ignore[assignment]
+    placement: Placement = Field("full_preact", description=PLACEMENT_DOC)
+
+
 def lower_bottleneck(b: GraphBuilder, x: str, st: BottleneckStage, ctx: BlockCtx) -> str:
-    """1x1 reduce, 3x3 (grouped), 1x1 expand, [SE], add the shortcut, ReLU."""
+    """1x1 reduce, 3x3 (grouped), 1x1 expand, [SE], add the shortcut, ReLU (in the
+    default placement)."""
     s1, s3 = (ctx.stride, 1) if st.stride_on == "1x1" else (1, ctx.stride)
     inner = st.inner()
-    y = b.conv(x, ctx.name("conv1"), inner, 1, stride=s1)
-    y = b.act(b.bn(y, ctx.name("bn1")), ctx.name("relu1"))
-    y = b.conv(y, ctx.name("conv2"), inner, 3, stride=s3, groups=st.cardinality)
-    y = b.act(b.bn(y, ctx.name("bn2")), ctx.name("relu2"))
-    y = b.bn(b.conv(y, ctx.name("conv3"), st.width, 1), ctx.name("bn3"))
-    y = squeeze_excite(b, y, st.se, ctx)
-    y = b.add("add", ctx.name("add"), (y, shortcut(b, x, st.width, ctx)))
-    return b.act(y, ctx.name("relu3"))
+    convs = [ConvSpec(inner, 1, s1), ConvSpec(inner, 3, s3, st.cardinality),
+             ConvSpec(st.width, 1)]
+    return residual_unit(b, x, convs, st.placement, st.se, ctx)
+
+
+block(BottleneckStage)(lower_bottleneck)
+block(PreactBottleneckStage)(lower_bottleneck)

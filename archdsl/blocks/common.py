@@ -1,4 +1,5 @@
-"""What every block kind shares: its lowering context, the shortcut, and SE."""
+"""What every block kind shares: its lowering context, the residual unit with its
+activation placements, the shortcut with its forms, and SE."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ from typing import Literal
 from pydantic import Field
 
 from ..ir.graph import GraphBuilder
-from ..spec.fields import SE, Model
+from ..spec.fields import SE, Model, Ratio
+
+Placement = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "full_preact"]
+PLACEMENT_DOC = (
+    "where BN and ReLU sit (Identity Mappings paper, Fig. 4): post: the original, ReLU "
+    "after the addition; bn_after_add: BN and ReLU after the addition; relu_before_add: "
+    "the branch ends with ReLU, nothing after the addition; relu_preact: ReLU before each "
+    "conv, BN after it; full_preact: BN and ReLU before each conv (ResNet-v2)")
 
 
 class Shortcut(Model):
-    """How a block's input reaches its addition (ResNet paper, section 3.3)."""
+    """How a block's input reaches its addition (ResNet paper, section 3.3; Identity
+    Mappings paper, Fig. 2)."""
 
     kind: Literal["A", "B", "C"] = Field(
         "B", description="A: zero-padded identity (no parameters); B: projection where "
@@ -20,6 +29,15 @@ class Shortcut(Model):
     downsample: Literal["conv", "avgpool"] = Field(
         "conv", description="conv: strided 1x1 projection; avgpool: ResNet-D's 2x2 average "
                             "pool then a 1x1 projection at stride 1")
+    form: Literal["identity", "scaling", "exclusive_gating", "shortcut_gating", "conv1x1",
+                  "dropout"] = Field(
+        "identity", description="the shortcut's form (Identity Mappings paper, Fig. 2): "
+                                "identity; scaling: × scale; exclusive_gating: "
+                                "g·F + (1−g)·x with g = sigmoid(1x1 conv(x)); "
+                                "shortcut_gating: F + (1−g)·x; conv1x1: a 1x1 conv in every "
+                                "block; dropout: dropout(x) with p = dropout")
+    scale: float = Field(0.5, gt=0.0, description="λ of the scaling form", examples=[0.5])
+    dropout: Ratio = Field(0.5, description="p of the dropout form", examples=[0.5])
 
 
 @dataclass(frozen=True)
@@ -34,19 +52,86 @@ class BlockCtx:
         return f"{self.prefix}.{local}"
 
 
-def shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> str:
-    """The shortcut path of a block whose branch ends with ``out_channels``."""
+@dataclass(frozen=True)
+class ConvSpec:
+    """One conv of a residual branch."""
+
+    out: int
+    kernel: int
+    stride: int = 1
+    groups: int = 1
+
+
+def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
+            ctx: BlockCtx) -> tuple[str, str]:
+    """The residual branch F(x); also returns the pre-activated input (what a
+    pre-activation block's projection reads)."""
+    y, preact, n = x, x, len(convs)
+    for i, c in enumerate(convs, start=1):
+        last = i == n
+        if placement == "full_preact":
+            y = b.act(b.bn(y, ctx.name(f"bn{i}")), ctx.name(f"relu{i}"))
+        elif placement == "relu_preact":
+            y = b.act(y, ctx.name(f"relu{i}"))
+        if i == 1:
+            preact = y
+        y = b.conv(y, ctx.name(f"conv{i}"), c.out, c.kernel, stride=c.stride, groups=c.groups)
+        if placement == "relu_preact" or (
+                placement != "full_preact" and not (last and placement == "bn_after_add")):
+            y = b.bn(y, ctx.name(f"bn{i}"))
+        if placement in ("post", "bn_after_add") and not last or (
+                placement == "relu_before_add"):
+            y = b.act(y, ctx.name(f"relu{i}"))
+    return y, preact
+
+
+def residual_unit(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
+                  se: SE | None, ctx: BlockCtx) -> str:
+    """Branch [+SE], shortcut, merge, and what follows the addition."""
+    y, preact = _branch(b, x, convs, placement, ctx)
+    y = squeeze_excite(b, y, se, ctx)
+    out = convs[-1].out
+    projects = needs_projection(b, x, out, ctx)
+    source = preact if placement == "full_preact" and projects else x
+    sc = shortcut(b, source, out, ctx, norm=placement != "full_preact")
+    y = merge(b, x, y, sc, ctx)
+    if placement == "bn_after_add":
+        y = b.bn(y, ctx.name("bn_out"))
+    if placement in ("post", "bn_after_add"):
+        y = b.act(y, ctx.name(f"relu{len(convs)}"))
+    return y
+
+
+def needs_projection(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> bool:
     changes = b.shape(x)[0] != out_channels or ctx.stride != 1
-    kind = ctx.shortcut.kind
-    if kind == "A":
-        if not changes:
-            return x
+    return ctx.shortcut.kind == "C" or (ctx.shortcut.kind == "B" and changes)
+
+
+def shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx, *,
+             norm: bool = True) -> str:
+    """The shortcut path of a block whose branch ends with ``out_channels``."""
+    sc = ctx.shortcut
+    changes = b.shape(x)[0] != out_channels or ctx.stride != 1
+    if sc.form == "conv1x1":
+        return b.conv(x, ctx.name("downsample.0"), out_channels, 1, stride=ctx.stride)
+    if needs_projection(b, x, out_channels, ctx):
+        y = _projection(b, x, out_channels, ctx, norm)
+    elif changes:
         # ResNet paper option A: subsample by the stride, zero-pad the extra channels
         # after the existing ones.
-        return b.add("pad_channels", ctx.name("shortcut"), (x,), out_channels=out_channels,
-                     stride=ctx.stride)
-    if kind == "B" and not changes:
-        return x
+        y = b.add("pad_channels", ctx.name("shortcut"), (x,), out_channels=out_channels,
+                  stride=ctx.stride)
+    else:
+        y = x
+    if sc.form == "scaling":
+        y = b.add("scale", ctx.name("shortcut_scale"), (y,), factor=sc.scale)
+    elif sc.form == "dropout":
+        y = b.add("dropout", ctx.name("shortcut_dropout"), (y,), p=sc.dropout)
+    return y
+
+
+def _projection(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx,
+                norm: bool) -> str:
     if ctx.shortcut.downsample == "avgpool":
         # ResNet-D (He et al., "Bag of Tricks", 2019): average-pool, then a 1x1 at stride 1.
         # timm keeps the indices .1/.2 even where the pool is an Identity (stride 1).
@@ -55,9 +140,24 @@ def shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> str:
                       stride=ctx.stride, padding=0, ceil_mode=True,
                       count_include_pad=False)
         y = b.conv(x, ctx.name("downsample.1"), out_channels, 1)
-        return b.bn(y, ctx.name("downsample.2"))
+        return b.bn(y, ctx.name("downsample.2")) if norm else y
     y = b.conv(x, ctx.name("downsample.0"), out_channels, 1, stride=ctx.stride)
-    return b.bn(y, ctx.name("downsample.1"))
+    return b.bn(y, ctx.name("downsample.1")) if norm else y
+
+
+def merge(b: GraphBuilder, x: str, y: str, sc: str, ctx: BlockCtx) -> str:
+    """Add the branch and the shortcut; the gating forms weigh them by
+    g = sigmoid(1x1 conv(x)) (Identity Mappings paper, Fig. 2c/2d)."""
+    form = ctx.shortcut.form
+    if form not in ("exclusive_gating", "shortcut_gating"):
+        return b.add("add", ctx.name("add"), (y, sc))
+    g = b.conv(x, ctx.name("gate.conv"), b.shape(y)[0], 1, stride=ctx.stride, bias=True)
+    g = b.act(g, ctx.name("gate.sigmoid"), "sigmoid")
+    keep = b.add("one_minus", ctx.name("gate.complement"), (g,))
+    sc = b.add("mul", ctx.name("gate.shortcut"), (keep, sc))
+    if form == "exclusive_gating":
+        y = b.add("mul", ctx.name("gate.branch"), (g, y))
+    return b.add("add", ctx.name("add"), (y, sc))
 
 
 def squeeze_excite(b: GraphBuilder, x: str, se: SE | None, ctx: BlockCtx) -> str:

@@ -10,12 +10,25 @@ from ..ir.graph import GraphBuilder
 from ..spec.fields import Model, PosInt
 from .registry import stem
 
+NORM_DOC = ("BN and ReLU after the conv; false for pre-activation nets, whose first block "
+            "normalizes its input (timm's ResNetV2 stem is conv and max-pool only)")
+
 
 class ClassicStem(Model):
     """7x7/2 conv, BN, ReLU, 3x3/2 max-pool (ResNet paper, Table 1)."""
 
     kind: Literal["classic"] = Field(description="stem kind")
     width: PosInt = Field(64, description="channels of the 7x7 conv", examples=[64])
+    norm: bool = Field(True, description=NORM_DOC)
+
+
+class CifarStem(Model):
+    """One 3x3 conv at stride 1, BN, ReLU, no pooling: the ResNet paper's CIFAR-10 nets
+    (section 4.2) and the Identity Mappings paper's ablations."""
+
+    kind: Literal["cifar"] = Field(description="stem kind")
+    width: PosInt = Field(16, description="channels of the 3x3 conv", examples=[16])
+    norm: bool = Field(True, description=NORM_DOC)
 
 
 class DeepStem(Model):
@@ -27,11 +40,21 @@ class DeepStem(Model):
         (32, 32, 64), description="channels of the three 3x3 convs", examples=[[32, 32, 64]])
 
 
+def _conv_norm(b: GraphBuilder, x: str, width: int, kernel: int, stride: int,
+               norm: bool) -> str:
+    y = b.conv(x, "conv1", width, kernel, stride=stride)
+    return b.act(b.bn(y, "bn1"), "relu") if norm else y
+
+
 @stem(ClassicStem)
 def lower_classic(b: GraphBuilder, x: str, st: ClassicStem) -> str:
-    y = b.conv(x, "conv1", st.width, 7, stride=2)
-    y = b.act(b.bn(y, "bn1"), "relu")
+    y = _conv_norm(b, x, st.width, 7, 2, st.norm)
     return b.add("max_pool", "maxpool", (y,), kernel=3, stride=2, padding=1)
+
+
+@stem(CifarStem)
+def lower_cifar(b: GraphBuilder, x: str, st: CifarStem) -> str:
+    return _conv_norm(b, x, st.width, 3, 1, st.norm)
 
 
 @stem(DeepStem)

@@ -47,6 +47,7 @@ FUNCTIONS: dict[str, Callable[[Node], Call]] = {
     "sigmoid": lambda n: (torch.sigmoid, (), {}),
     "add": lambda n: (operator.add, (), {}),
     "mul": lambda n: (operator.mul, (), {}),
+    "one_minus": lambda n: (torch.rsub, (1.0,), {}),
     "scale": lambda n: (operator.mul, (n.attrs["factor"],), {}),
     "max_pool": lambda n: (F.max_pool2d, (n.attrs["kernel"], n.attrs["stride"],
                                           n.attrs["padding"]), {}),

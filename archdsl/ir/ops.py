@@ -56,11 +56,14 @@ def _add_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return ins[0]
 
 
-def _scale_shape(a: Attrs, ins: list[Shape]) -> Shape:
+def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
     x, s = ins
-    if s != (x[0], 1, 1):
-        raise ShapeError(f"scales a {x} map by a {s} tensor; expected ({x[0]}, 1, 1)")
-    return x
+    if x == s or s == (x[0], 1, 1):
+        return x
+    if x == (s[0], 1, 1):
+        return s
+    raise ShapeError(f"multiplies a {x} map by a {s} tensor; expected equal shapes or a "
+                     "(C, 1, 1) channel scale")
 
 
 def _pad_channels_shape(a: Attrs, ins: list[Shape]) -> Shape:
@@ -129,8 +132,10 @@ OPS: dict[str, OpDef] = {
     "relu": OpDef(shape=_same, elem=_per_out(), doc="1 op per element"),
     "sigmoid": OpDef(shape=_same, elem=_per_out(), doc="1 op per element"),
     "add": OpDef(shape=_add_shape, elem=_per_out(), doc="1 op per output element"),
-    "mul": OpDef(shape=_scale_shape, elem=_per_out(),
-                 doc="channel-wise scale x·s[c]: 1 op per output element"),
+    "mul": OpDef(shape=_mul_shape, elem=_per_out(),
+                 doc="elementwise product, or a channel-wise scale x·s[c]: 1 op per output "
+                     "element"),
+    "one_minus": OpDef(shape=_same, elem=_per_out(), doc="1 − x: 1 op per element"),
     "scale": OpDef(shape=_same, elem=_per_out(),
                    doc="multiplication by a constant: 1 op per element"),
     "max_pool": OpDef(shape=lambda a, ins: _window(a, ins, ins[0][0]), elem=_window_cost,

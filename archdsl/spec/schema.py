@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field, field_validator
 
 from ..blocks import BLOCKS, STEMS
 from ..blocks.common import Shortcut
+from ..layouts import LAYOUTS
 from .fields import Model, PosInt, Ratio
 
 Stage = Annotated[Union[tuple(k.schema for k in BLOCKS.values())],  # noqa: UP007
@@ -50,6 +51,8 @@ class Head(Model):
     classes: PosInt = Field(1000, description="outputs of the classifier", examples=[1000])
     dropout: Ratio = Field(0.0, description="dropout before the classifier (train only)",
                            examples=[0.2])
+    norm: bool = Field(False, description="a final BN and ReLU before pooling, as "
+                                          "pre-activation (ResNet-v2) nets end")
 
 
 class Spec(Model):
@@ -62,5 +65,8 @@ class Spec(Model):
     stages: tuple[Stage, ...] = Field(min_length=1, max_length=64)
     shortcut: Shortcut = Field(default_factory=Shortcut)
     head: Head = Field(default_factory=Head)
+    layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
+        "torchvision", description="state_dict naming: torchvision (also timm's ResNet) or "
+                                   "timm_resnetv2 (timm's ResNetV2)")
 
 

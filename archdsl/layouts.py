@@ -1,0 +1,83 @@
+"""Naming layouts: tables that map the IR's canonical (torchvision) names to another
+library's state_dict names. Data, not branches: a new layout is a new table entry."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from .ir.graph import Graph, Node
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one library names a residual network's modules.
+
+    ``stage`` and ``block`` are templates over ``{stage}`` (1-based), ``{stage0}``
+    (0-based) and ``{index}``; ``local`` renames a block's members (``bn1`` → ``norm1``),
+    ``top`` renames everything outside blocks; ``classifier`` says whether the final
+    classifier is a Linear or a 1x1 conv with bias.
+    """
+
+    stage: str = "layer{stage}"
+    block: str = "{stage_name}.{index}"
+    local: dict[str, str] = field(default_factory=dict)
+    top: dict[str, str] = field(default_factory=dict)
+    classifier: Literal["linear", "conv"] = "linear"
+
+
+LAYOUTS: dict[str, Layout] = {
+    # torchvision.models.resnet / timm.models.resnet: the IR's own names.
+    "torchvision": Layout(),
+    # timm.models.resnetv2.ResNetV2 (resnetv2_50, resnetv2_101): stem.conv, stages.N.blocks.M
+    # with norm1..3 before conv1..3, downsample.conv (no norm), the final norm, head.fc as a
+    # 1x1 conv with bias.
+    "timm_resnetv2": Layout(
+        stage="stages.{stage0}",
+        block="{stage_name}.blocks.{index}",
+        local={"bn1": "norm1", "bn2": "norm2", "bn3": "norm3", "downsample.0": "downsample.conv",
+               "downsample.1": "downsample.norm"},
+        top={"conv1": "stem.conv", "bn1": "stem.norm", "relu": "stem.act", "maxpool": "stem.pool",
+             "avgpool": "head.global_pool", "fc": "head.fc", "flatten": "head.flatten",
+             "dropout": "head.drop"},
+        classifier="conv"),
+}
+
+_BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")
+_STAGE = re.compile(r"^layer(\d+)$")
+
+
+def _stage_name(layout: Layout, stage: str) -> str:
+    m = _STAGE.match(stage)
+    if not m:
+        return stage
+    i = int(m.group(1))
+    return layout.stage.format(stage=i, stage0=i - 1)
+
+
+def _block_name(layout: Layout, block: str) -> str:
+    i, j = map(int, _BLOCK.match(block).groups())  # type: ignore[union-attr]
+    stage_name = layout.stage.format(stage=i, stage0=i - 1)
+    return layout.block.format(stage_name=stage_name, stage=i, stage0=i - 1, index=j)
+
+
+def _rename(layout: Layout, n: Node) -> str:
+    if n.block is None:
+        return layout.top.get(n.name, n.name)
+    local = n.name[len(n.block) + 1:]
+    return f"{_block_name(layout, n.block)}.{layout.local.get(local, local)}"
+
+
+def apply_layout(graph: Graph, name: str) -> Graph:
+    """``graph`` with every node (and its stage and block) named by layout ``name``."""
+    layout = LAYOUTS[name]
+    if layout == Layout():
+        return graph
+    names = {n.name: _rename(layout, n) for n in graph}
+    nodes = tuple(
+        replace(n, name=names[n.name], inputs=tuple(names[i] for i in n.inputs),
+                stage=_stage_name(layout, n.stage),
+                block=_block_name(layout, n.block) if n.block else None)
+        for n in graph)
+    return Graph(graph.name, nodes)

@@ -1,0 +1,127 @@
+"""ResNet-v2: pre-activation blocks against timm's ResNetV2, the Identity Mappings
+paper's ablations, and its argument that constant scaling decays as λ^L."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+from helpers import SPECS, assert_same_function, randomised, state_shapes
+
+import archdsl
+from archdsl.analysis.counts import count
+from archdsl.load import load_spec_with_graph
+
+INPUT = (3, 96, 96)
+ABL = SPECS / "ablations"
+
+
+@pytest.mark.parametrize("name,params", [("resnetv2_50", 25_549_352),
+                                         ("resnetv2_101", None)])
+def test_timm_resnetv2_parity(name, params):
+    ours = archdsl.build_model(SPECS / f"{name}.yaml")
+    ref = timm.create_model(name, pretrained=False)
+    assert state_shapes(ours) == state_shapes(ref)
+    n_ref = sum(p.numel() for p in ref.parameters())
+    assert sum(p.numel() for p in ours.parameters()) == n_ref
+    assert count(load_spec_with_graph(SPECS / f"{name}.yaml")[1]).total.params == n_ref
+    if params:
+        assert n_ref == params
+    assert_same_function(ours, ref, INPUT)
+
+
+def test_resnetv2_layout_names():
+    _, g = load_spec_with_graph(SPECS / "resnetv2_50.yaml")
+    names = [n.name for n in g]
+    assert names[:3] == ["x", "stem.conv", "stem.pool"]
+    assert "stages.0.blocks.0.downsample.conv" in names
+    assert g["stages.0.blocks.0.downsample.conv"].inputs == ("stages.0.blocks.0.relu1",)
+    assert g["head.fc"].op == "conv2d" and g["head.fc"].attrs["bias"]
+    assert names[-5:] == ["norm", "norm_act", "head.global_pool", "head.fc", "head.flatten"]
+
+
+def block_ops(path, block):
+    _, g = load_spec_with_graph(path)
+    return [n.op for n in g if n.block == block]
+
+
+# The Identity Mappings paper, Fig. 4, read on an identity block (layer2.1).
+PLACEMENTS = {
+    "resnet110_cifar": "conv2d batch_norm relu conv2d batch_norm add relu",
+    "placement_bn_after_add": "conv2d batch_norm relu conv2d add batch_norm relu",
+    "placement_relu_before_add": "conv2d batch_norm relu conv2d batch_norm relu add",
+    "placement_relu_preact": "relu conv2d batch_norm relu conv2d batch_norm add",
+    "placement_full_preact": "batch_norm relu conv2d batch_norm relu conv2d add",
+}
+
+
+@pytest.mark.parametrize("name,ops", PLACEMENTS.items())
+def test_activation_placements(name, ops):
+    assert " ".join(block_ops(ABL / f"{name}.yaml", "layer2.1")) == ops
+
+
+# Fig. 2, on the same identity block: what the shortcut path and the merge hold.
+SHORTCUTS = {
+    "shortcut_scaling": "conv2d batch_norm relu conv2d batch_norm scale add relu",
+    "shortcut_exclusive_gating": "conv2d batch_norm relu conv2d batch_norm conv2d sigmoid "
+                                 "one_minus mul mul add relu",
+    "shortcut_only_gating": "conv2d batch_norm relu conv2d batch_norm conv2d sigmoid "
+                            "one_minus mul add relu",
+    "shortcut_conv1x1": "conv2d batch_norm relu conv2d batch_norm conv2d add relu",
+    "shortcut_dropout": "conv2d batch_norm relu conv2d batch_norm dropout add relu",
+}
+
+
+@pytest.mark.parametrize("name,ops", SHORTCUTS.items())
+def test_shortcut_forms(name, ops):
+    assert " ".join(block_ops(ABL / f"{name}.yaml", "layer2.1")) == ops
+
+
+def test_gating_is_computed_from_the_block_input():
+    _, g = load_spec_with_graph(ABL / "shortcut_exclusive_gating.yaml")
+    gate = g["layer2.1.gate.conv"]
+    assert gate.inputs == ("layer2.0.relu2",) and gate.attrs["bias"]
+    assert g["layer2.1.gate.branch"].inputs == ("layer2.1.gate.sigmoid", "layer2.1.bn2")
+
+
+def test_ablation_functions_run():
+    """Every ablation builds and its train/eval behaviour differs only where it should."""
+    drop = randomised(archdsl.build_model(ABL / "shortcut_dropout.yaml"), (3, 32, 32))
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(drop.eval()(x), drop.eval()(x))  # dropout is off in eval
+        drop.train()
+        assert not torch.equal(drop(x), drop(x))
+
+
+def chain(tmp_path, form):
+    spec = tmp_path / f"{form}.yaml"
+    spec.write_text(
+        f"name: chain_{form}\ninput: {{size: 16}}\nstem: {{kind: cifar, width: 16}}\n"
+        "stages:\n  - {depth: 6, width: 16, block: basic}\n"
+        f"shortcut: {{kind: B, form: {form}, scale: 0.5}}\nhead: {{classes: 10}}\n")
+    return archdsl.build_model(spec)
+
+
+def test_constant_scaling_decays_as_lambda_to_the_L(tmp_path):
+    """The article's argument: with the residual branches zeroed, L identity blocks pass
+    the input through unchanged, L blocks scaled by λ return λ^L × the input."""
+    ident, scaled = chain(tmp_path, "identity"), chain(tmp_path, "scaling")
+    randomised(ident, (3, 16, 16))
+    with torch.no_grad():
+        for i in range(6):
+            bn2 = getattr(ident.layer1, str(i)).bn2
+            bn2.weight.zero_()
+            bn2.bias.zero_()  # F(x) = 0 in every block
+        ident.fc.bias.zero_()  # logits are then linear in the pooled features
+    scaled.load_state_dict(ident.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        y_ident, y_scaled = ident.eval()(x), scaled.eval()(x)
+        # identity: each block is relu(0 + x) = x on the stem's non-negative output, so
+        # the net is the stem, the pool and the classifier
+        stem = torch.relu(ident.bn1(ident.conv1(x)))
+        direct = ident.fc(stem.mean((2, 3)))
+    assert torch.allclose(y_ident, direct, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(y_scaled, 0.5 ** 6 * y_ident, rtol=1e-5, atol=1e-7)
+    assert y_ident.abs().max() > 0.1  # the comparison is not vacuous
