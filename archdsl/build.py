@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,10 @@ import yaml
 
 from . import __version__
 from .analysis.counts import Counts, count
-from .analysis.tables import render
+from .analysis.tables import render as render_counts
 from .bundle import atomic_dir
+from .emit.dot import to_dot
+from .emit.render import render as render_dot
 from .ir.graph import Graph
 from .spec.schema import Spec
 
@@ -43,11 +46,14 @@ class BuildInputs:
     model: Any = None  # the torch module, once built
     options: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
+    def diagram_dot(self) -> str:
+        """The block-level diagram with counts (the bundle's diagram.dot and .svg)."""
+        return to_dot(self.graph, "block", self.counts)
+
+    @cached_property
     def counts(self) -> Counts:
-        if "_counts" not in self.options:
-            self.options["_counts"] = count(self.graph)
-        return self.options["_counts"]
+        return count(self.graph)
 
 
 def normalized_yaml(spec: Spec, source: str) -> str:
@@ -91,8 +97,10 @@ def _text(render: Callable[[BuildInputs], str]) -> Writer:
 ARTIFACTS: list[tuple[str, Writer, str | None]] = [
     ("spec.yaml", _text(lambda b: normalized_yaml(b.spec, b.source)), None),
     ("summary.txt", _text(summary_text), None),
-    ("counts.json", _text(lambda b: render(b.counts, "node", "json")), None),
-    ("counts.txt", _text(lambda b: render(b.counts, "node", "table")), None),
+    ("counts.json", _text(lambda b: render_counts(b.counts, "node", "json")), None),
+    ("counts.txt", _text(lambda b: render_counts(b.counts, "node", "table")), None),
+    ("diagram.dot", _text(lambda b: b.diagram_dot), None),
+    ("diagram.svg", lambda b, path: path.write_bytes(render_dot(b.diagram_dot, "svg")), None),
     ("weights.pt", _weights, "save_weights"),
 ]
 

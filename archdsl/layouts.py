@@ -80,4 +80,5 @@ def apply_layout(graph: Graph, name: str) -> Graph:
                 stage=_stage_name(layout, n.stage),
                 block=_block_name(layout, n.block) if n.block else None)
         for n in graph)
-    return Graph(graph.name, nodes)
+    kinds = {_block_name(layout, k): v for k, v in graph.kinds.items()}
+    return Graph(graph.name, nodes, kinds)

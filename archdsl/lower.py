@@ -19,6 +19,7 @@ def lower(spec: Spec) -> Graph:
         lower_block = BLOCKS[stage.block].lower
         for j in range(stage.depth):
             b.block = f"layer{i}.{j}"
+            b.kinds[b.block] = stage.block
             ctx = BlockCtx(prefix=b.block, stride=stage.stride if j == 0 else 1,
                            shortcut=spec.shortcut)
             x = lower_block(b, x, stage, ctx)

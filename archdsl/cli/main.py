@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..spec.errors import SpecError
-from . import build, count, diff, validate
+from . import build, count, diagram, diff, validate
 
-COMMANDS = (validate, build, count, diff)
+COMMANDS = (validate, build, count, diff, diagram)
 EXIT_SPEC_ERROR = 2
 
 

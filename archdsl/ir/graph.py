@@ -29,10 +29,12 @@ class Node:
 
 @dataclass(frozen=True, eq=False)
 class Graph:
-    """A lowered model: its nodes in execution order (the first is the input)."""
+    """A lowered model: its nodes in execution order (the first is the input), and the
+    kind of each residual block (``{"layer1.0": "bottleneck"}``)."""
 
     name: str
     nodes: tuple[Node, ...]
+    kinds: dict[str, str] = field(default_factory=dict)
     _index: dict[str, Node] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +78,7 @@ class GraphBuilder:
         self._shapes: dict[str, Shape] = {}
         self.stage = "stem"
         self.block: str | None = None
+        self.kinds: dict[str, str] = {}
         self.add("input", "x", (), shape=tuple(input_shape))
 
     def shape(self, name: str) -> Shape:
@@ -110,4 +113,4 @@ class GraphBuilder:
         return self.add(kind, name, (x,))
 
     def build(self) -> Graph:
-        return Graph(self.name, tuple(self._nodes))
+        return Graph(self.name, tuple(self._nodes), dict(self.kinds))

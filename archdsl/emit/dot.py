@@ -1,0 +1,306 @@
+"""Diagrams from the IR (no tracing, no torch): layer, block and stage views as DOT.
+
+Each view is read off the graph: the layer view draws every IR node and edge; the block
+view draws each residual block as its branch, its shortcut and its addition; the stage
+view draws one node per stage, the way the papers' tables read. Colours follow the op
+kind and each kind also has its own shape, so a greyscale print stays legible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import graphviz
+
+from ..analysis.counts import Counts, Row
+from ..ir.graph import Graph, Node
+
+LEVELS = ("stage", "block", "layer")
+
+
+@dataclass(frozen=True)
+class Style:
+    fill: str
+    shape: str
+    label: str
+    style: str = "filled"
+
+
+# op kind → look; light fills of distinct lightness plus distinct shapes (greyscale-safe)
+STYLES: dict[str, Style] = {
+    "conv": Style("#9ecae1", "box", "conv"),
+    "norm": Style("#c7e9c0", "box", "BN"),
+    "act": Style("#fff3b0", "ellipse", "act"),
+    "pool": Style("#dadaeb", "invtrapezium", "pool"),
+    "add": Style("#fdd0a2", "circle", "add"),
+    "se": Style("#fbb4c4", "box", "SE", "filled,rounded,bold"),
+    "fc": Style("#bcbddc", "box3d", "fc"),
+    "other": Style("#f0f0f0", "note", "other"),
+}
+OP_KIND = {"conv2d": "conv", "batch_norm": "norm", "relu": "act", "sigmoid": "act",
+           "max_pool": "pool", "avg_pool": "pool", "global_avg_pool": "pool", "add": "add",
+           "mul": "add", "one_minus": "add", "scale": "add", "linear": "fc"}
+FUSION_FILL = "#e8e8e8"
+
+
+def _kind(n: Node) -> str:
+    local = n.name[len(n.block) + 1:] if n.block else n.name
+    if local.startswith("se."):
+        return "se"
+    if n.name.endswith("fc") and n.op in ("conv2d", "linear"):
+        return "fc"
+    return OP_KIND.get(n.op, "other")
+
+
+def _si(x: int) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= div:
+            return f"{x / div:.2f} {unit}"
+    return str(x)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def op_label(n: Node) -> str:
+    """The op with its key attributes: ``conv 3×3/2 g32 → 128``."""
+    a = n.attrs
+    if n.op == "conv2d":
+        s = f"conv {a['kernel']}×{a['kernel']}"
+        s += f"/{a['stride']}" if a["stride"] > 1 else ""
+        s += f" g{a['groups']}" if a["groups"] > 1 else ""
+        return f"{s} → {a['out_channels']}"
+    if n.op in ("max_pool", "avg_pool"):
+        return f"{n.op.replace('_', ' ')} {a['kernel']}×{a['kernel']}/{a['stride']}"
+    if n.op == "linear":
+        return f"fc → {a['out_features']}"
+    if n.op == "scale":
+        return f"× {a['factor']}"
+    if n.op == "pad_channels":
+        return f"zero-pad → {a['out_channels']} /{a['stride']}"
+    return n.op.replace("_", " ")
+
+
+def _counts_line(row: Row | None) -> str:
+    if row is None or (row.params == 0 and row.macs == 0):
+        return ""
+    return f"\n{_si(row.params)} params · {_si(row.macs)} MACs"
+
+
+def _node_attrs(kind: str) -> dict[str, str]:
+    st = STYLES[kind]
+    return {"shape": st.shape, "style": st.style, "fillcolor": st.fill}
+
+
+def _new_graph(graph: Graph, counts: Counts | None, level: str) -> graphviz.Digraph:
+    g = graphviz.Digraph(name=graph.name)
+    title = f"{graph.name} — {level} view — input {_shape(graph.input.shape)}"
+    if counts is not None:
+        t = counts.total
+        title += (f"\n{t.params:,} parameters · {t.macs:,} MACs "
+                  f"({t.macs / 1e9:.2f} G, {counts.convention})")
+    g.attr(label=title, labelloc="t", fontname="Helvetica", fontsize="18", newrank="true",
+           nodesep="0.25", ranksep="0.3")
+    g.attr("node", fontname="Helvetica", fontsize="11", penwidth="1")
+    g.attr("edge", color="#444444", arrowsize="0.6")
+    return g
+
+
+def _legend(g: graphviz.Digraph, kinds: Sequence[str]) -> None:
+    """One swatch per op kind drawn, in a cluster that is not part of the network."""
+    with g.subgraph(name="cluster_legend") as lg:
+        lg.attr(label="legend", fontsize="12", style="rounded", color="#999999")
+        lg.attr("node", width="0.5", height="0.3")
+        prev = None
+        for k in kinds:
+            name = f"legend_{k}"
+            lg.node(name, STYLES[k].label, **_node_attrs(k), fontsize="10")
+            if prev:
+                lg.edge(prev, name, style="invis")
+            prev = name
+
+
+def _layer(graph: Graph, counts: Counts | None,
+           groups: Sequence[tuple[str, Sequence[str]]]) -> graphviz.Digraph:
+    g = _new_graph(graph, counts, "layer")
+    rows = {r.name: r for r in counts.nodes} if counts else {}
+    grouped: dict[str, tuple[int, str]] = {}
+    for gi, (rule, members) in enumerate(groups):
+        for m in members:
+            grouped.setdefault(m, (gi, rule))
+    scopes: dict[str | None, dict[str | None, dict[int | None, list[Node]]]] = {}
+    for n in graph:
+        stage = n.stage if n.op != "input" else None
+        group = grouped.get(n.name, (None, ""))[0]
+        scopes.setdefault(stage, {}).setdefault(n.block, {}).setdefault(group, []).append(n)
+
+    def emit(sub: graphviz.Digraph, n: Node) -> None:
+        label = f"{n.name}\n{op_label(n)}\n{_shape(n.shape)}{_counts_line(rows.get(n.name))}"
+        sub.node(n.name, label, **_node_attrs(_kind(n)))
+
+    for stage, blocks in scopes.items():
+        for block, fused in blocks.items():
+            def fill(sub: graphviz.Digraph, fused: dict = fused) -> None:
+                for gi, nodes in fused.items():
+                    if gi is None:
+                        for n in nodes:
+                            emit(sub, n)
+                        continue
+                    with sub.subgraph(name=f"cluster_fusion_{gi}") as fz:
+                        fz.attr(label=groups[gi][0], style="filled,rounded",
+                                fillcolor=FUSION_FILL, color="#777777", fontsize="10")
+                        for n in nodes:
+                            emit(fz, n)
+
+            if stage is None:
+                fill(g)
+                continue
+            with g.subgraph(name=f"cluster_{stage}") as sg:
+                sg.attr(label=stage, style="rounded", color="#555555", fontsize="14")
+                if block is None:
+                    fill(sg)
+                    continue
+                with sg.subgraph(name=f"cluster_{block}") as bg:
+                    bg.attr(label=f"{block} ({graph.kinds.get(block, 'block')})",
+                            style="dashed,rounded", color="#888888", fontsize="11")
+                    fill(bg)
+    for n in graph:
+        for i in n.inputs:
+            g.edge(i, n.name)
+    _legend(g, [k for k in STYLES if any(_kind(n) == k for n in graph)])
+    return g
+
+
+def _path(n: Node) -> str:
+    """Which part of its block a node is: branch, shortcut, se or gate."""
+    local = n.name[len(n.block) + 1:] if n.block else ""
+    for part in ("downsample", "shortcut", "se.", "gate."):
+        if local.startswith(part):
+            return part.rstrip(".").replace("downsample", "shortcut")
+    return "branch"
+
+
+def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
+    """Branch text (convs in order, +SE) and the projection's text (None: identity)."""
+    convs = [op_label(n).removeprefix("conv ") for n in nodes
+             if n.op == "conv2d" and _path(n) == "branch"]
+    text = " → ".join(convs)
+    se = [n for n in nodes if _path(n) == "se" and n.op == "conv2d"]
+    if se:
+        text += f"\n+ SE (squeeze {se[0].attrs['out_channels']})"
+    if any(_path(n) == "gate" for n in nodes):
+        text += "\n+ gate"
+    shortcut = [n for n in nodes if _path(n) == "shortcut"]
+    if not shortcut:
+        return text, None
+    return text, " + ".join(op_label(n) for n in shortcut if n.op != "relu")
+
+
+def _blocks(graph: Graph) -> dict[str, list[Node]]:
+    out: dict[str, list[Node]] = {}
+    for n in graph:
+        if n.block:
+            out.setdefault(n.block, []).append(n)
+    return out
+
+
+def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
+    g = _new_graph(graph, counts, "block")
+    brows = {r.name: r for r in counts.blocks} if counts else {}
+    srows = {r.name: r for r in counts.stages} if counts else {}
+    stem = [n for n in graph if n.stage == "stem" and n.op != "input"]
+    head = [n for n in graph if n.stage == "head"]
+    g.node("x", f"input\n{_shape(graph.input.shape)}", **_node_attrs("other"))
+    g.node("stem", "stem\n" + " → ".join(op_label(n) for n in stem if n.op != "batch_norm"
+                                         and n.op != "relu")
+           + f"\n{_shape(stem[-1].shape)}{_counts_line(srows.get('stem'))}",
+           **_node_attrs("conv"))
+    g.edge("x", "stem")
+    prev, prev_stage = "stem", "stem"
+    stages: dict[str, list[str]] = {}
+    for name in _blocks(graph):
+        stages.setdefault(graph[_blocks(graph)[name][0].name].stage, []).append(name)
+    blocks = _blocks(graph)
+    for stage, names in stages.items():
+        with g.subgraph(name=f"cluster_{stage}") as sg:
+            sg.attr(label=f"{stage}{_counts_line(srows.get(stage))}", style="rounded",
+                    color="#555555", fontsize="13")
+            for name in names:
+                nodes = blocks[name]
+                branch, proj = _block_summary(nodes)
+                out = nodes[-1]
+                bid, aid = f"{name}/branch", f"{name}/add"
+                sg.node(bid, f"{name}  {graph.kinds.get(name, '')}\n{branch}\n"
+                             f"{_shape(out.shape)}{_counts_line(brows.get(name))}",
+                        **_node_attrs("se" if "SE" in branch else "conv"))
+                sg.node(aid, "+", **_node_attrs("add"), width="0.35", fixedsize="true")
+                # a new stage starts a new column: the edge into it does not rank
+                constraint = "false" if prev_stage not in ("stem", stage) else "true"
+                g.edge(prev, bid, constraint=constraint)
+                sg.edge(bid, aid)
+                if proj is None:
+                    g.edge(prev, aid, style="dashed", color="#777777", constraint=constraint)
+                else:
+                    pid = f"{name}/shortcut"
+                    sg.node(pid, f"projection\n{proj}", **_node_attrs("other"))
+                    g.edge(prev, pid, constraint=constraint)
+                    sg.edge(pid, aid)
+                prev, prev_stage = aid, stage
+    g.node("head", "head\n" + " → ".join(op_label(n) for n in head if n.op != "flatten")
+           + f"\n{_shape(head[-1].shape)}{_counts_line(srows.get('head'))}",
+           **_node_attrs("fc"))
+    g.edge(prev, "head")
+    _legend(g, ["conv", *(["se"] if any(_path(n) == "se" for n in graph) else []), "add",
+                "other", "fc"])
+    return g
+
+
+def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
+    g = _new_graph(graph, counts, "stage")
+    srows = {r.name: r for r in counts.stages} if counts else {}
+    blocks = _blocks(graph)
+    g.node("x", f"input\n{_shape(graph.input.shape)}", **_node_attrs("other"))
+    prev = "x"
+    order: list[str] = []
+    for n in graph:
+        if n.op != "input" and n.stage not in order:
+            order.append(n.stage)
+    for stage in order:
+        nodes = [n for n in graph if n.stage == stage and n.op != "input"]
+        in_stage = [b for b in blocks if blocks[b][0].stage == stage]
+        if in_stage:
+            first = blocks[in_stage[0]]
+            kind = graph.kinds.get(in_stage[0], "block")
+            branch, proj = _block_summary(first)
+            strides = [n.attrs["stride"] for n in first if n.op == "conv2d"]
+            note = (f"first block: stride {max(strides)}, "
+                    + (f"projection ({proj})" if proj else "identity shortcut"))
+            label = f"{stage}: {kind} ×{len(in_stage)}\n{branch}\n{note}"
+            style = "se" if "SE" in branch else "conv"
+        else:
+            label = f"{stage}\n" + " → ".join(op_label(n) for n in nodes
+                                               if n.op not in ("batch_norm", "relu",
+                                                               "flatten"))
+            style = "fc" if stage == "head" else "conv"
+        label += f"\n{_shape(nodes[-1].shape)}{_counts_line(srows.get(stage))}"
+        g.node(stage, label, **_node_attrs(style))
+        g.edge(prev, stage)
+        prev = stage
+    return g
+
+
+def to_dot(graph: Graph, level: str = "block", counts: Counts | None = None,
+           groups: Sequence[tuple[str, Sequence[str]]] = ()) -> str:
+    """DOT source of one view; ``groups`` (rule, member nodes) are drawn as shaded
+    clusters at the layer level (a fusion plan's overlay)."""
+    if level == "layer":
+        g = _layer(graph, counts, groups)
+    elif level == "block":
+        g = _block(graph, counts)
+    elif level == "stage":
+        g = _stage(graph, counts)
+    else:
+        raise ValueError(f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
+    return g.source
