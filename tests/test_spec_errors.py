@@ -16,12 +16,12 @@ GOOD_STAGE = "{depth: 2, width: 64, block: basic}"
 CASES = [
     ("misspelt key",
      f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
-     "2:1: stagez: unknown key; did you mean 'stages'? allowed: head, input, name, "
+     "2:1: stagez: unknown key; did you mean 'stages'? allowed: head, input, layout, name, "
      "shortcut, stages, stem"),
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
      "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "
-     "cardinality, depth, se, stride, width"),
+     "cardinality, depth, placement, se, stride, width"),
     ("missing field",
      "name: x\nstages:\n  - {width: 64, block: basic}\n",
      "3:5: stages[0].depth: required field is missing"),
@@ -56,14 +56,16 @@ CASES = [
     ("unknown block kind",
      "name: x\nstages:\n  - {depth: 2, width: 64, block: basik}\n",
      "3:34: stages[0].block: unknown kind 'basik'; did you mean 'basic'? allowed: basic, "
-     "bottleneck"),
+     "preact_basic, bottleneck, preact_bottleneck"),
     ("no block kind",
      "name: x\nstages:\n  - {depth: 2, width: 64}\n",
-     "3:5: stages[0].block: required; allowed: basic, bottleneck"),
+     "3:5: stages[0].block: required; allowed: basic, preact_basic, bottleneck, "
+     "preact_bottleneck"),
     ("unknown defaults field",
      "name: x\ndefaults: {blok: basic}\nstages:\n  - {depth: 2, width: 64}\n",
      "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
-     "block, cardinality, depth, expansion, inner_width, se, stride, stride_on, width"),
+     "block, cardinality, depth, expansion, inner_width, placement, se, stride, stride_on, "
+     "width"),
     ("duplicate key",
      f"name: x\nname: y\nstages:\n  - {GOOD_STAGE}\n",
      "2:1: name: duplicate key 'name' (first given at line 1); each key may appear once"),
@@ -87,7 +89,8 @@ CASES = [
     ("top-level list", "- 1\n- 2\n",
      "1:1: the top level must be a mapping (key: value lines), not a list"),
     ("stem kind", f"name: x\nstem: {{kind: classik}}\nstages:\n  - {GOOD_STAGE}\n",
-     "2:14: stem.kind: unknown kind 'classik'; did you mean 'classic'? allowed: classic, deep"),
+     "2:14: stem.kind: unknown kind 'classik'; did you mean 'classic'? allowed: classic, "
+     "cifar, deep"),
 ]
 
 
