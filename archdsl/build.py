@@ -21,6 +21,8 @@ from .analysis.tables import render as render_counts
 from .bundle import atomic_dir
 from .emit.dot import to_dot
 from .emit.render import render as render_dot
+from .fusion.planner import FusionPlan, plan_for
+from .fusion.report import render_plan
 from .ir.graph import Graph
 from .spec.schema import Spec
 
@@ -50,6 +52,10 @@ class BuildInputs:
     def diagram_dot(self) -> str:
         """The block-level diagram with counts (the bundle's diagram.dot and .svg)."""
         return to_dot(self.graph, "block", self.counts)
+
+    @cached_property
+    def plan(self) -> FusionPlan:
+        return plan_for(self.graph, self.options.get("device", "eager"))
 
     @cached_property
     def counts(self) -> Counts:
@@ -101,6 +107,8 @@ ARTIFACTS: list[tuple[str, Writer, str | None]] = [
     ("counts.txt", _text(lambda b: render_counts(b.counts, "node", "table")), None),
     ("diagram.dot", _text(lambda b: b.diagram_dot), None),
     ("diagram.svg", lambda b, path: path.write_bytes(render_dot(b.diagram_dot, "svg")), None),
+    ("plan.json", _text(lambda b: render_plan(b.plan, "json")), None),
+    ("plan.md", _text(lambda b: render_plan(b.plan, "markdown")), None),
     ("weights.pt", _weights, "save_weights"),
 ]
 

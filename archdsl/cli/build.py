@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from ..load import load_spec_with_graph
@@ -18,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="the bundle folder itself (default: archdsl-out/<spec file stem>/)")
+    p.add_argument("--device", default="eager", metavar="NAME",
+                   help="device profile for plan.json / plan.md (default: eager)")
     p.add_argument("--save-weights", action="store_true",
                    help="also write weights.pt, the built module's state_dict")
     p.set_defaults(run=run)
@@ -25,15 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..build import BuildInputs, default_bundle_dir, summary_text, write_bundle
+    from ..fusion.profiles import load_profile
 
     spec, graph = load_spec_with_graph(args.spec)  # torch-free: bad specs fail here
+    try:
+        load_profile(args.device)
+    except ValueError as exc:
+        print(f"archdsl: --device: {exc}", file=sys.stderr)
+        return 2
     start = time.perf_counter()
     from ..emit.torch import build_model, check_output
 
     model = build_model(graph)
     check_output(model, graph)
     inputs = BuildInputs(args.spec, spec, graph, model,
-                         options={"save_weights": args.save_weights})
+                         options={"save_weights": args.save_weights, "device": args.device})
     dest = args.output or default_bundle_dir(args.spec)
     paths = write_bundle(dest, inputs)
     print(summary_text(inputs), end="")

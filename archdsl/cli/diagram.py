@@ -46,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         from ..fusion.planner import plan_for
 
-        plan = plan_for(graph, args.device)
-        groups = [(gr.rule, gr.nodes) for gr in plan.groups]
+        try:
+            plan = plan_for(graph, args.device)
+        except ValueError as exc:
+            print(f"archdsl: --device: {exc}", file=sys.stderr)
+            return 2
+        groups = [("+".join(gr.rules or (gr.rule,)), gr.nodes) for gr in plan.groups
+                  if gr.rules]
     source = to_dot(graph, args.level, count(graph), groups)
     try:
         data = render(source, args.format, args.renderer)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..spec.errors import SpecError
-from . import build, count, diagram, diff, validate
+from . import build, count, diagram, diff, plan, validate
 
-COMMANDS = (validate, build, count, diff, diagram)
+COMMANDS = (validate, build, count, diff, diagram, plan)
 EXIT_SPEC_ERROR = 2
 
 
@@ -18,7 +18,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archdsl",
         description="Residual networks from a short YAML spec: validate it, build its "
-                    "PyTorch module and bundle, count it exactly.")
+                    "PyTorch module and bundle, count it exactly, draw it, plan its fusion for a "
+                    "device.")
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:

@@ -1,0 +1,85 @@
+"""The fusion planner: run a device profile's rules over the IR and report, per device,
+which IR nodes become which kernels, and why each refused candidate was refused."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from ..ir.graph import Graph
+from .profiles import Profile, load_profile
+from .rules import RULES, bytes_internal
+from .state import Group, Refusal, State
+
+
+@dataclass(frozen=True)
+class FusionPlan:
+    """What a device runs: its kernels, the groups that made them, the refusals."""
+
+    device: str
+    model: str
+    kernels_before: int
+    kernels_after: int
+    kernel_counts: dict[str, int]
+    macs_saved: int
+    activation_bytes_saved: int
+    groups: tuple[Group, ...]
+    refused: tuple[Refusal, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device, "model": self.model,
+            "kernels_before": self.kernels_before, "kernels_after": self.kernels_after,
+            "kernel_counts": self.kernel_counts, "macs_saved": self.macs_saved,
+            "activation_bytes_saved": self.activation_bytes_saved,
+            "groups": [{"rule": g.rule, "rules": list(g.rules or (g.rule,)),
+                        "nodes": list(g.nodes), "kernel": g.kernel,
+                        **({"macs_saved": g.macs_saved} if g.macs_saved else {})}
+                       for g in self.groups],
+            "refused": [{"rule": r.rule, "nodes": list(r.nodes), "reason": r.reason}
+                        for r in self.refused],
+        }
+
+    def rule_groups(self, rule: str) -> list[Group]:
+        return [g for g in self.groups if g.rule == rule or rule in g.rules]
+
+    def rule_refusals(self, rule: str) -> list[Refusal]:
+        return [r for r in self.refused if r.rule == rule]
+
+
+def plan(graph: Graph, profile: Profile) -> FusionPlan:
+    """Apply ``profile``'s rules in its order; every IR node ends in exactly one kernel
+    (or none, where the device drops it)."""
+    st = State(graph)
+    for use in profile.rules:
+        RULES[use.id](st, use)
+    roots: dict[str, list[str]] = {}
+    for n in graph:
+        if n.op != "input" and n.name not in st.elided:
+            roots.setdefault(st.find(n.name), []).append(n.name)
+    counts: Counter[str] = Counter()
+    merged = []
+    saved_bytes = 0
+    for root, names in roots.items():
+        if len(names) > 1:
+            rules = tuple(st.applied[root])
+            merged.append(Group(rules[-1], tuple(names), st.label[root], rules))
+            counts[st.label[root]] += 1
+            saved_bytes += bytes_internal(st, names)
+        else:
+            counts.update(profile.kernel_types(graph[names[0]].op))
+    notes = tuple(st.notes)
+    return FusionPlan(
+        device=profile.name, model=graph.name,
+        kernels_before=sum(1 for n in graph if n.op != "input"),
+        kernels_after=sum(counts.values()),
+        kernel_counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        macs_saved=sum(g.macs_saved for g in notes),
+        activation_bytes_saved=saved_bytes,
+        groups=tuple(merged) + notes, refused=tuple(st.refused))
+
+
+def plan_for(graph: Graph, device: str) -> FusionPlan:
+    """Plan ``graph`` for a shipped profile name or a profile file."""
+    return plan(graph, load_profile(device))

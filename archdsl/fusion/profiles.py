@@ -1,0 +1,67 @@
+"""Device profiles: data files that say which fusion rules a device applies and what its
+kernels are called. A user adds a device by writing one more YAML file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class RuleUse:
+    """One rule as a profile enables it: the kernel it yields and its options."""
+
+    id: str
+    kernel: str = ""
+    source: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    models: str
+    rules: tuple[RuleUse, ...]
+    ops: dict[str, list[str]]
+
+    def kernel_types(self, op: str) -> list[str]:
+        """The kernels one unfused IR op becomes (none for an op the device drops)."""
+        return list(self.ops.get(op, [op]))
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files("archdsl.fusion") / "profiles"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _parse(data: dict[str, Any], where: str) -> Profile:
+    from .rules import RULES
+
+    uses = []
+    for r in data.get("rules", []):
+        r = dict(r)
+        rid = r.pop("id")
+        if rid not in RULES:
+            raise ValueError(f"{where}: unknown rule {rid!r}; known: {', '.join(RULES)}")
+        uses.append(RuleUse(rid, r.pop("kernel", ""), r.pop("source", ""), r))
+    return Profile(data["name"], data.get("description", ""), data.get("models", ""),
+                   tuple(uses), dict(data.get("ops", {})))
+
+
+def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
+    """A shipped profile by name (``eager``, ``onnxruntime-cpu``…) or a profile file."""
+    text = str(name_or_path)
+    if text in builtin_names():
+        source = (resources.files("archdsl.fusion") / "profiles" / f"{text}.yaml").read_text()
+        return _parse(yaml.safe_load(source), f"profile {text}")
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return _parse(yaml.safe_load(path.read_text()), str(path))
+    raise ValueError(f"unknown device {text!r}; shipped profiles: {', '.join(builtin_names())} "
+                     "(or a path to a profile .yaml)")

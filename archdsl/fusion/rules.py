@@ -1,0 +1,343 @@
+"""Fusion rules: each finds its pattern on the IR, checks legality, and either merges the
+nodes into one kernel or records why it refused. Registered by rule ID."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import prod
+
+from ..ir.graph import Node
+from ..ir.ops import op
+from .profiles import RuleUse
+from .state import Group, State
+
+Rule = Callable[[State, RuleUse], None]
+RULES: dict[str, Rule] = {}
+ACTIVATIONS = ("relu", "sigmoid")
+
+
+def rule(rid: str) -> Callable[[Rule], Rule]:
+    def deco(fn: Rule) -> Rule:
+        RULES[rid] = fn
+        return fn
+    return deco
+
+
+def _of(st: State, opname: str) -> list[Node]:
+    return [n for n in st.graph if n.op == opname]
+
+
+def _conv_desc(n: Node) -> str:
+    a = n.attrs
+    g = f" g{a['groups']}" if a["groups"] > 1 else ""
+    return f"{a['kernel']}x{a['kernel']}/{a['stride']} pad {a['padding']}{g}"
+
+
+@rule("bn_fold")
+def bn_fold(st: State, use: RuleUse) -> None:
+    """conv → BN: the BN's affine map folds into the conv's weight and bias."""
+    for b in _of(st, "batch_norm"):
+        p = st.producer(b)
+        if p.op != "conv2d":
+            continue
+        if st.consumers[p.name] != [b.name]:
+            st.refuse("bn_fold", [p.name, b.name], f"{p.name}'s output is also read by "
+                      f"{st.others(p.name, b.name)}, which must see the conv without the BN")
+            continue
+        st.merge([p.name, b.name], "bn_fold", use.kernel)
+
+
+@rule("bn_fold_forward")
+def bn_fold_forward(st: State, use: RuleUse) -> None:
+    """BN → conv: the BN folds into the *following* conv; exact only without padding,
+    since a zero-padded border would see BN(0) = β − μ·γ/σ instead of 0."""
+    for b in _of(st, "batch_norm"):
+        if len(st.members(b.name)) > 1:
+            continue
+        convs = [c for c in st.consumers[b.name] if st.node(c).op == "conv2d"]
+        if not convs:
+            continue
+        if len(st.consumers[b.name]) > 1:
+            st.refuse("bn_fold_forward", [b.name, *convs], f"{b.name} is read by "
+                      f"{len(st.consumers[b.name])} nodes; it can fold into one conv only "
+                      "if that conv is its only reader")
+            continue
+        c = st.node(convs[0])
+        if c.attrs["padding"]:
+            st.refuse("bn_fold_forward", [b.name, c.name],
+                      f"{c.name} is {_conv_desc(c)}: its zero-padded border would see "
+                      f"BN(0) ≠ 0; exact only without padding"
+                      + (" (VALID)" if use.options.get("valid_padding_only") else ""))
+            continue
+        st.merge([b.name, c.name], "bn_fold_forward", use.kernel)
+
+
+@rule("scale_fold")
+def scale_fold(st: State, use: RuleUse) -> None:
+    """conv → ×λ (a constant): folds into the conv's weight and bias."""
+    for s in _of(st, "scale"):
+        p = st.producer(s)
+        if not st.conv_tail(p.name):
+            continue
+        if st.consumers[p.name] != [s.name]:
+            st.refuse("scale_fold", [p.name, s.name], f"{p.name}'s output is also read by "
+                      f"{st.others(p.name, s.name)}")
+            continue
+        st.merge([p.name, s.name], "scale_fold", use.kernel)
+
+
+@rule("dropout_elim")
+def dropout_elim(st: State, use: RuleUse) -> None:
+    """Dropout is the identity at inference: the device runs nothing for it."""
+    for d in _of(st, "dropout"):
+        st.elided.add(d.name)
+
+
+@rule("conv_act")
+def conv_act(st: State, use: RuleUse) -> None:
+    """conv (+folded BN) → activation: one kernel with the activation as a post-op."""
+    acts = use.options.get("activations", list(ACTIVATIONS))
+    for a in st.graph:
+        if a.op not in acts:
+            continue
+        p = st.producer(a)
+        if not st.conv_tail(p.name):
+            continue
+        if st.consumers[p.name] != [a.name]:
+            st.refuse("conv_act", [p.name, a.name], f"{p.name}'s output is also read by "
+                      f"{st.others(p.name, a.name)} before the {a.op}")
+            continue
+        st.merge([p.name, a.name], "conv_act", use.kernel)
+
+
+def _follow_act(st: State, name: str) -> str | None:
+    nxt = st.only_consumer(name)
+    return nxt if nxt is not None and st.node(nxt).op in ACTIVATIONS else None
+
+
+@rule("conv_add_act")
+def conv_add_act(st: State, use: RuleUse) -> None:
+    """conv (+BN) → residual add (→ ReLU): the add is a sum post-op of the conv."""
+    for d in _of(st, "add"):
+        fused = False
+        for i in d.inputs:
+            if fused or not st.conv_tail(i):
+                continue
+            if st.consumers[i] != [d.name]:
+                st.refuse("conv_add_act", [i, d.name], f"{i}'s output is also read by "
+                          f"{st.others(i, d.name)}")
+                continue
+            act = _follow_act(st, d.name)
+            st.merge([i, d.name, *([act] if act else [])], "conv_add_act", use.kernel)
+            fused = True
+
+
+@rule("add_act")
+def add_act(st: State, use: RuleUse) -> None:
+    """add → ReLU: the add carries the activation (TFLite's fused_activation_function)."""
+    for d in _of(st, "add"):
+        act = _follow_act(st, d.name)
+        if act and st.node(act).op == "relu":
+            st.merge([d.name, act], "add_act", use.kernel)
+
+
+@rule("conv_act_pool")
+def conv_act_pool(st: State, use: RuleUse) -> None:
+    """conv → ReLU → max-pool, as one kernel."""
+    for m in _of(st, "max_pool"):
+        p = st.producer(m)
+        members = st.members(p.name)
+        if p.op not in ACTIVATIONS or not any(st.node(x).op == "conv2d" for x in members):
+            continue
+        if st.consumers[p.name] != [m.name]:
+            st.refuse("conv_act_pool", [p.name, m.name], f"{p.name} is also read by "
+                      f"{st.others(p.name, m.name)}")
+            continue
+        st.merge([p.name, m.name], "conv_act_pool", use.kernel)
+
+
+@rule("bn_act")
+def bn_act(st: State, use: RuleUse) -> None:
+    """A BN that no conv absorbed, then ReLU (pre-activation nets): one pointwise kernel."""
+    for a in _of(st, "relu"):
+        b = st.producer(a)
+        if b.op != "batch_norm" or len(st.members(b.name)) > 1:
+            continue
+        if st.consumers[b.name] != [a.name]:
+            st.refuse("bn_act", [b.name, a.name], f"{b.name} is also read by "
+                      f"{st.others(b.name, a.name)}")
+            continue
+        st.merge([b.name, a.name], "bn_act", use.kernel)
+
+
+def _activation_after(st: State, conv: str) -> str:
+    """The activation a conv's kernel ends with: the op right after it (through a BN)."""
+    name = conv
+    nxt = st.only_consumer(name)
+    if nxt is not None and st.node(nxt).op == "batch_norm":
+        name, nxt = nxt, st.only_consumer(nxt)
+    return st.node(nxt).op if nxt is not None and st.node(nxt).op in ACTIVATIONS else "none"
+
+
+@rule("horizontal_merge")
+def horizontal_merge(st: State, use: RuleUse) -> None:
+    """Convs that read one tensor with equal kernel, stride, padding and groups become one
+    conv with concatenated output channels, whose output is split."""
+    for t in st.graph:
+        convs = [st.node(c) for c in st.consumers[t.name] if st.node(c).op == "conv2d"]
+        if len(convs) < 2:
+            continue
+        first = convs[0]
+        mates = [first]
+        for c in convs[1:]:
+            diff = [k for k in ("kernel", "stride", "padding", "groups")
+                    if c.attrs[k] != first.attrs[k]]
+            if diff:
+                st.refuse("horizontal_merge", [first.name, c.name],
+                          f"both read {t.name} but {' and '.join(diff)} differ: "
+                          f"{first.name} is {_conv_desc(first)}, {c.name} is {_conv_desc(c)}")
+                continue
+            if use.options.get("same_activation"):
+                fa, ca = _activation_after(st, first.name), _activation_after(st, c.name)
+                if fa != ca:
+                    st.refuse("horizontal_merge", [first.name, c.name],
+                              f"{first.name} is followed by {fa}, {c.name} by {ca}: this "
+                              "device merges only convs with the same kernel and activation")
+                    continue
+            mates.append(c)
+        if len(mates) > 1:
+            st.merge([m.name for m in mates], "horizontal_merge", use.kernel)
+
+
+@rule("se_axpy")
+def se_axpy(st: State, use: RuleUse) -> None:
+    """SE's channel scale then the residual add: out = s[c]·branch + shortcut (addcmul)."""
+    for m in _of(st, "mul"):
+        gate = st.producer(m, 1)
+        if gate.shape != (m.shape[0], 1, 1):
+            continue
+        d = st.only_consumer(m.name)
+        if d is None or st.node(d).op != "add":
+            st.refuse("se_axpy", [m.name], f"{m.name} is read by "
+                      f"{', '.join(st.consumers[m.name])}, not only by the residual add")
+            continue
+        act = _follow_act(st, d) if use.options.get("with_act") else None
+        st.merge([m.name, d, *([act] if act else [])], "se_axpy", use.kernel)
+
+
+@rule("se_fc_as_conv")
+def se_fc_as_conv(st: State, use: RuleUse) -> None:
+    """An FC on a 1x1 map is a 1x1 conv: SE's FCs (and a conv head) already are."""
+    by_block: dict[str | None, list[str]] = {}
+    for c in _of(st, "conv2d"):
+        if st.producer(c).shape[1:] == (1, 1):
+            by_block.setdefault(c.block, []).append(c.name)
+    for names in by_block.values():
+        st.notes.append(Group("se_fc_as_conv", tuple(names), "1x1 conv (FC on a 1x1 map)"))
+
+
+@rule("grouped_paths")
+def grouped_paths(st: State, use: RuleUse) -> None:
+    """ResNeXt's C parallel paths are one grouped conv (Xie et al., Fig. 3c)."""
+    for c in _of(st, "conv2d"):
+        g = c.attrs["groups"]
+        if g > 1:
+            a = c.attrs
+            st.notes.append(Group("grouped_paths", (c.name,),
+                                  f"{g} paths of {a['in_channels'] // g}→"
+                                  f"{a['out_channels'] // g} channels as one grouped conv"))
+
+
+_PASS = {"batch_norm", "relu", "sigmoid", "add", "scale", "one_minus", "dropout",
+         "pad_channels"}
+
+
+def _subsampling_reader(c: Node) -> bool:
+    a = c.attrs
+    return c.op == "conv2d" and a["kernel"] == 1 and a["stride"] == 2 and a["padding"] == 0
+
+
+def _passes(st: State, c: Node, producer: str, sub: set[str]) -> bool:
+    """Does ``c``, computed at every other pixel, need ``producer`` only there too?"""
+    if c.name not in sub:
+        return False
+    if c.op == "conv2d":
+        return c.attrs["kernel"] == 1 and c.attrs["padding"] == 0
+    if c.op == "mul":
+        return st.node(producer).shape == c.shape  # the full map, not SE's 1x1 gate
+    return c.op in _PASS
+
+
+def subsampled_only(st: State) -> set[str]:
+    """Nodes whose every pixel-reader reads every other pixel (kernel = 1 pooling)."""
+    sub: set[str] = set()
+    for n in reversed(st.graph.nodes):
+        cons = [st.node(c) for c in st.consumers[n.name]]
+        if n.op == "input" or not cons or len(n.shape) != 3 or n.shape[1:] == (1, 1):
+            continue
+        if all(_subsampling_reader(c) or _passes(st, c, n.name, sub) for c in cons):
+            sub.add(n.name)
+    return sub
+
+
+def _half(shape: tuple[int, ...]) -> tuple[int, ...]:
+    c, h, w = shape
+    return (c, -(-h // 2), -(-w // 2))
+
+
+def _conv_macs(st: State, c: Node, out: tuple[int, ...]) -> int:
+    return op("conv2d").macs(c.attrs, [st.producer(c).shape], out)
+
+
+def _upstream(st: State, start: str, sub: set[str]) -> list[str]:
+    seen, todo = [], [start]
+    while todo:
+        n = todo.pop()
+        if n in sub and n not in seen:
+            seen.append(n)
+            todo.extend(st.node(n).inputs)
+    return sorted(seen, key=st.order.__getitem__)
+
+
+@rule("kernel1_pool")
+def kernel1_pool(st: State, use: RuleUse) -> None:
+    """The article's "kernel = 1 pooling": a 1x1/2 conv reads every other pixel, so the
+    subsampling moves upstream and the producers compute a quarter of the pixels."""
+    sub = subsampled_only(st)
+    readers: dict[str, list[str]] = {}
+    for c in st.graph:
+        if _subsampling_reader(c):
+            readers.setdefault(c.inputs[0], []).append(c.name)
+    for x, convs in readers.items():
+        if x not in sub:
+            full = [c for c in st.consumers[x] if c not in convs and not _passes(
+                st, st.node(c), x, sub)]
+            desc = ", ".join(f"{c} ({_conv_desc(st.node(c))})" if st.node(c).op == "conv2d"
+                             else c for c in full)
+            st.refuse("kernel1_pool", [x, *convs], f"{x} is also read at every pixel by "
+                      f"{desc}" + (", where the stride sits on the 3x3" if any(
+                          st.node(c).op == "conv2d" and st.node(c).attrs["kernel"] == 1
+                          for c in full) else ""))
+            continue
+        region = _upstream(st, x, sub)
+        saved = sum(_conv_macs(st, st.node(n), st.node(n).shape)
+                    - _conv_macs(st, st.node(n), _half(st.node(n).shape))
+                    for n in region if st.node(n).op == "conv2d")
+        if saved == 0:
+            st.refuse("kernel1_pool", [x, *convs], f"no conv upstream of {x} can run at fewer "
+                      "pixels (a global pool, such as SE's, reads the full map)")
+            continue
+        st.notes.append(Group("kernel1_pool", (*region, *convs),
+                              f"subsample moved upstream of {x}: {len(region)} producers at "
+                              "a quarter of the pixels", macs_saved=saved))
+
+
+def bytes_internal(st: State, names: list[str]) -> int:
+    """fp32 bytes a kernel no longer writes and reads back: outputs used only inside it."""
+    inside = set(names)
+    total = 0
+    for n in names:
+        cons = st.consumers[n]
+        if cons and all(c in inside for c in cons):
+            total += 2 * 4 * prod(st.node(n).shape)
+    return total
