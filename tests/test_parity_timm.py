@@ -73,7 +73,7 @@ def test_resnet34_option_a_has_parameter_free_shortcuts():
     assert [n.name for n in graph if n.op == "pad_channels"] == [
         "layer2.0.shortcut", "layer3.0.shortcut", "layer4.0.shortcut"]
     x = torch.randn(2, 64, 56, 56)
-    y = pad_channels(x, 128, 2)
+    y = pad_channels(x, 64, 2)
     assert y.shape == (2, 128, 28, 28)
     assert torch.equal(y[:, :64], x[:, :, ::2, ::2]) and not y[:, 64:].any()
     assert archdsl.build_model(graph).eval()(torch.randn(1, 3, 64, 64)).shape == (1, 1000)

@@ -119,8 +119,8 @@ def shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx, *,
     elif changes:
         # ResNet paper option A: subsample by the stride, zero-pad the extra channels
         # after the existing ones.
-        y = b.add("pad_channels", ctx.name("shortcut"), (x,), out_channels=out_channels,
-                  stride=ctx.stride)
+        y = b.add("pad_channels", ctx.name("shortcut"), (x,), in_channels=b.shape(x)[0],
+                  out_channels=out_channels, stride=ctx.stride)
     else:
         y = x
     if sc.form == "scaling":

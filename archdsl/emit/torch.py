@@ -20,10 +20,9 @@ from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 
 
-def pad_channels(x: torch.Tensor, out_channels: int, stride: int) -> torch.Tensor:
-    """Shortcut option A: subsample by ``stride``, append zero channels."""
-    x = x[:, :, ::stride, ::stride]
-    return F.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))
+def pad_channels(x: torch.Tensor, extra: int, stride: int) -> torch.Tensor:
+    """Shortcut option A: subsample by ``stride``, append ``extra`` zero channels."""
+    return F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, extra))
 
 
 def _conv(n: Node) -> nn.Module:
@@ -57,8 +56,8 @@ FUNCTIONS: dict[str, Callable[[Node], Call]] = {
                             "count_include_pad": n.attrs["count_include_pad"]}),
     "global_avg_pool": lambda n: (F.adaptive_avg_pool2d, (1,), {}),
     "flatten": lambda n: (torch.flatten, (1,), {}),
-    "pad_channels": lambda n: (pad_channels, (n.attrs["out_channels"], n.attrs["stride"]),
-                               {}),
+    "pad_channels": lambda n: (pad_channels, (n.attrs["out_channels"] - n.attrs["in_channels"],
+                                              n.attrs["stride"]), {}),
 }
 
 
