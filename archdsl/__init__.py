@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["Spec", "SpecError", "build_model", "load_spec", "lower"]
+__all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "load_spec", "lower"]
 __version__ = "0.1.0"
 
 
@@ -27,3 +27,17 @@ def build_model(spec_or_path: Spec | str | os.PathLike[str], **kwargs: Any) -> t
     from .emit.torch import build_model as _build
 
     return _build(spec_or_path, **kwargs)
+
+
+def fuse(model_or_spec: Any, plan_or_device: Any = "eager") -> torch.nn.Module:
+    """A fused copy of a built module for a device's plan (see archdsl.fusion.executor)."""
+    from .fusion.executor import fuse as _fuse
+
+    return _fuse(model_or_spec, plan_or_device)
+
+
+def export_onnx(model: torch.nn.Module, path: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """Export a built or fused module to ONNX (see archdsl.emit.onnx)."""
+    from .emit.onnx import export_onnx as _export
+
+    return _export(model, path, **kwargs)

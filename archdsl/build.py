@@ -83,6 +83,10 @@ def summary_text(b: BuildInputs) -> str:
         f"nodes        {len(b.graph)} IR nodes, "
         f"{sum(s.depth for s in b.spec.stages)} residual blocks in {len(b.spec.stages)} stages",
     ]
+    applied = getattr(b.model, "archdsl_applied", None)
+    if applied is not None:
+        lines.append(f"fused        for {b.plan.device}: {', '.join(applied)}; "
+                     f"{b.plan.macs_saved:,} MACs saved per image")
     return "\n".join(lines) + "\n"
 
 
@@ -90,6 +94,12 @@ def _weights(b: BuildInputs, path: Path) -> None:
     import torch
 
     torch.save(b.model.state_dict(), path)
+
+
+def _onnx(b: BuildInputs, path: Path) -> None:
+    from .emit.onnx import export_onnx
+
+    export_onnx(b.model, path)
 
 
 Writer = Callable[[BuildInputs, Path], None]
@@ -110,6 +120,7 @@ ARTIFACTS: list[tuple[str, Writer, str | None]] = [
     ("plan.json", _text(lambda b: render_plan(b.plan, "json")), None),
     ("plan.md", _text(lambda b: render_plan(b.plan, "markdown")), None),
     ("weights.pt", _weights, "save_weights"),
+    ("model.onnx", lambda b, path: _onnx(b, path), "export_onnx"),
 ]
 
 

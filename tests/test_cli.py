@@ -101,3 +101,25 @@ def test_build_bad_spec_fails_before_torch(tmp_path):
 def test_every_spec_builds(path, tmp_path, capsys):
     assert main(["build", str(path), "-o", str(tmp_path / "b")]) == 0
     assert "parameters" in capsys.readouterr().out
+
+
+def test_build_fused_with_onnx(tmp_path, capsys):
+    import onnxruntime as ort
+    import torch
+
+    import archdsl
+
+    dest = tmp_path / "b"
+    assert main(["build", str(SPECS / "resnet50_msra.yaml"), "--fused", "--export", "onnx",
+                 "-o", str(dest)]) == 0
+    out = capsys.readouterr().out
+    assert "fused        for eager: bn_fold, horizontal_merge, kernel1_pool; 375,717,888" in out
+    weights = torch.load(dest / "weights.pt", weights_only=True)
+    with torch.device("meta"):
+        fused = archdsl.fuse(archdsl.build_model(SPECS / "resnet50_msra.yaml").eval())
+    assert set(weights) == set(fused.state_dict())
+    sess = ort.InferenceSession(str(dest / "model.onnx"), providers=["CPUExecutionProvider"])
+    y = sess.run(None, {"input": torch.zeros(2, 3, 224, 224).numpy()})[0]
+    assert y.shape == (2, 1000)
+    assert oct((dest / "model.onnx").stat().st_mode & 0o777) == oct(
+        (dest / "spec.yaml").stat().st_mode & 0o777)

@@ -22,7 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="eager", metavar="NAME",
                    help="device profile for plan.json / plan.md (default: eager)")
     p.add_argument("--save-weights", action="store_true",
-                   help="also write weights.pt, the built module's state_dict")
+                   help="also write weights.pt, the built (or fused) module's state_dict")
+    p.add_argument("--fused", action="store_true",
+                   help="fuse the module for --device (archdsl.fuse) before saving weights or "
+                        "exporting; implies --save-weights")
+    p.add_argument("--export", choices=("onnx",), action="append", default=[],
+                   help="also write model.onnx (opset 17, dynamic batch; the fused module "
+                        "with --fused)")
     p.set_defaults(run=run)
 
 
@@ -41,8 +47,15 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_model(graph)
     check_output(model, graph)
+    if args.fused:
+        from ..fusion.executor import fuse
+
+        model = fuse(model.eval(), args.device)
+        check_output(model, graph)
     inputs = BuildInputs(args.spec, spec, graph, model,
-                         options={"save_weights": args.save_weights, "device": args.device})
+                         options={"save_weights": args.save_weights or args.fused,
+                                  "device": args.device,
+                                  "export_onnx": "onnx" in args.export})
     dest = args.output or default_bundle_dir(args.spec)
     paths = write_bundle(dest, inputs)
     print(summary_text(inputs), end="")

@@ -1,0 +1,224 @@
+"""The fusion executor: apply a plan's eager-applicable rules to a built module and
+return a new ``torch.fx.GraphModule`` that computes the same function with fewer kernels
+(and, with kernel-1 pooling, fewer MACs)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import fx, nn
+
+from ..emit.torch import FUNCTIONS, MODULES, build_model
+from ..ir.graph import Graph, Node
+from ..spec.schema import Spec
+from .planner import FusionPlan, plan_for
+from .rules import subsampled_only
+from .state import State
+
+# Rules this executor applies; the others are left to the engine the plan describes.
+EXECUTED = ("bn_fold", "bn_fold_forward", "scale_fold", "horizontal_merge", "se_axpy",
+            "kernel1_pool", "dropout_elim")
+
+
+def subsample2(x: torch.Tensor) -> torch.Tensor:
+    """Every other pixel: the kernel-1 pooling moved upstream."""
+    return x[:, :, ::2, ::2]
+
+
+def _bn_affine(sd: dict[str, torch.Tensor], name: str, eps: float) -> tuple[torch.Tensor, ...]:
+    s = sd[f"{name}.weight"] / torch.sqrt(sd[f"{name}.running_var"] + eps)
+    return s, sd[f"{name}.bias"] - sd[f"{name}.running_mean"] * s
+
+
+class _Fuser:
+    def __init__(self, graph: Graph, plan: FusionPlan, sd: dict[str, torch.Tensor]) -> None:
+        self.g, self.plan, self.sd = graph, plan, sd
+        self.weights: dict[str, list[torch.Tensor]] = {}
+        for n in graph:
+            if n.op == "conv2d":
+                w = sd[f"{n.name}.weight"].clone()
+                b = sd.get(f"{n.name}.bias")
+                self.weights[n.name] = [w, b.clone() if b is not None else
+                                        torch.zeros(w.shape[0], dtype=w.dtype)]
+        self.alias: dict[str, str] = {}      # node → the node whose value it is
+        self.stride: dict[str, int] = {n.name: n.attrs["stride"] for n in graph
+                                       if n.op == "conv2d"}
+        self.sub: set[str] = set()           # outputs computed at every other pixel
+        self.axpy: dict[str, str] = {}       # add → the SE mul it absorbs
+        self.merged: dict[str, list[str]] = {}  # first conv → the convs merged with it
+        self.applied: list[str] = []
+
+    def value_of(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+    def _groups(self, rule: str) -> list[tuple[str, ...]]:
+        return [g.nodes for g in self.plan.groups if rule in (g.rules or (g.rule,))]
+
+    def prepare(self) -> None:
+        g = self.g
+        for nodes in self._groups("kernel1_pool"):
+            sub = subsampled_only(State(g))
+            region = [n for n in nodes if n in sub]
+            self.sub.update(region)
+            for n in nodes:
+                node = g[n]
+                if node.op == "conv2d":
+                    reads_sub = node.inputs[0] in sub
+                    if n in sub and not reads_sub:
+                        self.stride[n] *= 2  # computes every other output pixel itself
+                    elif n not in sub and reads_sub:
+                        self.stride[n] //= 2  # its input is already subsampled
+        for rule in ("bn_fold", "bn_fold_forward", "scale_fold"):
+            for nodes in self._groups(rule):
+                self._fold(rule, nodes)
+        for nodes in self._groups("horizontal_merge"):
+            convs = [n for n in nodes if g[n].op == "conv2d"]
+            ins = {g[c].inputs[0] for c in convs}
+            for x in ins:
+                mates = [c for c in convs if g[c].inputs[0] == x]
+                if len(mates) > 1:
+                    self.merged[mates[0]] = mates
+        for nodes in self._groups("se_axpy"):
+            mul = next(n for n in nodes if g[n].op == "mul")
+            add = next(n for n in nodes if g[n].op == "add")
+            self.axpy[add] = mul
+        for d in (n for n in g if n.op == "dropout"):
+            self.alias[d.name] = d.inputs[0]  # identity at inference
+        self.applied = [r for r in EXECUTED if self._groups(r)]
+
+    def _fold(self, rule: str, nodes: tuple[str, ...]) -> None:
+        g = self.g
+        for n in nodes:
+            node = g[n]
+            if rule == "bn_fold" and node.op == "batch_norm" and g[node.inputs[0]].op == "conv2d" \
+                    and node.inputs[0] in nodes:
+                conv = node.inputs[0]
+                s, t = _bn_affine(self.sd, n, node.attrs["eps"])
+                w, b = self.weights[conv]
+                self.weights[conv] = [w * s.view(-1, 1, 1, 1), b * s + t]
+                self.alias[n] = conv
+            elif rule == "scale_fold" and node.op == "scale":
+                conv = self.value_of(node.inputs[0])
+                w, b = self.weights[conv]
+                f = node.attrs["factor"]
+                self.weights[conv] = [w * f, b * f]
+                self.alias[n] = node.inputs[0]
+            elif rule == "bn_fold_forward" and node.op == "batch_norm":
+                conv = next(c for c in nodes if g[c].op == "conv2d")
+                s, t = _bn_affine(self.sd, n, node.attrs["eps"])
+                w, b = self.weights[conv]
+                groups = g[conv].attrs["groups"]
+                # W'[o, i] = W[o, i]·s[i]; b' = b + Σ_i W[o, i]·t[i] (per group)
+                cin = w.shape[1]
+                s_g = s.view(groups, cin)
+                t_g = t.view(groups, cin)
+                w_g = w.view(groups, -1, cin, *w.shape[2:])
+                b = b + (w_g * t_g.view(groups, 1, cin, 1, 1)).sum((2, 3, 4)).reshape(-1)
+                w = (w_g * s_g.view(groups, 1, cin, 1, 1)).reshape(w.shape)
+                self.weights[conv] = [w, b]
+                self.alias[n] = node.inputs[0]
+
+    def _conv(self, names: list[str]) -> nn.Conv2d:
+        first = self.g[names[0]]
+        a = first.attrs
+        w = torch.cat([self.weights[c][0] for c in names])
+        b = torch.cat([self.weights[c][1] for c in names])
+        conv = nn.Conv2d(a["in_channels"], w.shape[0], a["kernel"], stride=self.stride[names[0]],
+                         padding=a["padding"], groups=a["groups"], bias=True, dtype=w.dtype,
+                         device=w.device)
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            conv.bias.copy_(b)
+        return conv
+
+    def emit(self) -> fx.GraphModule:
+        g = self.g
+        fxg = fx.Graph()
+        val: dict[str, fx.Node] = {}
+        mods: dict[str, nn.Module] = {}
+        skip = set(self.axpy.values()) | {m for ms in self.merged.values() for m in ms[1:]}
+
+        def arg(n: Node, i: str) -> fx.Node:
+            v = val[self.value_of(i)]
+            if n.name in self.sub and self.value_of(i) not in self.sub and n.op != "conv2d" \
+                    and g[i].shape[1:] != (1, 1):
+                return fxg.call_function(subsample2, (v,))
+            return v
+
+        def call(fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any],
+                 name: str) -> fx.Node:
+            return fxg.create_node("call_function", fn, args, kw, name=name.replace(".", "_"))
+
+        for n in g:
+            if n.op == "input":
+                val[n.name] = fxg.placeholder("x")
+            elif n.name in self.alias or n.name in skip:
+                continue
+            elif n.name in self.merged:
+                names = self.merged[n.name]
+                target = f"{n.name}_merged"
+                mods[target] = self._conv(names)
+                out = fxg.call_module(target, (arg(n, n.inputs[0]),))
+                start = 0
+                for c in names:
+                    width = self.weights[c][0].shape[0]
+                    val[c] = call(torch.narrow, (out, 1, start, width), {}, f"{c}_part")
+                    start += width
+            elif n.op == "conv2d":
+                mods[n.name] = self._conv([n.name])
+                val[n.name] = fxg.call_module(n.name, (arg(n, n.inputs[0]),))
+            elif n.name in self.axpy:
+                mul = g[self.axpy[n.name]]
+                short = next(i for i in n.inputs if i != mul.name)
+                val[n.name] = call(torch.addcmul, (arg(n, short), arg(n, mul.inputs[0]),
+                                                   val[self.value_of(mul.inputs[1])]), {},
+                                   n.name)
+            elif n.op in MODULES:
+                m = MODULES[n.op](n)
+                own = {k: v for k, v in self.sd.items() if k.startswith(n.name + ".")}
+                if own:
+                    first = next(iter(own.values()))
+                    m = m.to(device=first.device, dtype=first.dtype)
+                m.load_state_dict({k[len(n.name) + 1:]: v for k, v in self.sd.items()
+                                   if k.startswith(n.name + ".")})
+                mods[n.name] = m
+                val[n.name] = fxg.call_module(n.name, tuple(arg(n, i) for i in n.inputs))
+            else:
+                fn, extra, kw = FUNCTIONS[n.op](n)
+                val[n.name] = call(fn, tuple(arg(n, i) for i in n.inputs) + extra, kw, n.name)
+        fxg.output(val[self.value_of(g.output.name)])
+        model = fx.GraphModule(mods, fxg, class_name="ArchdslFused")
+        model.archdsl_applied = tuple(self.applied)
+        return model.eval()
+
+
+def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
+         plan_or_device: FusionPlan | str = "eager") -> fx.GraphModule:
+    """A fused copy of a built module (or of a fresh one built from a spec), in eval mode.
+
+    Applies the plan's eager-applicable rules (``EXECUTED``): BN folding (both ways),
+    constant-scale folding, horizontal merges with a split, SE as ``torch.addcmul``, and
+    kernel-1 pooling; what only an engine can do (conv+activation kernels, …) is left to
+    the engine. ``model.archdsl_applied`` lists the rules applied.
+    """
+    model = model_or_spec if isinstance(model_or_spec, nn.Module) else \
+        build_model(model_or_spec)
+    graph = getattr(model, "archdsl_graph", None)
+    if graph is None:
+        raise ValueError("fuse() needs a module built by archdsl (it reads the IR back)")
+    plan = plan_or_device if isinstance(plan_or_device, FusionPlan) else \
+        plan_for(graph, plan_or_device)
+    if model.training:
+        raise ValueError("fuse() folds BN running statistics: call model.eval() first")
+    sd = {k: v.detach() for k, v in model.state_dict().items()}
+    f = _Fuser(graph, plan, sd)
+    with torch.no_grad():
+        f.prepare()
+        fused = f.emit()
+    fused.archdsl_graph = graph
+    return fused
