@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "load_spec", "lower"]
+__all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "load_spec",
+           "load_weights", "lower"]
 __version__ = "0.1.0"
 
 
@@ -41,3 +42,11 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike[str], **kwargs: 
     from .emit.onnx import export_onnx as _export
 
     return _export(model, path, **kwargs)
+
+
+def load_weights(model: torch.nn.Module, path_or_state_dict: Any, *,
+                 source: str = "torchvision") -> Any:
+    """Load a checkpoint into a built module; returns a WeightsReport (archdsl.weights)."""
+    from .weights import load_weights as _load
+
+    return _load(model, path_or_state_dict, source=source)

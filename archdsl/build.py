@@ -20,6 +20,7 @@ from .analysis.counts import Counts, count
 from .analysis.tables import render as render_counts
 from .bundle import atomic_dir
 from .emit.dot import to_dot
+from .emit.python import to_python
 from .emit.render import render as render_dot
 from .fusion.planner import FusionPlan, plan_for
 from .fusion.report import render_plan
@@ -119,6 +120,7 @@ ARTIFACTS: list[tuple[str, Writer, str | None]] = [
     ("diagram.svg", lambda b, path: path.write_bytes(render_dot(b.diagram_dot, "svg")), None),
     ("plan.json", _text(lambda b: render_plan(b.plan, "json")), None),
     ("plan.md", _text(lambda b: render_plan(b.plan, "markdown")), None),
+    ("model.py", _text(lambda b: to_python(b.graph, b.source)), None),
     ("weights.pt", _weights, "save_weights"),
     ("model.onnx", lambda b, path: _onnx(b, path), "export_onnx"),
 ]

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fused", action="store_true",
                    help="fuse the module for --device (archdsl.fuse) before saving weights or "
                         "exporting; implies --save-weights")
+    p.add_argument("--weights", metavar="FILE",
+                   help="load this checkpoint (torch.load weights_only, or safetensors) and "
+                        "print what did not fit")
+    p.add_argument("--source", choices=("torchvision", "timm", "archdsl"),
+                   default="torchvision", help="where --weights come from")
     p.add_argument("--export", choices=("onnx",), action="append", default=[],
                    help="also write model.onnx (opset 17, dynamic batch; the fused module "
                         "with --fused)")
@@ -47,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
 
     model = build_model(graph)
     check_output(model, graph)
+    if args.weights:
+        from ..weights import load_weights
+
+        print(load_weights(model, args.weights, source=args.source).text(), end="")
     if args.fused:
         from ..fusion.executor import fuse
 

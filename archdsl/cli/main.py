@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..spec.errors import SpecError
-from . import build, count, diagram, diff, plan, validate
+from . import build, count, diagram, diff, export, plan, validate
 
-COMMANDS = (validate, build, count, diff, diagram, plan)
+COMMANDS = (validate, build, count, diff, diagram, plan, export)
 EXIT_SPEC_ERROR = 2
 
 

@@ -45,8 +45,7 @@ FUSION_FILL = "#e8e8e8"
 
 
 def _kind(n: Node) -> str:
-    local = n.name[len(n.block) + 1:] if n.block else n.name
-    if local.startswith("se."):
+    if n.path == "se":
         return "se"
     if n.name.endswith("fc") and n.op in ("conv2d", "linear"):
         return "fc"
@@ -173,26 +172,17 @@ def _layer(graph: Graph, counts: Counts | None,
     return g
 
 
-def _path(n: Node) -> str:
-    """Which part of its block a node is: branch, shortcut, se or gate."""
-    local = n.name[len(n.block) + 1:] if n.block else ""
-    for part in ("downsample", "shortcut", "se.", "gate."):
-        if local.startswith(part):
-            return part.rstrip(".").replace("downsample", "shortcut")
-    return "branch"
-
-
 def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
     """Branch text (convs in order, +SE) and the projection's text (None: identity)."""
     convs = [op_label(n).removeprefix("conv ") for n in nodes
-             if n.op == "conv2d" and _path(n) == "branch"]
+             if n.op == "conv2d" and n.path == "branch"]
     text = " → ".join(convs)
-    se = [n for n in nodes if _path(n) == "se" and n.op == "conv2d"]
+    se = [n for n in nodes if n.path == "se" and n.op == "conv2d"]
     if se:
         text += f"\n+ SE (squeeze {se[0].attrs['out_channels']})"
-    if any(_path(n) == "gate" for n in nodes):
+    if any(n.path == "gate" for n in nodes):
         text += "\n+ gate"
-    shortcut = [n for n in nodes if _path(n) == "shortcut"]
+    shortcut = [n for n in nodes if n.path == "shortcut"]
     if not shortcut:
         return text, None
     return text, " + ".join(op_label(n) for n in shortcut if n.op != "relu")
@@ -252,7 +242,7 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
            + f"\n{_shape(head[-1].shape)}{_counts_line(srows.get('head'))}",
            **_node_attrs("fc"))
     g.edge(prev, "head")
-    _legend(g, ["conv", *(["se"] if any(_path(n) == "se" for n in graph) else []), "add",
+    _legend(g, ["conv", *(["se"] if any(n.path == "se" for n in graph) else []), "add",
                 "other", "fc"])
     return g
 

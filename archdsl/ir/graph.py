@@ -26,6 +26,20 @@ class Node:
     stage: str
     block: str | None = None
 
+    @property
+    def local(self) -> str:
+        """The name inside its block (``conv1``, ``se.fc1``), or the full name outside."""
+        return self.name[len(self.block) + 1:] if self.block else self.name
+
+    @property
+    def path(self) -> str:
+        """Which part of its block the node is on: branch, shortcut, se or gate."""
+        for prefix, path in (("downsample", "shortcut"), ("shortcut", "shortcut"),
+                             ("se.", "se"), ("gate.", "gate")):
+            if self.block and self.local.startswith(prefix):
+                return path
+        return "branch"
+
 
 @dataclass(frozen=True, eq=False)
 class Graph:

@@ -1,0 +1,377 @@
+"""Standalone PyTorch source from the IR, rendered with jinja2 templates.
+
+The model class reads like torchvision's: its ``__init__`` lists the stem, each stage as
+a ``nn.Sequential`` of block instances, and the head. Each block kind becomes one class
+whose modules and forward are read off the IR of one of its blocks, with channel counts,
+strides and groups turned back into the class's arguments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+
+import jinja2
+
+from .. import __version__
+from ..analysis.counts import count
+from ..ir.graph import Graph, Node
+
+_CLASS = {"basic": "BasicBlock", "bottleneck": "Bottleneck",
+          "preact_basic": "PreActBasicBlock", "preact_bottleneck": "PreActBottleneck"}
+_DOC = {"basic": "Basic block: 3x3, 3x3", "bottleneck": "Bottleneck: 1x1, 3x3, 1x1",
+        "preact_basic": "Pre-activation basic block: (BN, ReLU, 3x3) x 2",
+        "preact_bottleneck": "Pre-activation bottleneck: (BN, ReLU, conv) x 3"}
+WIDTH = 88  # ruff's default line length, so the file is clean under any configuration
+
+
+def _call(head: str, args: list[str]) -> str:
+    return f"{head}({', '.join(args)})"
+
+
+def _split_args(text: str) -> list[str]:
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in [*parts, cur.strip()] if p]
+
+
+def wrap(line: str) -> list[str]:
+    """Split a call that is longer than WIDTH one argument per line, as ruff format would."""
+    if len(line) <= WIDTH or "(" not in line:
+        return [line]
+    indent = line[: len(line) - len(line.lstrip())]
+    start = line.index("(")
+    depth = 0
+    for end in range(start, len(line)):
+        depth += {"(": 1, ")": -1}.get(line[end], 0)
+        if depth == 0:
+            break
+    args = _split_args(line[start + 1:end])
+    if len(args) < 1 or end == start + 1:
+        return [line]
+    inner = indent + "    "
+    out = [line[: start + 1]]
+    for a in args:
+        out += wrap(f"{inner}{a},")
+    out.append(f"{indent}{line[end:]}")
+    return out
+
+
+def _module(n: Node, ch: dict[str, str], stride: str | None = None,
+            groups: str | None = None, classes: str | None = None) -> list[str]:
+    """Constructor arguments and class of ``n``; ``ch`` maps tensors to channel exprs."""
+    a = n.attrs
+    if n.op == "conv2d":
+        args = [ch[n.inputs[0]], classes or ch[n.name], str(a["kernel"])]
+        s = stride or str(a["stride"])
+        if s != "1":
+            args.append(f"stride={s}")
+        if a["padding"]:
+            args.append(f"padding={a['padding']}")
+        g = groups or str(a["groups"])
+        if g != "1":
+            args.append(f"groups={g}")
+        if not a["bias"]:
+            args.append("bias=False")
+        return ["nn.Conv2d", *args]
+    if n.op == "batch_norm":
+        return ["nn.BatchNorm2d", ch[n.name]] + ([] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
+    if n.op == "linear":
+        return ["nn.Linear", str(a["in_features"]), classes or str(a["out_features"])]
+    if n.op == "max_pool":
+        return ["nn.MaxPool2d", str(a["kernel"]), f"stride={a['stride']}",
+                f"padding={a['padding']}"]
+    if n.op == "avg_pool":
+        return ["nn.AvgPool2d", str(a["kernel"]), f"stride={stride or a['stride']}",
+                f"ceil_mode={a['ceil_mode']}", f"count_include_pad={a['count_include_pad']}"]
+    simple = {"relu": "nn.ReLU", "sigmoid": "nn.Sigmoid", "global_avg_pool": "nn.AdaptiveAvgPool2d",
+              "flatten": "nn.Flatten", "dropout": "nn.Dropout"}
+    extra = {"global_avg_pool": ["1"], "flatten": ["1"], "dropout": [str(a.get("p"))]}
+    return [simple[n.op], *extra.get(n.op, [])]
+
+
+def _expr(n: Node, v: list[str]) -> str:
+    """A parameter-free op as an expression over its inputs' variables."""
+    return {
+        "relu": lambda: f"F.relu({v[0]})",
+        "sigmoid": lambda: f"torch.sigmoid({v[0]})",
+        "add": lambda: f"{v[0]} + {v[1]}",
+        "mul": lambda: f"{v[0]} * {v[1]}",
+        "one_minus": lambda: f"1 - {v[0]}",
+        "scale": lambda: f"{v[0]} * {n.attrs.get('factor')}",
+        "global_avg_pool": lambda: f"{v[0]}.mean((2, 3), keepdim=True)",
+        "dropout": lambda: f"F.dropout({v[0]}, {n.attrs.get('p')}, self.training)",
+    }[n.op]()
+
+
+@dataclass
+class _Block:
+    cls: str
+    doc: str
+    inner: bool
+    groups: bool
+    se: bool
+    init: list[str] = field(default_factory=list)
+    forward: list[str] = field(default_factory=list)
+
+
+def _blocks(graph: Graph) -> dict[str, list[Node]]:
+    out: dict[str, list[Node]] = {}
+    for n in graph:
+        if n.block:
+            out.setdefault(n.block, []).append(n)
+    return out
+
+
+def _signature(kind: str, nodes: list[Node]) -> tuple:
+    keep = ("kernel", "padding", "bias", "factor", "p")
+    return (kind, tuple((n.local, n.op, tuple((k, n.attrs[k]) for k in keep if k in n.attrs))
+                        for n in nodes if n.path != "shortcut"))
+
+
+def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
+    first = graph[nodes[0].inputs[0]]
+    convs = [n for n in nodes if n.op == "conv2d" and n.path == "branch"]
+    args: dict[str, int | bool] = {"in_channels": first.shape[0],
+                                   "out_channels": nodes[-1].shape[0]}
+    if "bottleneck" in kind:
+        args["inner"] = convs[0].attrs["out_channels"]
+    args["stride"] = max(n.attrs.get("stride", 1) for n in nodes)
+    groups = max(c.attrs["groups"] for c in convs)
+    if groups > 1:
+        args["groups"] = groups
+    se = [n for n in nodes if n.local == "se.fc1"]
+    if se:
+        args["se_channels"] = se[0].attrs["out_channels"]
+    args["project"] = any(n.path == "shortcut" and n.op != "scale" and n.op != "dropout"
+                          for n in nodes)
+    return args
+
+
+def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -> _Block:
+    """One class for blocks of one kind and structure, read off a representative."""
+    rep = max(members, key=lambda ns: (sum(n.path == "shortcut" for n in ns),
+                                       max(n.attrs.get("stride", 1) for n in ns)))
+    args = _args(graph, rep, kind)
+    b = _Block(cls, _DOC[kind] + ".", "inner" in args, "groups" in args, "se_channels" in args)
+    x = rep[0].inputs[0]
+    branch = [n for n in rep if n.op == "conv2d" and n.path == "branch"]
+    ch = {x: "in_channels"}
+    for n in rep:
+        if n.op == "conv2d":
+            ch[n.name] = {"se.fc1": "se_channels"}.get(n.local) or (
+                "inner" if b.inner and n.path == "branch" and n is not branch[-1]
+                else "out_channels")
+        else:
+            ch[n.name] = ch[n.inputs[0]]
+    strided = args["stride"] > 1
+    proj = [n for n in rep if n.path == "shortcut" and n.op not in ("scale", "dropout")]
+    for n in rep:
+        if n.path == "shortcut" or n.op not in ("conv2d", "batch_norm"):
+            continue
+        s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
+        g = "groups" if n.attrs.get("groups", 1) > 1 else None
+        if "." not in n.local:
+            head, *rest = _module(n, ch, s, g)
+            b.init.append(_call(f"self.{n.local} = {head}", rest))
+    for prefix in ("se", "gate"):
+        subs = [n for n in rep if n.path == prefix and n.op == "conv2d"]
+        if subs:
+            b.init.append(f"self.{prefix} = nn.Module()")
+            for n in subs:
+                s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
+                head, *rest = _module(n, ch, s)
+                b.init.append(_call(f"self.{n.local} = {head}", rest))
+    pad = [n for n in proj if n.op == "pad_channels"]
+    if pad:
+        b.init += ["self.stride = stride", "self.extra = out_channels - in_channels",
+                   "self.project = project"]
+    elif proj:
+        items: dict[str, str] = {}
+        for n in proj:
+            key = n.local.split(".", 1)[1]
+            if n.op == "avg_pool":
+                items[key] = ("nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)"
+                              " if stride > 1 else nn.Identity()")
+            else:
+                s = "stride" if n.attrs.get("stride", 1) > 1 else None
+                head, *rest = _module(n, ch, s)
+                items[key] = _call(head, rest)
+        if all(k.isdigit() for k in items):
+            seq = [f"{items.get(str(i), 'nn.Identity()')},"
+                   for i in range(max(map(int, items)) + 1)]
+        else:
+            seq = ["OrderedDict(", "    [",
+                   *[f'        ("{k}", {v}),' for k, v in items.items()], "    ]", "),"]
+        b.init.append("self.downsample = (")
+        b.init.append("    nn.Sequential(")
+        b.init += [f"        {s}" for s in seq]
+        b.init.append("    )")
+        b.init.append("    if project")
+        b.init.append("    else None")
+        b.init.append(")")
+    b.forward = _block_forward(rep, proj, x)
+    return b
+
+
+def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
+    consumers: dict[str, int] = {}
+    for n in rep:
+        for i in n.inputs:
+            consumers[i] = consumers.get(i, 0) + 1
+    var = {x: "x"}
+    lines: list[str] = []
+    shortcut_done = False
+    for n in rep:
+        if n in proj:
+            if not shortcut_done:
+                src = var[proj[0].inputs[0]]
+                if proj[0].op == "pad_channels":
+                    expr = (f"F.pad({src}[:, :, :: self.stride, :: self.stride], "
+                            "(0, 0, 0, 0, 0, self.extra))")
+                    lines.append(f"shortcut = {expr} if self.project else x")
+                else:
+                    lines.append(f"shortcut = x if self.downsample is None else "
+                                 f"self.downsample({src})")
+                shortcut_done = True
+            var[n.name] = "shortcut"
+            continue
+        ins = [var[i] for i in n.inputs]
+        if n.path == "shortcut":  # scale or dropout on the shortcut
+            if not shortcut_done:
+                lines.append(f"shortcut = {ins[0]}")
+                ins, shortcut_done = ["shortcut"], True
+            name = "shortcut"
+        elif n.path == "se" and n.op != "mul":
+            name = "s"
+        elif n.path == "gate" and n.local not in ("gate.branch",):
+            name = "g" if n.local != "gate.shortcut" else "shortcut"
+            if n.local == "gate.complement":
+                name = "keep"
+        else:
+            name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
+        module = n.op in ("conv2d", "batch_norm")
+        lines.append(f"{name} = " + (f"self.{n.local}({ins[0]})" if module else _expr(n, ins)))
+        var[n.name] = name
+    last = var[rep[-1].name]
+    lines.append(f"return {last}")
+    return lines
+
+
+def _top_module(n: Node, graph: Graph) -> str:
+    ch = {i: str(graph[i].shape[0]) for i in n.inputs}
+    ch[n.name] = str(n.shape[0])
+    fc = n.name.endswith("fc")
+    head, *rest = _module(n, ch, classes="num_classes" if fc else None)
+    if n.op in ("relu",):
+        rest = ["inplace=True"]
+    return _call(head, rest)
+
+
+def to_python(graph: Graph, source: str) -> str:
+    """The model as a standalone PyTorch file."""
+    blocks = _blocks(graph)
+    variants: dict[tuple, list[str]] = {}
+    for name, nodes in blocks.items():
+        variants.setdefault(_signature(graph.kinds[name], nodes), []).append(name)
+    classes: dict[str, str] = {}
+    block_defs: list[_Block] = []
+    used: dict[str, int] = {}
+    for sig, names in variants.items():
+        kind = sig[0]
+        used[kind] = used.get(kind, 0) + 1
+        cls = _CLASS[kind] + ("" if used[kind] == 1 else str(used[kind]))
+        block_defs.append(_block_class(graph, kind, [blocks[n] for n in names], cls))
+        for n in names:
+            classes[n] = cls
+    init: list[str] = []
+    forward: list[str] = []
+    containers: dict[str, list[str]] = {}
+    ordered = False
+    stage_class = False
+    seen: list[str] = []
+    for n in graph:
+        if n.op == "input":
+            continue
+        if n.block:
+            parts = n.block.split(".")
+            attr = parts[0]
+            if attr not in seen:
+                seen.append(attr)
+                forward.append(f"x = self.{attr}(x)")
+            continue
+        attr = n.name.split(".")[0]
+        if attr not in seen:
+            seen.append(attr)
+            forward.append(f"x = self.{attr}(x)")
+        containers.setdefault(attr, []).append(n.name)
+    # stage containers
+    stage_lines: dict[str, list[str]] = {}
+    for name in blocks:
+        parts = name.split(".")
+        a = _args(graph, blocks[name], graph.kinds[name])
+        call = f"{classes[name]}(" + ", ".join(
+            [str(a["in_channels"]), str(a["out_channels"])]
+            + [f"{k}={v}" for k, v in a.items()
+               if k not in ("in_channels", "out_channels") and not (k == "stride" and v == 1)
+               and not (k == "project" and not v)]) + ")"
+        if len(parts) == 2:  # layerN.j
+            stage_lines.setdefault(parts[0], []).append(call)
+        else:  # stages.i.blocks.j
+            stage_class = True
+            stage_lines.setdefault(f"{parts[0]}.{parts[1]}", []).append(call)
+    for attr in seen:
+        if attr in containers:
+            names = containers[attr]
+            if len(names) == 1 and names[0] == attr:
+                init.append(f"self.{attr} = {_top_module(graph[attr], graph)}")
+                continue
+            subs = {nm.split(".", 1)[1]: _top_module(graph[nm], graph) for nm in names}
+            if all(k.isdigit() for k in subs):
+                init.append(f"self.{attr} = nn.Sequential(")
+                init += [f"    {subs.get(str(i), 'nn.Identity()')},"
+                         for i in range(max(map(int, subs)) + 1)]
+            else:
+                ordered = True
+                init.append(f"self.{attr} = nn.Sequential(")
+                init.append("    OrderedDict(")
+                init.append("        [")
+                init += [f'            ("{k}", {v}),' for k, v in subs.items()]
+                init.append("        ]")
+                init.append("    )")
+            init.append(")")
+        elif stage_class:
+            init.append(f"self.{attr} = nn.Sequential(")
+            for calls in stage_lines.values():
+                init.append("    Stage(")
+                init += [f"        {c}," for c in calls]
+                init.append("    ),")
+            init.append(")")
+        else:
+            init.append(f"self.{attr} = nn.Sequential(")
+            init += [f"    {c}," for c in stage_lines[attr]]
+            init.append(")")
+    forward[-1] = forward[-1].replace("x = ", "return ", 1)
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(
+            lambda t: (resources.files("archdsl.emit") / "templates" / t).read_text()),
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined)
+    c, h, w = graph.input.shape
+    fc = graph.output if graph.output.op == "linear" else graph[graph.output.inputs[0]]
+    text = env.get_template("model.py.j2").render(
+        name=graph.name, version=__version__, source=source, ordered=ordered,
+        blocks=block_defs, stage_class=stage_class, input=f"{c}x{h}x{w}",
+        params=f"{count(graph).total.params:,}",
+        classes=fc.attrs.get("out_features") or fc.attrs.get("out_channels"),
+        init=init, forward=forward)
+    return "\n".join(w for line in text.split("\n") for w in wrap(line))
