@@ -28,9 +28,10 @@ def load_spec_with_graph(path: str | os.PathLike[str],
     try:
         graph = lower(spec)
     except ShapeError as exc:
-        where = pos.value(("input", "size")) or Location(shown, 1, 1)
-        raise SpecError(f"the input is too small for this network: {exc}", location=where,
-                        field="input.size") from None
+        path = tuple(exc.field.split("."))
+        where = pos.value(path) or Location(shown, 1, 1)
+        what = "the input is too small for this network: " if exc.field == "input.size" else ""
+        raise SpecError(f"{what}{exc}", location=where, field=exc.field) from None
     return spec, graph
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from ..ir.graph import Graph
 from ..load import load_spec_with_graph
 
 
@@ -31,10 +32,30 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "print what did not fit")
     p.add_argument("--source", choices=("torchvision", "timm", "archdsl"),
                    default="torchvision", help="where --weights come from")
+    p.add_argument("--max-params", type=float, default=2e9, metavar="N",
+                   help="refuse, before allocating anything, a model with more parameters "
+                        "(default: 2e9)")
+    p.add_argument("--max-activations", type=float, default=1e9, metavar="N",
+                   help="refuse a model whose forward writes more elements per image, summed "
+                        "over every op (default: 1e9, 4 GB at fp32)")
     p.add_argument("--export", choices=("onnx",), action="append", default=[],
                    help="also write model.onnx (opset 17, dynamic batch; the fused module "
                         "with --fused)")
     p.set_defaults(run=run)
+
+
+def over_budget(graph: Graph, max_params: float, max_activations: float) -> str | None:
+    """Why the model is too large to build, from the analytic counts; None if it fits."""
+    from ..analysis.counts import count
+
+    t = count(graph).total
+    if t.params > max_params:
+        return (f"model: {t.params:,} parameters; allowed: at most {max_params:,.0f} "
+                "(--max-params)")
+    if t.activations > max_activations:
+        return (f"model: its forward writes {t.activations:,} elements per image; allowed: "
+                f"at most {max_activations:,.0f} (--max-activations)")
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         load_profile(args.device)
     except ValueError as exc:
         print(f"archdsl: --device: {exc}", file=sys.stderr)
+        return 2
+    problem = over_budget(graph, args.max_params, args.max_activations)
+    if problem:
+        print(f"{args.spec}: {problem}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     from ..emit.torch import build_model, check_output

@@ -106,7 +106,7 @@ class GraphBuilder:
         try:
             shape = op(op_name).shape(attrs, ins)
         except ShapeError as exc:
-            raise ShapeError(f"{name} ({op_name}): {exc}") from None
+            raise ShapeError(f"{name} ({op_name}): {exc}", exc.field) from None
         node = Node(name, op_name, inputs, attrs, tuple(shape), self.stage, self.block)
         self._nodes.append(node)
         self._shapes[name] = node.shape

@@ -19,7 +19,12 @@ Attrs = dict[str, Any]
 
 
 class ShapeError(ValueError):
-    """An op whose output would be empty or whose inputs don't fit together."""
+    """An op whose output would be empty or whose inputs don't fit together; ``field``
+    names the spec field to blame (the input size unless said otherwise)."""
+
+    def __init__(self, message: str, field: str = "input.size") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _out_len(size: int, kernel: int, stride: int, padding: int, ceil: bool = False) -> int:
@@ -68,6 +73,10 @@ def _mul_shape(a: Attrs, ins: list[Shape]) -> Shape:
 
 def _pad_channels_shape(a: Attrs, ins: list[Shape]) -> Shape:
     c, h, w = ins[0]
+    if a["out_channels"] < c:
+        raise ShapeError(f"option A zero-pads channels and cannot narrow {c} to "
+                         f"{a['out_channels']}; use kind B or C where a stage gets narrower",
+                         field="shortcut.kind")
     s = a["stride"]
     return (a["out_channels"], -(-h // s), -(-w // s))
 

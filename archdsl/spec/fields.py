@@ -85,9 +85,7 @@ class StageBase(Model):
         """Cross-field checks; raise FieldError naming the field to fix."""
         if self.se is None:
             return
+        # ratio ≤ width keeps floor(width / ratio) ≥ 1, so no squeeze is ever empty
         if self.se.ratio > self.width:
             raise FieldError("se", f"ratio {self.se.ratio} exceeds the block's "
                                    f"{self.width} channels; allowed: 1 to {self.width}")
-        if self.se.channels(self.width) < 1:
-            raise FieldError("se", f"floor({self.width}/{self.se.ratio}) = 0 squeeze "
-                                   "channels; lower the ratio")

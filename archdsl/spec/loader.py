@@ -13,7 +13,7 @@ import yaml
 from .errors import Location, SpecError, format_path
 
 MAX_FILE_BYTES = 1 << 20  # DESIGN "Outputs": spec files over 1 MiB are refused before parsing
-MAX_NODES = 100_000  # values after alias expansion; an alias bomb stops here, cheaply
+MAX_NODES = 10_000  # values after alias expansion; an alias bomb stops here, cheaply
 MAX_DEPTH = 64
 
 Path_ = tuple[str | int, ...]
@@ -99,7 +99,7 @@ class _Walker:
                 location=here, field=format_path(path))
         if depth > MAX_DEPTH:
             raise SpecError(f"nested deeper than {MAX_DEPTH} levels", location=here,
-                            field=format_path(path))
+                            field=format_path(path[:3]) + "...")
         self.pos.values[path] = here
         if isinstance(node, yaml.MappingNode):
             self._check_tag(node, _MAP_TAG, path)
@@ -119,8 +119,9 @@ class _Walker:
                                 "to build on another spec", location=where,
                                 field=format_path(path))
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _PLAIN_TAGS_STR:
-                raise SpecError("mapping keys must be plain strings", location=where,
-                                field=format_path(path))
+                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+                raise SpecError(f"key {shown!r} is not a string; mapping keys must be plain "
+                                "strings", location=where, field=format_path(path))
             key = key_node.value
             if key in out:
                 first = self.pos.keys[path + (key,)]

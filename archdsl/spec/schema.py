@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ..blocks import BLOCKS, STEMS
 from ..blocks.common import Shortcut
 from ..layouts import LAYOUTS
-from .fields import Model, PosInt, Ratio
+from .fields import FieldError, Model, PosInt, Ratio
+
+MAX_BLOCKS = 2000  # ResNet-1001 has 333; beyond this a spec is a mistake or an attack
 
 Stage = Annotated[Union[tuple(k.schema for k in BLOCKS.values())],  # noqa: UP007
                   Field(discriminator="block")]
@@ -31,6 +33,13 @@ class Input(Model):
     def _channels(cls, v: int) -> int:
         if v > 4096:
             raise ValueError(f"{v} input channels is too many; allowed: 1 to 4096")
+        return v
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size_form(cls, v: object) -> object:
+        if isinstance(v, list) and len(v) != 2:
+            raise ValueError(f"expected N or [H, W], got a list of {len(v)}")
         return v
 
     @field_validator("size")
@@ -68,5 +77,13 @@ class Spec(Model):
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet) or "
                                    "timm_resnetv2 (timm's ResNetV2)")
+
+    @model_validator(mode="after")
+    def _budget(self) -> Spec:
+        blocks = sum(s.depth for s in self.stages)
+        if blocks > MAX_BLOCKS:
+            raise FieldError("stages", f"{blocks} residual blocks in all; allowed: at most "
+                                       f"{MAX_BLOCKS}")
+        return self
 
 

@@ -68,10 +68,13 @@ def _resolve(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], list[ty
     """Drop pydantic's union tags from ``loc``; return it with the models found there."""
     path: tuple[str | int, ...] = ()
     models: list[type[BaseModel]] = [Spec]
+    leaf = False
     for part in loc:
         if isinstance(part, int):
             path += (part,)
             continue
+        if leaf:
+            continue  # pydantic's names for the branches of a union of plain types
         owners = [m for m in models if part in m.model_fields]
         if owners:
             models = _models_in(owners[0].model_fields[part].annotation)
@@ -81,6 +84,7 @@ def _resolve(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], list[ty
         else:
             path += (part,)
             models = []
+        leaf = not models and bool(path)
     return path, models
 
 
@@ -123,7 +127,9 @@ def _translate(err: Any, pos: Positions, file: str) -> SpecError:
         msg = str(cause) if cause is not None else err["msg"]
         where = pos.value(path)
     else:
-        msg = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {given!r}"
+        shown = repr(given)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        msg = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {shown}"
         where = pos.value(path)
     return SpecError(msg, location=where or Location(file, 1, 1), field=pos.label(path))
 
