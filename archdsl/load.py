@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .ir.graph import Graph
 from .ir.ops import ShapeError
@@ -10,17 +12,24 @@ from .lower import lower
 from .spec.errors import Location, SpecError
 from .spec.loader import load_document
 from .spec.schema import Input, Spec
-from .spec.validate import validate
+from .spec.validate import apply_defaults, validate
 
-__all__ = ["load_spec", "load_spec_with_graph"]
+if TYPE_CHECKING:
+    from .design import Solved
+
+__all__ = ["load_solved", "load_spec", "load_spec_with_graph"]
 
 
-def load_spec_with_graph(path: str | os.PathLike[str],
-                         input_shape: tuple[int, int, int] | None = None) -> tuple[Spec, Graph]:
-    """Load, validate and lower a spec file, optionally at another input shape
-    ``(C, H, W)``; every problem is a SpecError."""
+def load_solved(path: str | os.PathLike[str],
+                input_shape: tuple[int, int, int] | None = None
+                ) -> tuple[Spec, Graph, list[Solved]]:
+    """Load, solve ``match:`` fields, validate and lower a spec file, optionally at
+    another input shape ``(C, H, W)``; every problem is a SpecError."""
+    from .design import solve_matches
+
     shown = str(path)
     data, pos = load_document(path, shown=shown)
+    data, solved = solve_matches(apply_defaults(data, pos), pos, shown, Path(path).parent)
     spec = validate(data, pos, shown)
     if input_shape is not None:
         c, h, w = input_shape
@@ -32,6 +41,13 @@ def load_spec_with_graph(path: str | os.PathLike[str],
         where = pos.value(path) or Location(shown, 1, 1)
         what = "the input is too small for this network: " if exc.field == "input.size" else ""
         raise SpecError(f"{what}{exc}", location=where, field=exc.field) from None
+    return spec, graph, solved
+
+
+def load_spec_with_graph(path: str | os.PathLike[str],
+                         input_shape: tuple[int, int, int] | None = None) -> tuple[Spec, Graph]:
+    """Load, validate and lower a spec file (see ``load_solved``)."""
+    spec, graph, _ = load_solved(path, input_shape)
     return spec, graph
 
 

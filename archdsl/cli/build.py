@@ -7,7 +7,7 @@ import sys
 import time
 
 from ..ir.graph import Graph
-from ..load import load_spec_with_graph
+from ..load import load_solved
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from ..build import BuildInputs, default_bundle_dir, summary_text, write_bundle
     from ..fusion.profiles import load_profile
 
-    spec, graph = load_spec_with_graph(args.spec)  # torch-free: bad specs fail here
+    spec, graph, solved = load_solved(args.spec)  # torch-free: bad specs fail here
+    for s in solved:
+        print(s.text())
     try:
         load_profile(args.device)
     except ValueError as exc:

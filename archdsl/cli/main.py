@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 from ..spec.errors import SpecError
-from . import build, count, diagram, diff, export, plan, validate
+from . import build, count, design, diagram, diff, export, plan, validate
 
-COMMANDS = (validate, build, count, diff, diagram, plan, export)
+COMMANDS = (validate, build, count, diff, diagram, plan, export, design)
 EXIT_SPEC_ERROR = 2
 
 
@@ -36,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SpecError as exc:
         print(exc, file=sys.stderr)
         return EXIT_SPEC_ERROR
+    except BrokenPipeError:  # `archdsl … | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (flushing at exit must not fail)
+        return 0
     except OSError as exc:  # an output that can't be written: nothing partial is left
         print(f"archdsl: {exc}", file=sys.stderr)
         return 1

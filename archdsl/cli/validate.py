@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..load import load_spec_with_graph
+from ..load import load_solved
 from ..spec.errors import SpecError
 
 
@@ -23,10 +23,12 @@ def run(args: argparse.Namespace) -> int:
     bad = 0
     for path in args.specs:
         try:
-            spec, graph = load_spec_with_graph(path)
+            spec, graph, solved = load_solved(path)
         except SpecError as exc:
             print(exc, file=sys.stderr)
             bad += 1
             continue
         print(f"{path}: ok: {spec.name} ({len(graph)} nodes)")
+        for s in solved:
+            print(f"  {s.text()}")
     return 2 if bad else 0
