@@ -49,7 +49,7 @@ class StageBase(Model):
     depth: PosInt = Field(description="number of residual blocks", examples=[3])
     width: PosInt = Field(description="output channels of the stage", examples=[256])
     stride: StrictInt = Field(1, description="stride of the stage's first block: 1 or 2",
-                              examples=[2])
+                              examples=[2], json_schema_extra={"enum": [1, 2]})
     se: SE | None = Field(None, description="squeeze-and-excitation on every block")
 
     @field_validator("stride")

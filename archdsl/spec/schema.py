@@ -69,11 +69,19 @@ class Spec(Model):
 
     name: str = Field(pattern=NAME_PATTERN, description="model name: letters, digits, "
                       "'_', '.', '-'", examples=["resnext50_32x4d"])
-    input: Input = Field(default_factory=Input)
-    stem: Stem = Field(default_factory=lambda: STEMS["classic"].schema(kind="classic"))
-    stages: tuple[Stage, ...] = Field(min_length=1, max_length=64)
-    shortcut: Shortcut = Field(default_factory=Shortcut)
-    head: Head = Field(default_factory=Head)
+    input: Input = Field(default_factory=Input, description="the image the network reads",
+                         examples=[{"channels": 3, "size": 224}])
+    stem: Stem = Field(default_factory=lambda: STEMS["classic"].schema(kind="classic"),
+                       description="what runs before the first stage, by kind",
+                       examples=[{"kind": "classic", "width": 64}])
+    stages: tuple[Stage, ...] = Field(
+        min_length=1, max_length=64, description="the stages in order; the first block of "
+        "each carries its stride and projection", examples=[[
+            {"block": "bottleneck", "depth": 3, "width": 256}]])
+    shortcut: Shortcut = Field(default_factory=Shortcut, description="shortcut policy of "
+                               "every block", examples=[{"kind": "B"}])
+    head: Head = Field(default_factory=Head, description="pooling and classifier",
+                       examples=[{"classes": 1000}])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet) or "
                                    "timm_resnetv2 (timm's ResNetV2)")
