@@ -22,6 +22,7 @@ from .bundle import atomic_dir
 from .emit.dot import to_dot
 from .emit.python import to_python
 from .emit.render import render as render_dot
+from .emit.report import to_html
 from .fusion.planner import FusionPlan, plan_for
 from .fusion.report import render_plan
 from .ir.graph import Graph
@@ -121,6 +122,9 @@ ARTIFACTS: list[tuple[str, Writer, str | None]] = [
     ("plan.json", _text(lambda b: render_plan(b.plan, "json")), None),
     ("plan.md", _text(lambda b: render_plan(b.plan, "markdown")), None),
     ("model.py", _text(lambda b: to_python(b.graph, b.source)), None),
+    ("report.html", _text(lambda b: to_html(b.graph, b.counts, b.plan,
+                                            normalized_yaml(b.spec, b.source), b.source)),
+     None),
     ("weights.pt", _weights, "save_weights"),
     ("model.onnx", lambda b, path: _onnx(b, path), "export_onnx"),
 ]

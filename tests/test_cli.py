@@ -45,7 +45,8 @@ def test_build_writes_bundle(tmp_path, capsys):
     assert "resnext50_32x4d" in out and "25,028,904" in out and str(dest) in out
     assert sorted(p.name for p in dest.iterdir()) == ["counts.json", "counts.txt", "diagram.dot",
                                                    "diagram.svg", "model.py", "plan.json",
-                                                   "plan.md", "spec.yaml", "summary.txt"]
+                                                   "plan.md", "report.html", "spec.yaml",
+                                                   "summary.txt"]
     # the normalized spec validates again, to the same spec, with every default explicit
     again = load_spec(dest / "spec.yaml")
     assert again == load_spec(SPECS / "resnext50_32x4d.yaml")

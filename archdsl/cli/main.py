@@ -9,9 +9,20 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..spec.errors import SpecError
-from . import build, count, design, diagram, diff, export, plan, schema, validate
+from . import (
+    build,
+    count,
+    design,
+    diagram,
+    diff,
+    export,
+    plan,
+    report,
+    schema,
+    validate,
+)
 
-COMMANDS = (validate, build, count, diff, diagram, plan, export, design, schema)
+COMMANDS = (validate, build, count, diff, diagram, plan, report, export, design, schema)
 EXIT_SPEC_ERROR = 2
 
 

@@ -1,0 +1,44 @@
+"""``archdsl report SPEC``: the Netscope-style HTML page."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report", help="one self-contained HTML page: diagram, layer table, fusion plan",
+        description="Write a Netscope-style report: the diagram at stage, block and layer "
+                    "level, the per-layer table (sortable, filterable, linked to the diagram), "
+                    "the fusion plan for --device, per-stage bars and the normalized spec. "
+                    "One file, no network fetches; open it in any browser. No torch.")
+    p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="output file (default: archdsl-out/<spec stem>/report.html)")
+    p.add_argument("--device", default="eager", metavar="NAME",
+                   help="device profile of the fusion section (default: eager)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..analysis.counts import count
+    from ..build import default_bundle_dir, normalized_yaml
+    from ..bundle import atomic_file
+    from ..emit.report import to_html
+    from ..fusion.planner import plan_for
+    from ..load import load_spec_with_graph
+
+    spec, graph = load_spec_with_graph(args.spec)
+    try:
+        plan = plan_for(graph, args.device)
+    except ValueError as exc:
+        print(f"archdsl: --device: {exc}", file=sys.stderr)
+        return 2
+    html = to_html(graph, count(graph), plan, normalized_yaml(spec, args.spec), args.spec)
+    out = Path(args.output or default_bundle_dir(args.spec) / "report.html")
+    with atomic_file(out) as tmp:
+        tmp.write_text(html, encoding="utf-8")
+    print(f"{out}  ({len(html):,} bytes)")
+    return 0
