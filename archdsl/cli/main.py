@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..spec.errors import SpecError
 from . import (
+    bench,
     build,
     count,
     design,
@@ -22,7 +23,8 @@ from . import (
     validate,
 )
 
-COMMANDS = (validate, build, count, diff, diagram, plan, report, export, design, schema)
+COMMANDS = (validate, build, count, diff, diagram, plan, report, export, bench, design,
+            schema)
 EXIT_SPEC_ERROR = 2
 
 

@@ -1,0 +1,181 @@
+"""Side-by-side CPU inference benchmark of every deployment path of one architecture.
+
+Variants are timed interleaved (one call of each per round) so that a noisy machine
+slows all of them alike; medians and spread are reported, with ratios to the eager twin
+(or to archdsl eager where the spec has no torchvision/timm twin).
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .emit.onnx import export_onnx
+from .emit.torch import build_model
+from .fusion.executor import fuse
+from .ir.graph import Graph
+
+Fn = Callable[[torch.Tensor], Any]
+
+
+@dataclass
+class Result:
+    name: str
+    times: list[float] = field(default_factory=list)
+    skipped: str = ""
+    setup_s: float = 0.0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    def spread(self) -> tuple[float, float]:
+        q = statistics.quantiles(self.times, n=4) if len(self.times) > 1 else [self.median] * 3
+        return q[0], q[2]
+
+
+def twin(graph: Graph) -> torch.nn.Module | None:
+    """The torchvision or timm model of the same name, if one exists."""
+    import torchvision
+
+    if hasattr(torchvision.models, graph.name):
+        return getattr(torchvision.models, graph.name)()
+    try:
+        import timm
+
+        return timm.create_model(graph.name, pretrained=False)
+    except Exception:  # noqa: BLE001 (no twin under that name, or no timm)
+        return None
+
+
+def _ort(path: Path, threads: int) -> Fn:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return lambda x: sess.run(None, {"input": x.numpy()})
+
+
+def variants(graph: Graph, threads: int, device: str,
+             log: Callable[[str], None]) -> list[tuple[str, Callable[[], Fn]]]:
+    """(name, setup) pairs; a setup returns the callable to time, or raises to skip."""
+    tmp = Path(tempfile.mkdtemp(prefix="archdsl-bench-"))
+    model = build_model(graph).eval()
+    fused = fuse(model, device)
+    ref = twin(graph)
+
+    def no_grad(m: torch.nn.Module) -> Fn:
+        def run(x: torch.Tensor) -> Any:
+            with torch.inference_mode():
+                return m(x)
+        return run
+
+    def channels_last() -> Fn:
+        m = fuse(model, device).to(memory_format=torch.channels_last)
+        return lambda x: no_grad(m)(x.contiguous(memory_format=torch.channels_last))
+
+    def scripted() -> Fn:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = torch.jit.optimize_for_inference(torch.jit.freeze(
+                torch.jit.trace(model, torch.zeros(1, *graph.input.shape)).eval()))
+        return no_grad(m)
+
+    def inductor() -> Fn:
+        import torch._inductor.config as cfg
+
+        cfg.freezing = True
+        m = torch.compile(fused)
+        return no_grad(m)
+
+    def ort_twin() -> Fn:
+        if ref is None:
+            raise RuntimeError("no torchvision/timm twin")
+        path = tmp / "twin.onnx"
+        export_onnx(ref.eval(), path, input_shape=graph.input.shape)
+        return _ort(path, threads)
+
+    def ort_fused() -> Fn:
+        path = tmp / "fused.onnx"
+        export_onnx(fused, path)
+        return _ort(path, threads)
+
+    out: list[tuple[str, Callable[[], Fn]]] = []
+    if ref is not None:
+        out.append(("twin eager", lambda: no_grad(ref.eval())))
+    out += [("archdsl eager", lambda: no_grad(model)),
+            (f"archdsl fused ({device})", lambda: no_grad(fused)),
+            ("fused + channels_last", channels_last),
+            ("jit.freeze + optimize_for_inference", scripted),
+            ("inductor (freezing), fused", inductor),
+            ("onnxruntime, twin export", ort_twin),
+            ("onnxruntime, fused export", ort_fused)]
+    return out
+
+
+def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int = 20,
+        warmup: int = 3, device: str = "eager", only: tuple[str, ...] = (),
+        log: Callable[[str], None] = lambda s: None) -> list[Result]:
+    """Time every variant (or those whose name contains one of ``only``) on ``batch``
+    images, interleaved over ``repeat`` rounds."""
+    threads = threads or torch.get_num_threads()
+    torch.set_num_threads(threads)
+    x = torch.randn(batch, *graph.input.shape)
+    results, fns = [], []
+    for name, setup in variants(graph, threads, device, log):
+        if only and not any(o in name for o in only):
+            continue
+        r = Result(name)
+        start = time.perf_counter()
+        try:
+            fn = setup()
+            for _ in range(warmup):
+                fn(x)
+        except Exception as exc:  # noqa: BLE001 (a path this machine can't run: skip it)
+            r.skipped = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
+            fn = None
+        r.setup_s = time.perf_counter() - start
+        log(f"ready: {name} ({r.setup_s:.1f} s)" if fn else f"skipped: {name}: {r.skipped}")
+        results.append(r)
+        fns.append(fn)
+    for k in range(repeat):
+        for r, fn in zip(results, fns, strict=True):
+            if fn is not None:
+                t = time.perf_counter()
+                fn(x)
+                r.times.append(time.perf_counter() - t)
+        log(f"round {k + 1}/{repeat}")
+    return results
+
+
+def table(results: list[Result], batch: int) -> str:
+    ok = [r for r in results if r.times]
+    base = next((r for r in ok if r.name == "twin eager"), ok[0])
+    ort_twin = next((r for r in ok if r.name == "onnxruntime, twin export"), None)
+    lines = [f"{'variant':38} {'median ms':>10} {'IQR ms':>15} {'img/s':>8} "
+             f"{'vs ' + base.name:>16} {'vs ORT twin':>12}"]
+    for r in results:
+        if not r.times:
+            lines.append(f"{r.name:38} skipped: {r.skipped}")
+            continue
+        lo, hi = r.spread()
+        vs_ort = f"{ort_twin.median / r.median:11.2f}x" if ort_twin else ""
+        extra = f"  (setup {r.setup_s:.0f} s)" if r.setup_s > 5 else ""
+        lines.append(f"{r.name:38} {1e3 * r.median:10.2f} {1e3 * lo:7.2f}..{1e3 * hi:6.2f} "
+                     f"{batch / r.median:8.1f} {base.median / r.median:15.2f}x {vs_ort}{extra}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(results: list[Result], batch: int) -> list[dict[str, Any]]:
+    return [{"variant": r.name, "batch": batch, "median_s": r.median if r.times else None,
+             "times_s": r.times, "setup_s": r.setup_s, "skipped": r.skipped or None}
+            for r in results]
