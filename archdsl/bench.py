@@ -24,6 +24,7 @@ from .fusion.executor import fuse
 from .ir.graph import Graph
 
 Fn = Callable[[torch.Tensor], Any]
+PAUSE_S = 0.05
 
 
 @dataclass
@@ -150,6 +151,9 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
     for k in range(repeat):
         for r, fn in zip(results, fns, strict=True):
             if fn is not None:
+                # ONNX Runtime's idle threads spin for a while after a run; let them stop so
+                # they don't steal the cores from the next variant
+                time.sleep(PAUSE_S)
                 t = time.perf_counter()
                 fn(x)
                 r.times.append(time.perf_counter() - t)
