@@ -12,7 +12,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 from .emit.onnx import export_onnx
 from .emit.torch import build_model
 from .fusion.executor import fuse
+from .fusion.planner import plan_for
 from .ir.graph import Graph
 
 Fn = Callable[[torch.Tensor], Any]
@@ -105,9 +106,24 @@ def variants(graph: Graph, threads: int, device: str,
         export_onnx(ref.eval(), path, input_shape=graph.input.shape)
         return _ort(path, threads)
 
+    def ort_plain() -> Fn:
+        path = tmp / "plain.onnx"
+        export_onnx(model, path)
+        return _ort(path, threads)
+
     def ort_fused() -> Fn:
         path = tmp / "fused.onnx"
         export_onnx(fused, path)
+        return _ort(path, threads)
+
+    def ort_fused_unmerged() -> Fn:
+        # ONNX Runtime fuses BN itself, and a merged conv's split (Slice) keeps its own
+        # NCHWc layout passes from fusing the branch: export only what ORT can't do itself
+        # (kernel-1 pooling), so that its optimiser does the rest.
+        plan = plan_for(graph, device)
+        keep = tuple(g for g in plan.groups if "horizontal_merge" not in (g.rules or ()))
+        path = tmp / "fused_unmerged.onnx"
+        export_onnx(fuse(model, replace(plan, groups=keep)), path)
         return _ort(path, threads)
 
     out: list[tuple[str, Callable[[], Fn]]] = []
@@ -119,7 +135,9 @@ def variants(graph: Graph, threads: int, device: str,
             ("jit.freeze + optimize_for_inference", scripted),
             ("inductor (freezing), fused", inductor),
             ("onnxruntime, twin export", ort_twin),
-            ("onnxruntime, fused export", ort_fused)]
+            ("onnxruntime, plain export", ort_plain),
+            ("onnxruntime, fused export", ort_fused),
+            ("onnxruntime, fused export, no merges", ort_fused_unmerged)]
     return out
 
 
@@ -164,17 +182,19 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
 def table(results: list[Result], batch: int) -> str:
     ok = [r for r in results if r.times]
     base = next((r for r in ok if r.name == "twin eager"), ok[0])
-    ort_twin = next((r for r in ok if r.name == "onnxruntime, twin export"), None)
-    lines = [f"{'variant':38} {'median ms':>10} {'IQR ms':>15} {'img/s':>8} "
-             f"{'vs ' + base.name:>16} {'vs ORT twin':>12}"]
+    ort_twin = next((r for r in ok if r.name == "onnxruntime, twin export"),
+                    next((r for r in ok if r.name == "onnxruntime, plain export"), None))
+    ort_label = "vs ORT " + ("twin" if ort_twin and "twin" in ort_twin.name else "plain")
+    lines = [f"{'variant':40} {'median ms':>10} {'IQR ms':>15} {'img/s':>8} "
+             f"{'vs ' + base.name:>16} {ort_label:>12}"]
     for r in results:
         if not r.times:
-            lines.append(f"{r.name:38} skipped: {r.skipped}")
+            lines.append(f"{r.name:40} skipped: {r.skipped}")
             continue
         lo, hi = r.spread()
         vs_ort = f"{ort_twin.median / r.median:11.2f}x" if ort_twin else ""
         extra = f"  (setup {r.setup_s:.0f} s)" if r.setup_s > 5 else ""
-        lines.append(f"{r.name:38} {1e3 * r.median:10.2f} {1e3 * lo:7.2f}..{1e3 * hi:6.2f} "
+        lines.append(f"{r.name:40} {1e3 * r.median:10.2f} {1e3 * lo:7.2f}..{1e3 * hi:6.2f} "
                      f"{batch / r.median:8.1f} {base.median / r.median:15.2f}x {vs_ort}{extra}")
     return "\n".join(lines) + "\n"
 

@@ -16,10 +16,11 @@ def test_bench_runs_and_reports(capsys):
     out = capsys.readouterr()
     lines = out.out.splitlines()
     assert lines[0] == "resnet18, batch 1, 2 interleaved rounds"
-    names = [line[:38].strip() for line in lines[2:] if line.strip()]
+    names = [line[:40].strip() for line in lines[2:] if line.strip()]
     assert names == ["twin eager", "archdsl eager", "archdsl fused (eager)",
                      "fused + channels_last", "onnxruntime, twin export",
-                     "onnxruntime, fused export"]
+                     "onnxruntime, plain export", "onnxruntime, fused export",
+                     "onnxruntime, fused export, no merges"]
     assert "round 2/2" in out.err
 
 
