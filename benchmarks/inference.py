@@ -35,7 +35,8 @@ def plot(rows: list[dict], path: Path) -> None:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h + 90}" '
            'font-family="Helvetica,sans-serif" font-size="11">',
            f'<rect width="{width}" height="{h + 90}" fill="white"/>',
-           f'<text x="10" y="16" font-size="13">speed-up over the eager twin (archdsl eager for resnet50_msra, which has none), median, '
+           '<text x="10" y="16" font-size="13">speed-up over the eager twin (over archdsl '
+           'eager for resnet50_msra, which has no twin), medians, '
            f'{platform.processor() or platform.machine()}, torch {torch.__version__}</text>']
     y0 = h + 30
     for t in [k / 2 for k in range(0, int(2 * top) + 1)]:
