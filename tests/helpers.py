@@ -20,6 +20,15 @@ PARITY_RTOL = 1e-4
 FUSED_RTOL = 1e-3
 
 
+def ruff_bin() -> str | None:
+    """ruff next to this interpreter (pip puts it there), else on PATH."""
+    import shutil
+    import sys
+
+    here = Path(sys.executable).with_name("ruff")
+    return str(here) if here.exists() else shutil.which("ruff")
+
+
 def all_specs() -> list[Path]:
     """Every YAML file under specs/, recursively."""
     return sorted(SPECS.rglob("*.yaml"))

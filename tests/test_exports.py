@@ -22,6 +22,7 @@ from helpers import (
     comparable_graph,
     outputs,
     randomised,
+    ruff_bin,
     spec_id,
 )
 
@@ -75,7 +76,7 @@ def test_generated_python_for_every_spec(tmp_path):
                          timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "bad []"
-    ruff = subprocess.run(["ruff", "check", "--isolated", "--select", "E,W,F,I,UP,B",
+    ruff = subprocess.run([ruff_bin(), "check", "--isolated", "--select", "E,W,F,I,UP,B",
                            *map(str, sorted(tmp_path.glob("gen_*.py")))],
                           capture_output=True, text=True, timeout=120)
     assert ruff.returncode == 0, ruff.stdout[-3000:]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, ruff_bin
 
 
 def test_ruff_clean():
-    ruff = shutil.which("ruff")
+    ruff = ruff_bin()
     if ruff is None:
         pytest.fail("ruff is part of the test extra; install it with pip install -e '.[test]'")
     out = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True,
