@@ -70,11 +70,6 @@ class Positions:
         if label is not None:
             self.shown[dst] = label
 
-    def update(self, other: Positions) -> None:
-        self.values.update(other.values)
-        self.keys.update(other.keys)
-        self.shown.update(other.shown)
-
 
 def _mark(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
