@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..emit.render import FORMATS, RENDERERS
 from . import options
 
 
@@ -20,9 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("--level", choices=("stage", "block", "layer"), default="block",
                    help="detail (default: block)")
-    p.add_argument("--format", choices=("dot", "svg", "png", "pdf"), default="svg",
+    p.add_argument("--format", choices=FORMATS, default="svg",
                    help="output format (default: svg)")
-    p.add_argument("--renderer", choices=("auto", "wasm", "system"), default="auto",
+    p.add_argument("--renderer", choices=RENDERERS, default="auto",
                    help="auto: bundled WebAssembly Graphviz for SVG, system dot for PNG/PDF")
     p.add_argument("--device", metavar="PROFILE",
                    help="overlay the fusion plan for this device profile (layer level)")

@@ -71,10 +71,6 @@ class Graph:
     def output(self) -> Node:
         return self.nodes[-1]
 
-    def consumers(self, name: str) -> list[Node]:
-        """Nodes that read ``name``'s output, in order."""
-        return [n for n in self.nodes if name in n.inputs]
-
     def count_ops(self) -> dict[str, int]:
         """How many nodes of each op the graph holds."""
         counts: dict[str, int] = {}
