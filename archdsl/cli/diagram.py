@@ -52,8 +52,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"archdsl: --device: {exc}", file=sys.stderr)
             return 2
-        groups = [("+".join(gr.rules or (gr.rule,)), gr.nodes) for gr in plan.groups
-                  if gr.rules]
+        groups = plan.overlay()
     source = to_dot(graph, args.level, count(graph), groups)
     try:
         data = render(source, args.format, args.renderer)

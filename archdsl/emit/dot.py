@@ -188,14 +188,6 @@ def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
     return text, " + ".join(op_label(n) for n in shortcut if n.op != "relu")
 
 
-def _blocks(graph: Graph) -> dict[str, list[Node]]:
-    out: dict[str, list[Node]] = {}
-    for n in graph:
-        if n.block:
-            out.setdefault(n.block, []).append(n)
-    return out
-
-
 def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     g = _new_graph(graph, counts, "block")
     brows = {r.name: r for r in counts.blocks} if counts else {}
@@ -210,9 +202,9 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     g.edge("x", "stem")
     prev, prev_stage = "stem", "stem"
     stages: dict[str, list[str]] = {}
-    for name in _blocks(graph):
-        stages.setdefault(graph[_blocks(graph)[name][0].name].stage, []).append(name)
-    blocks = _blocks(graph)
+    for name in graph.blocks():
+        stages.setdefault(graph[graph.blocks()[name][0].name].stage, []).append(name)
+    blocks = graph.blocks()
     for stage, names in stages.items():
         with g.subgraph(name=f"cluster_{stage}") as sg:
             sg.attr(label=f"{stage}{_counts_line(srows.get(stage))}", style="rounded",
@@ -250,7 +242,7 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
 def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     g = _new_graph(graph, counts, "stage")
     srows = {r.name: r for r in counts.stages} if counts else {}
-    blocks = _blocks(graph)
+    blocks = graph.blocks()
     g.node("x", f"input\n{_shape(graph.input.shape)}", **_node_attrs("other"))
     prev = "x"
     order: list[str] = []

@@ -9,13 +9,11 @@ strides and groups turned back into the class's arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
-
-import jinja2
 
 from .. import __version__
 from ..analysis.counts import count
 from ..ir.graph import Graph, Node
+from .jinja import environment
 
 _CLASS = {"basic": "BasicBlock", "bottleneck": "Bottleneck",
           "preact_basic": "PreActBasicBlock", "preact_bottleneck": "PreActBottleneck"}
@@ -122,14 +120,6 @@ class _Block:
     se: bool
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
-
-
-def _blocks(graph: Graph) -> dict[str, list[Node]]:
-    out: dict[str, list[Node]] = {}
-    for n in graph:
-        if n.block:
-            out.setdefault(n.block, []).append(n)
-    return out
 
 
 def _signature(kind: str, nodes: list[Node]) -> tuple:
@@ -279,7 +269,7 @@ def _top_module(n: Node, graph: Graph) -> str:
 
 def to_python(graph: Graph, source: str) -> str:
     """The model as a standalone PyTorch file."""
-    blocks = _blocks(graph)
+    blocks = graph.blocks()
     variants: dict[tuple, list[str]] = {}
     for name, nodes in blocks.items():
         variants.setdefault(_signature(graph.kinds[name], nodes), []).append(name)
@@ -361,11 +351,7 @@ def to_python(graph: Graph, source: str) -> str:
             init += [f"    {c}," for c in stage_lines[attr]]
             init.append(")")
     forward[-1] = forward[-1].replace("x = ", "return ", 1)
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(
-            lambda t: (resources.files("archdsl.emit") / "templates" / t).read_text()),
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-        undefined=jinja2.StrictUndefined)
+    env = environment(html=False)
     c, h, w = graph.input.shape
     fc = graph.output if graph.output.op == "linear" else graph[graph.output.inputs[0]]
     text = env.get_template("model.py.j2").render(

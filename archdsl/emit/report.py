@@ -4,10 +4,8 @@ levels, the per-layer table, the fusion plan, per-stage bars and the normalized 
 from __future__ import annotations
 
 import re
-from importlib import resources
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 
 from .. import __version__
@@ -15,6 +13,7 @@ from ..analysis.counts import Counts
 from ..fusion.planner import FusionPlan
 from ..ir.graph import Graph
 from .dot import LEVELS, to_dot
+from .jinja import environment
 from .render import render
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
@@ -71,16 +70,10 @@ def _rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
 def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
             source: str) -> str:
     """The report page; every asset is inline, so the file works offline and alone."""
-    groups = [(("+".join(g.rules) if g.rules else g.rule), g.nodes) for g in plan.groups
-              if g.rules]
     svgs = {level: _inline(render(to_dot(graph, level, counts,
-                                         groups if level == "layer" else ()), "svg"))
+                                         plan.overlay() if level == "layer" else ()), "svg"))
             for level in LEVELS}
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(
-            lambda t: (resources.files("archdsl.emit") / "templates" / t).read_text()),
-        autoescape=True, trim_blocks=True, lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined)
+    env = environment(html=True)
     c, h, w = graph.input.shape
     return env.get_template("report.html.j2").render(
         name=graph.name, source=source, version=__version__, input=f"{c}x{h}x{w}",

@@ -41,6 +41,10 @@ class FusionPlan:
                         for r in self.refused],
         }
 
+    def overlay(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The merged kernels as (rules, nodes), for drawing them as clusters."""
+        return [("+".join(g.rules), g.nodes) for g in self.groups if g.rules]
+
     def rule_groups(self, rule: str) -> list[Group]:
         return [g for g in self.groups if g.rule == rule or rule in g.rules]
 

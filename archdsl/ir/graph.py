@@ -71,6 +71,14 @@ class Graph:
     def output(self) -> Node:
         return self.nodes[-1]
 
+    def blocks(self) -> dict[str, list[Node]]:
+        """Each residual block's nodes, blocks in order."""
+        out: dict[str, list[Node]] = {}
+        for n in self.nodes:
+            if n.block:
+                out.setdefault(n.block, []).append(n)
+        return out
+
     def count_ops(self) -> dict[str, int]:
         """How many nodes of each op the graph holds."""
         counts: dict[str, int] = {}
