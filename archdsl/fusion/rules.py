@@ -40,11 +40,8 @@ def bn_fold(st: State, use: RuleUse) -> None:
         p = st.producer(b)
         if p.op != "conv2d":
             continue
-        if st.consumers[p.name] != [b.name]:
-            st.refuse("bn_fold", [p.name, b.name], f"{p.name}'s output is also read by "
-                      f"{st.others(p.name, b.name)}, which must see the conv without the BN")
-            continue
-        st.merge([p.name, b.name], "bn_fold", use.kernel)
+        st.fuse_if_only_reader("bn_fold", p.name, b.name, use.kernel,
+                               ", which must see the conv without the BN")
 
 
 @rule("bn_fold_forward")
@@ -79,11 +76,7 @@ def scale_fold(st: State, use: RuleUse) -> None:
         p = st.producer(s)
         if not st.conv_tail(p.name):
             continue
-        if st.consumers[p.name] != [s.name]:
-            st.refuse("scale_fold", [p.name, s.name], f"{p.name}'s output is also read by "
-                      f"{st.others(p.name, s.name)}")
-            continue
-        st.merge([p.name, s.name], "scale_fold", use.kernel)
+        st.fuse_if_only_reader("scale_fold", p.name, s.name, use.kernel)
 
 
 @rule("dropout_elim")
@@ -103,11 +96,7 @@ def conv_act(st: State, use: RuleUse) -> None:
         p = st.producer(a)
         if not st.conv_tail(p.name):
             continue
-        if st.consumers[p.name] != [a.name]:
-            st.refuse("conv_act", [p.name, a.name], f"{p.name}'s output is also read by "
-                      f"{st.others(p.name, a.name)} before the {a.op}")
-            continue
-        st.merge([p.name, a.name], "conv_act", use.kernel)
+        st.fuse_if_only_reader("conv_act", p.name, a.name, use.kernel, f" before the {a.op}")
 
 
 def _follow_act(st: State, name: str) -> str | None:
@@ -149,11 +138,7 @@ def conv_act_pool(st: State, use: RuleUse) -> None:
         members = st.members(p.name)
         if p.op not in ACTIVATIONS or not any(st.node(x).op == "conv2d" for x in members):
             continue
-        if st.consumers[p.name] != [m.name]:
-            st.refuse("conv_act_pool", [p.name, m.name], f"{p.name} is also read by "
-                      f"{st.others(p.name, m.name)}")
-            continue
-        st.merge([p.name, m.name], "conv_act_pool", use.kernel)
+        st.fuse_if_only_reader("conv_act_pool", p.name, m.name, use.kernel)
 
 
 @rule("bn_act")
@@ -163,11 +148,7 @@ def bn_act(st: State, use: RuleUse) -> None:
         b = st.producer(a)
         if b.op != "batch_norm" or len(st.members(b.name)) > 1:
             continue
-        if st.consumers[b.name] != [a.name]:
-            st.refuse("bn_act", [b.name, a.name], f"{b.name} is also read by "
-                      f"{st.others(b.name, a.name)}")
-            continue
-        st.merge([b.name, a.name], "bn_act", use.kernel)
+        st.fuse_if_only_reader("bn_act", b.name, a.name, use.kernel)
 
 
 def _activation_after(st: State, conv: str) -> str:

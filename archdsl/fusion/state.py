@@ -69,6 +69,16 @@ class State:
         self.applied[first] = [*dict.fromkeys([*rules, rule])]
         self.label[first] = kernel
 
+    def fuse_if_only_reader(self, rule: str, producer: str, consumer: str, kernel: str,
+                            why: str = "") -> None:
+        """Merge ``producer`` and ``consumer`` if nothing else reads ``producer``; else
+        record the refusal, naming the other readers."""
+        if self.consumers[producer] != [consumer]:
+            self.refuse(rule, [producer, consumer], f"{producer}'s output is also read by "
+                        f"{self.others(producer, consumer)}{why}")
+        else:
+            self.merge([producer, consumer], rule, kernel)
+
     def refuse(self, rule: str, names: list[str], reason: str) -> None:
         self.refused.append(Refusal(rule, tuple(names), reason))
 
