@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import yaml
+from helpers import all_specs
 
 from archdsl.ir.graph import GraphBuilder
 from archdsl.ir.ops import ShapeError
 from archdsl.load import load_spec, load_spec_with_graph
 from archdsl.spec.errors import SpecError
+from archdsl.spec.loader import parse_yaml
+
+sys.path.insert(0, str(Path(__file__).parent / "bad_specs"))
+from generated import write_cases  # noqa: E402
 
 GOOD_STAGE = "{depth: 2, width: 64, block: basic}"
 
@@ -155,3 +163,52 @@ def test_vanishing_map_is_a_shape_error():
     with pytest.raises(ShapeError, match=r"^c \(conv2d\): 7x7/2 window on a 4x4 map leaves "
                                          "nothing$"):
         b.conv("x", "c", 8, 7, stride=2, padding=0)
+
+
+# --- the event reader against PyYAML's own loader, with and without libyaml -----------
+
+READER_DOCS = [p.read_text() for p in all_specs()] + [
+    "a: &x {b: [1, 2.5, null, true, 'q']}\nc: *x\nd: [*x, *x]\ne: !!str 12\n",
+    "a: &k key\n*k : 3\nlist: &l [1, [2, [3]]]\nagain: *l\n",
+    "m: {x: 1, y: [a, b]}\nempty: {}\nnone: []\nq: \"two\\nlines\"\nf: 1e3\nh: 0x1f\n",
+]
+
+
+@pytest.mark.parametrize("libyaml", [True, False], ids=["libyaml", "pure-python"])
+def test_reader_gives_what_safe_load_gives(monkeypatch, libyaml):
+    monkeypatch.setattr(yaml, "__with_libyaml__", libyaml and yaml.__with_libyaml__)
+    for text in READER_DOCS:
+        data, pos = parse_yaml(text, "doc.yaml")
+        assert data == yaml.safe_load(text)
+        for path, loc in pos.values.items():  # each position is where its value starts
+            line = text.splitlines()[loc.line - 1]
+            assert loc.col <= len(line) + 1, (path, loc)
+
+
+SAME_CAPS = ["alias_bomb.yaml", "deep_nesting.yaml", "dup_nested_key.yaml",
+             "yaml_merge_key.yaml", "wide_flow.yaml", "deep_brackets.yaml",
+             "deep_braces.yaml", "many_anchors.yaml"]
+
+
+@pytest.mark.parametrize("name", SAME_CAPS)
+def test_pure_python_fallback_enforces_the_same_caps(tmp_path, monkeypatch, name):
+    """Without libyaml the reader is slower but refuses the same input the same way."""
+    bad = Path(__file__).parent / "bad_specs"
+    write_cases(tmp_path)
+    path = tmp_path / name if (tmp_path / name).exists() else bad / name
+    with pytest.raises(SpecError) as with_c:
+        parse_yaml(path.read_text(), name)
+    monkeypatch.setattr(yaml, "__with_libyaml__", False)
+    with pytest.raises(SpecError) as without:
+        parse_yaml(path.read_text(), name)
+    assert str(without.value) == str(with_c.value)
+    assert "expands" in str(with_c.value) or "deeper" in str(with_c.value) or \
+        "key" in str(with_c.value)
+
+
+def test_undefined_and_recursive_aliases(tmp_path):
+    with pytest.raises(SpecError, match=r"^d\.yaml:1:4: a: alias \*nope names no anchor"):
+        parse_yaml("a: *nope\n", "d.yaml")
+    with pytest.raises(SpecError, match=r"^d\.yaml:1:9: a\[0\]: alias \*x refers to the "
+                                        "value that contains it"):
+        parse_yaml("a: &x [ *x ]\n", "d.yaml")

@@ -75,18 +75,74 @@ def _mark(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-class _Walker:
-    """Turns a composed YAML node tree into plain data, recording positions."""
+def _new_parser(text: str) -> yaml.SafeLoader:
+    """libyaml's event parser where PyYAML has it (its wheels do), else PyYAML's own.
+    Either is only asked for events: no node tree is ever composed."""
+    if yaml.__with_libyaml__:
+        return yaml.CSafeLoader(text)  # type: ignore[return-value]
+    return yaml.SafeLoader(text)
 
-    def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
+
+_COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+class _Reader:
+    """Turns the parser's events into plain data, recording positions, with every cap
+    enforced as the events arrive: a document over a cap is refused after reading
+    ``MAX_NODES`` values or ``MAX_DEPTH`` levels, whatever its size.
+
+    An anchored value's events are kept (with aliases inside them already expanded), and
+    an alias replays them, so expansion is counted value by value like any other input.
+    """
+
+    def __init__(self, file: str, parser: yaml.SafeLoader) -> None:
         self.file = file
-        self.loader = loader
+        self.parser = parser
         self.count = 0
         self.pos = Positions()
+        self.anchors: dict[str, list[yaml.Event]] = {}
+        self._recording: list[tuple[str, list[yaml.Event]]] = []
+        self._replay: list[list[Any]] = []  # [events, next index] per alias
 
-    def walk(self, node: yaml.Node, path: Path_, depth: int) -> Any:
+    def _peek_replay(self) -> yaml.Event | None:
+        while self._replay:
+            events, i = self._replay[-1]
+            if i < len(events):
+                return events[i]
+            self._replay.pop()
+        return None
+
+    def event(self) -> tuple[yaml.Event, bool]:
+        """The next event, expanded aliases first; ``True`` when it came from the text."""
+        ev = self._peek_replay()
+        live = ev is None
+        if ev is None:
+            ev = self.parser.get_event()
+        else:
+            self._replay[-1][1] += 1
+        if not isinstance(ev, yaml.AliasEvent):
+            for _, events in self._recording:
+                events.append(ev)
+        return ev, live
+
+    def _expand(self, ev: yaml.AliasEvent, path: Path_) -> None:
+        if ev.anchor in (name for name, _ in self._recording):
+            raise SpecError(f"alias *{ev.anchor} refers to the value that contains it; "
+                            "recursive values are not allowed",
+                            location=_mark(self.file, ev.start_mark), field=format_path(path))
+        events = self.anchors.get(ev.anchor)
+        if events is None:
+            raise SpecError(f"alias *{ev.anchor} names no anchor defined before it",
+                            location=_mark(self.file, ev.start_mark), field=format_path(path))
+        self._replay.append([events, 0])
+
+    def value(self, path: Path_, depth: int) -> Any:
+        ev, live = self.event()
+        if isinstance(ev, yaml.AliasEvent):
+            self._expand(ev, path)
+            ev, live = self.event()
         self.count += 1
-        here = _mark(self.file, node.start_mark)
+        here = _mark(self.file, ev.start_mark)
         if self.count > MAX_NODES:
             raise SpecError(
                 f"the document expands to more than {MAX_NODES} values (anchors and "
@@ -96,45 +152,88 @@ class _Walker:
             raise SpecError(f"nested deeper than {MAX_DEPTH} levels", location=here,
                             field=format_path(path[:3]) + "...")
         self.pos.values[path] = here
-        if isinstance(node, yaml.MappingNode):
-            self._check_tag(node, _MAP_TAG, path)
-            return self._mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
-            self._check_tag(node, _SEQ_TAG, path)
-            return [self.walk(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-        self._check_tag(node, None, path)
-        return self.loader.construct_object(node)
+        anchor = ev.anchor if live else None
+        if anchor is not None:
+            self._recording.append((anchor, [ev]))
+        if isinstance(ev, yaml.MappingStartEvent):
+            self._check_tag(ev, _MAP_TAG, path)
+            out: Any = self._mapping(path, depth)
+        elif isinstance(ev, yaml.SequenceStartEvent):
+            self._check_tag(ev, _SEQ_TAG, path)
+            out = []
+            while not self._at_end():
+                out.append(self.value(path + (len(out),), depth + 1))
+            self.event()
+        else:
+            out = self._scalar(ev, path)
+        if anchor is not None:
+            name, events = self._recording.pop()
+            self.anchors[name] = events
+        return out
 
-    def _mapping(self, node: yaml.MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+    def _at_end(self) -> bool:
+        ev = self._peek_replay()
+        if ev is None:
+            return self.parser.check_event(*_COLLECTION_END)
+        return isinstance(ev, _COLLECTION_END)
+
+    def _mapping(self, path: Path_, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            where = _mark(self.file, key_node.start_mark)
-            if key_node.tag == "tag:yaml.org,2002:merge":
+        while not self._at_end():
+            ev, live = self.event()
+            if isinstance(ev, yaml.AliasEvent):
+                self._expand(ev, path)
+                ev, live = self.event()
+            where = _mark(self.file, ev.start_mark)
+            tag = self._scalar_tag(ev) if isinstance(ev, yaml.ScalarEvent) else None
+            if tag == "tag:yaml.org,2002:merge":
                 raise SpecError("YAML merge keys (<<) are not supported; use extends: "
                                 "to build on another spec", location=where,
                                 field=format_path(path))
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _PLAIN_TAGS_STR:
-                shown = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            if tag != _PLAIN_TAGS_STR:
+                shown = ev.value if isinstance(ev, yaml.ScalarEvent) else "?"
                 raise SpecError(f"key {shown!r} is not a string; mapping keys must be plain "
                                 "strings", location=where, field=format_path(path))
-            key = key_node.value
+            if live and ev.anchor is not None:
+                self.anchors[ev.anchor] = [ev]
+            key = ev.value
             if key in out:
                 first = self.pos.keys[path + (key,)]
                 raise SpecError(f"duplicate key '{key}' (first given at line {first.line}); "
                                 "each key may appear once", location=where,
                                 field=format_path(path + (key,)))
             self.pos.keys[path + (key,)] = where
-            out[key] = self.walk(value_node, path + (key,), depth + 1)
+            out[key] = self.value(path + (key,), depth + 1)
+        self.event()
         return out
 
-    def _check_tag(self, node: yaml.Node, expected: str | None, path: Path_) -> None:
-        ok = node.tag == expected if expected else node.tag in _PLAIN_TAGS
+    def _scalar_tag(self, ev: yaml.ScalarEvent) -> str:
+        if ev.tag is None or ev.tag == "!":
+            return self.parser.resolve(yaml.ScalarNode, ev.value, ev.implicit)
+        return ev.tag
+
+    def _scalar(self, ev: yaml.Event, path: Path_) -> Any:
+        if not isinstance(ev, yaml.ScalarEvent):  # a stray end or document event
+            raise SpecError(f"invalid YAML: unexpected {type(ev).__name__}",
+                            location=_mark(self.file, ev.start_mark), field=format_path(path))
+        tag = self._scalar_tag(ev)
+        self._check_tag(ev, None, path, tag)
+        node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
+        return self.parser.yaml_constructors[tag](self.parser, node)
+
+    def _check_tag(self, ev: yaml.Event, expected: str | None, path: Path_,
+                   tag: str | None = None) -> None:
+        if expected is not None:
+            tag = expected if ev.tag in (None, "!") else ev.tag
+            ok = tag == expected
+        else:
+            ok = tag in _PLAIN_TAGS
         if not ok:
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
             raise SpecError(
-                f"tag '{tag}' is not allowed; specs hold plain strings, numbers, "
+                f"tag '{shown}' is not allowed; specs hold plain strings, numbers, "
                 "booleans, null, mappings and lists",
-                location=_mark(self.file, node.start_mark), field=format_path(path))
+                location=_mark(self.file, ev.start_mark), field=format_path(path))
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -159,37 +258,48 @@ def _read_text(path: Path, shown: str) -> str:
                         "text", location=Location(shown, line, col)) from None
 
 
+def _yaml_error(exc: yaml.YAMLError, text: str, shown: str) -> SpecError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or ""
+        lines = text.splitlines()
+        if (mark and problem == "found character that cannot start any token"
+                and mark.line < len(lines) and mark.column < len(lines[mark.line])):
+            # libyaml does not say which character; PyYAML did
+            problem = f"found character {lines[mark.line][mark.column]!r} that cannot " \
+                "start any token"
+        problem = ", ".join(p for p in (exc.context, problem) if p) or "invalid YAML"
+        return SpecError(f"invalid YAML: {problem}",
+                         location=_mark(shown, mark) if mark else None, file=shown)
+    return SpecError(f"invalid YAML: {exc}", file=shown)
+
+
 def parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], Positions]:
     """Parse one YAML document safely into a mapping plus its positions."""
-    loader = yaml.SafeLoader(text)
+    parser = _new_parser(text)
+    reader = _Reader(shown, parser)
     try:
-        try:
-            node = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problem = exc.problem or exc.context or "invalid YAML"
-            if exc.context and exc.problem:
-                problem = f"{exc.context}, {exc.problem}"
-            raise SpecError(f"invalid YAML: {problem}",
-                            location=_mark(shown, mark) if mark else None,
-                            file=shown) from None
-        except yaml.YAMLError as exc:
-            raise SpecError(f"invalid YAML: {exc}", file=shown) from None
-        except RecursionError:
-            raise SpecError(f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
-                            file=shown) from None
-        if node is None:
+        parser.get_event()  # stream start
+        if parser.check_event(yaml.StreamEndEvent):
             raise SpecError("the file is empty; a spec is a mapping with at least name, "
                             "stem and stages", location=Location(shown, 1, 1))
-        if not isinstance(node, yaml.MappingNode):
+        parser.get_event()  # document start
+        first = parser.peek_event()
+        if not isinstance(first, yaml.MappingStartEvent):
+            kind = "list" if isinstance(first, yaml.SequenceStartEvent) else "scalar"
             raise SpecError("the top level must be a mapping (key: value lines), not a "
-                            f"{'list' if isinstance(node, yaml.SequenceNode) else 'scalar'}",
-                            location=_mark(shown, node.start_mark))
-        walker = _Walker(shown, loader)
-        data = walker.walk(node, (), 0)
-        return data, walker.pos
+                            f"{kind}", location=_mark(shown, first.start_mark))
+        data = reader.value((), 0)
+        parser.get_event()  # document end
+        if not parser.check_event(yaml.StreamEndEvent):
+            extra = parser.get_event()
+            raise SpecError("a spec file holds one YAML document; a second one starts here",
+                            location=_mark(shown, extra.start_mark))
+        return data, reader.pos
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, shown) from None
     finally:
-        loader.dispose()
+        parser.dispose()
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any], pos: Positions,

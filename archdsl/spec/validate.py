@@ -128,7 +128,9 @@ def _translate(err: Any, pos: Positions, file: str) -> SpecError:
         where = pos.value(path)
     else:
         shown = repr(given)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        if len(shown) > 60:
+            size = f"{len(given):,} characters" if isinstance(given, str) else "truncated"
+            shown = f"{shown[:50]}... ({size})"
         msg = f"{err['msg'][0].lower()}{err['msg'][1:]}, got {shown}"
         where = pos.value(path)
     return SpecError(msg, location=where or Location(file, 1, 1), field=pos.label(path))
