@@ -4,15 +4,9 @@ PNG/PDF (or SVG on request) with the system ``dot``."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import platform
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
-
-from ..bundle import atomic_file
 
 FORMATS = ("dot", "svg", "png", "pdf")
 RENDERERS = ("auto", "wasm", "system")
@@ -37,9 +31,13 @@ def _compiled(engine: Any, wasm: Path) -> Any:
 
     A stale or unreadable entry is compiled again; an unwritable cache only costs time.
     The cache holds native code: it lives in the user's own folder, like pip's."""
+    import hashlib
     import importlib.metadata
+    import platform
 
     import wasmtime
+
+    from ..bundle import atomic_file
 
     data = wasm.read_bytes()
     runtime = importlib.metadata.version("wasmtime")
@@ -91,6 +89,9 @@ def _wasm(source: str, fmt: str) -> bytes:
 
 
 def _system(source: str, fmt: str) -> bytes:
+    import shutil
+    import subprocess
+
     dot = shutil.which("dot")
     if dot is None:
         hint = "SVG renders without it (--format svg)" if fmt != "svg" else \

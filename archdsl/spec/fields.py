@@ -18,7 +18,7 @@ class FieldError(ValueError):
 class Model(BaseModel):
     """Frozen, and unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 PosInt = Annotated[StrictInt, Field(ge=1)]
