@@ -9,8 +9,10 @@ import textwrap
 
 import pytest
 import torch
+import torchvision
 from helpers import ROOT, SPECS, all_specs, spec_id
 from torch.utils.flop_counter import FlopCounterMode
+from torchvision.models.resnet import BasicBlock
 
 from archdsl.analysis.counts import count
 from archdsl.analysis.tables import diff_rows
@@ -75,6 +77,39 @@ def test_all_convention_adds_documented_elementwise_costs():
     assert full.total.params == base.total.params
 
 
+def test_all_convention_totals_equal_torchvisions_own_work():
+    """`all` for resnet18 at 64x64, rebuilt from a forward of torchvision's resnet18 with
+    the per-op costs of docs/counting.md: conv+linear from FlopCounterMode; BN 1 MAC and
+    2 FLOPs per output element; each ReLU call and each block's residual add 1 per output
+    element; max-pool k² per output element; the global pool 1 per input element."""
+    model = torchvision.models.resnet18().eval()
+    extra = {"macs": 0, "flops": 0}
+
+    def cost(macs, flops, of_input=False):
+        def hook(module, args, out):
+            numel = (args[0] if of_input else out).numel()
+            extra["macs"] += macs * numel
+            extra["flops"] += flops * numel
+        return hook
+
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.register_forward_hook(cost(1, 2))
+        elif isinstance(m, (torch.nn.ReLU, BasicBlock)):  # a block's output is its add's
+            m.register_forward_hook(cost(1, 1))
+        elif isinstance(m, torch.nn.MaxPool2d):
+            m.register_forward_hook(cost(m.kernel_size ** 2, m.kernel_size ** 2))
+        elif isinstance(m, torch.nn.AdaptiveAvgPool2d):
+            m.register_forward_hook(cost(1, 1, of_input=True))
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    assert extra["flops"] > extra["macs"] > 0
+    _, graph = load_spec_with_graph(SPECS / "resnet18.yaml", (3, 64, 64))
+    total = count(graph, "all").total
+    assert total.flops == fc.get_total_flops() + extra["flops"]
+    assert total.macs == fc.get_total_flops() // 2 + extra["macs"]
+
+
 def test_count_json_cli(capsys):
     assert main(["count", str(SPECS / "resnet50.yaml"), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -134,6 +169,7 @@ def test_count_path_never_imports_torch():
         spec = {str(SPECS / "resnet152.yaml")!r}
         assert main(["count", spec, "--format", "json", "--convention", "all"]) == 0
         assert main(["diff", spec, {str(SPECS / "resnet50.yaml")!r}]) == 0
+        assert main(["sweep", spec, "--grid", "input.size=160,224", "--quiet"]) == 0
         assert not [m for m in sys.modules if m.split(".")[0] == "torch"]
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

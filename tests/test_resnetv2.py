@@ -6,11 +6,20 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
-from helpers import SPECS, assert_same_function, randomised, state_shapes
+import torch.nn.functional as F  # noqa: N812
+from helpers import (
+    PARITY_RTOL,
+    SPECS,
+    assert_close,
+    assert_same_function,
+    randomised,
+    state_shapes,
+)
+from torch import fx, nn
 
 import archdsl
 from archdsl.analysis.counts import count
-from archdsl.load import load_spec_with_graph
+from archdsl.load import load_spec, load_spec_with_graph
 
 INPUT = (3, 96, 96)
 ABL = SPECS / "ablations"
@@ -58,6 +67,62 @@ PLACEMENTS = {
 @pytest.mark.parametrize("name,ops", PLACEMENTS.items())
 def test_activation_placements(name, ops):
     assert " ".join(block_ops(ABL / f"{name}.yaml", "layer2.1")) == ops
+
+
+
+# The same figure as plain torch on an identity block: (norm layers, x -> x_{l+1}).
+REFERENCE_BLOCKS = {
+    "resnet110_cifar": (("bn1", "bn2"), lambda m, x: F.relu(
+        m.bn2(m.conv2(F.relu(m.bn1(m.conv1(x))))) + x)),
+    "placement_bn_after_add": (("bn1", "bn_out"), lambda m, x: F.relu(
+        m.bn_out(m.conv2(F.relu(m.bn1(m.conv1(x)))) + x))),
+    "placement_relu_before_add": (("bn1", "bn2"), lambda m, x: F.relu(
+        m.bn2(m.conv2(F.relu(m.bn1(m.conv1(x)))))) + x),
+    "placement_relu_preact": (("bn1", "bn2"), lambda m, x: m.bn2(
+        m.conv2(F.relu(m.bn1(m.conv1(F.relu(x)))))) + x),
+    "placement_full_preact": (("bn1", "bn2"), lambda m, x: m.conv2(
+        F.relu(m.bn2(m.conv1(F.relu(m.bn1(x)))))) + x),
+}
+
+
+class _FeedBlock(fx.Interpreter):
+    """Runs a built module with ``x`` in place of node ``feed``'s value, keeping every
+    value, so one block can be driven with a signed input (the stem's ReLU would hide a
+    missing one)."""
+
+    def __init__(self, model, feed, x):
+        super().__init__(model, garbage_collect_values=False)
+        self.feed, self.x = feed, x
+
+    def run_node(self, n):
+        return self.x if n is self.feed else super().run_node(n)
+
+
+@pytest.mark.parametrize("name", REFERENCE_BLOCKS)
+def test_placement_block_computes_the_figure(name):
+    spec = load_spec(ABL / f"{name}.yaml")  # cut to its first block, on 8x8 images
+    spec = spec.model_copy(update={"stages": (spec.stages[0].model_copy(update={"depth": 1}),),
+                                   "input": spec.input.model_copy(update={"size": 8})})
+    model = randomised(archdsl.build_model(spec), (3, 8, 8))
+    graph = model.archdsl_graph
+    block = [n for n in graph if n.block == "layer1.0"]
+    (source,) = {i for n in block for i in n.inputs if graph[i].block != "layer1.0"}
+    # modules are called by their IR name; functions are named after it, "." -> "_"
+    fx_nodes = {n.target if n.op == "call_module" else n.name: n for n in model.graph.nodes}
+    feed, out = (fx_nodes.get(name) or fx_nodes[name.replace(".", "_")]
+                 for name in (source, block[-1].name))
+    x = torch.randn(2, 16, 8, 8)
+    norms, forward = REFERENCE_BLOCKS[name]
+    ref = nn.ModuleDict({"conv1": nn.Conv2d(16, 16, 3, padding=1, bias=False),
+                         "conv2": nn.Conv2d(16, 16, 3, padding=1, bias=False)}
+                        | {bn: nn.BatchNorm2d(16) for bn in norms}).eval()
+    prefix = "layer1.0."
+    ref.load_state_dict({k[len(prefix):]: v for k, v in model.state_dict().items()
+                         if k.startswith(prefix)}, strict=True)
+    with torch.no_grad():
+        probe = _FeedBlock(model, feed, x)
+        probe.run(torch.randn(2, 3, 8, 8))
+        assert_close(probe.env[out], forward(ref, x), PARITY_RTOL)
 
 
 # Fig. 2, on the same identity block: what the shortcut path and the merge hold.
