@@ -124,3 +124,16 @@ def test_build_fused_with_onnx(tmp_path, capsys):
     assert y.shape == (2, 1000)
     assert oct((dest / "model.onnx").stat().st_mode & 0o777) == oct(
         (dest / "spec.yaml").stat().st_mode & 0o777)
+
+
+def test_first_command_is_quiet(tmp_path):
+    """The README's first command prints no warning (torch warns without numpy, so the
+    package requires it)."""
+    import importlib.metadata
+
+    assert any(r.split(";")[0].strip() == "numpy"
+               for r in importlib.metadata.requires("archdsl"))
+    out = subprocess.run([sys.executable, "-m", "archdsl", "build",
+                          str(SPECS / "resnet18.yaml"), "-o", str(tmp_path / "b")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stderr == ""

@@ -28,6 +28,9 @@ from archdsl.load import load_spec_with_graph
 from archdsl.spec.errors import SpecError
 
 BAD = Path(__file__).parent / "bad_specs"
+sys.path.insert(0, str(BAD))
+from generated import CASES, expected, write_cases  # noqa: E402
+
 EXPECTED = dict(line.split("\t", 1) for line in (BAD / "expected.tsv").read_text().splitlines())
 COMMANDS = [["validate"], ["count"], ["diagram"], ["plan", "--device", "tensorrt"],
             ["build", "-o", "out/bundle"]]
@@ -73,17 +76,11 @@ def corpus(tmp_path_factory):
     work.mkdir(parents=True)
     for f in BAD.glob("*.yaml"):
         shutil.copy(f, work)
-    # too big to keep in the repository: an over-1-MiB file and a 10^6-stage list
-    (work / "over_1mib.yaml").write_text("name: x\n" + "# padding\n" * 110_000)
-    (work / "million_stages.yaml").write_text(
-        "name: x\nstages: [" + "{depth: 1, width: 8, block: basic}, " * 1_000_000 + "]\n")
+    write_cases(work)  # too big to keep in the repository
     return work
 
 
-GENERATED = {"over_1mib.yaml": "file is 1100008 bytes; spec files are limited to 1048576 "
-                               "bytes (1 MiB)",
-             "million_stages.yaml": "file is 36000019 bytes; spec files are limited to "
-                                    "1048576 bytes (1 MiB)"}
+GENERATED = {name: expected(name) for name in CASES}
 
 
 def test_corpus_size():
@@ -93,13 +90,13 @@ def test_corpus_size():
 @pytest.mark.parametrize("name", sorted(EXPECTED) + sorted(GENERATED))
 def test_bad_spec(corpus, name):
     report = run_case(corpus, name)
-    expected = EXPECTED[name] if name in EXPECTED else f"{name}: {GENERATED[name]}"
+    line = EXPECTED.get(name) or GENERATED[name]
     for r in report["results"]:
         assert r["rc"] == 2, (r["cmd"], r["stderr"])
-        assert r["stderr"] == expected + "\n", r["cmd"]
+        assert r["stderr"] == line + "\n", r["cmd"]
         assert "Traceback" not in r["stderr"]
         assert r["seconds"] < 10
-    assert report["peak_mib"] < 400
+    assert report["peak_mib"] < 150  # loose: #22 wants <= 100 MiB, measured in benchmarks
     assert not (corpus / "out").exists() and not (corpus / "archdsl-out").exists()
 
 
