@@ -17,6 +17,7 @@ from helpers import ROOT, SPECS, all_specs, spec_id
 from archdsl.build import normalized_yaml
 from archdsl.cli.main import main
 from archdsl.cli.reference import cli_reference
+from archdsl.emit.render import cache_dir
 from archdsl.jsonschema import dumps, file_schema, resolved_schema, spec_reference
 from archdsl.load import load_spec
 
@@ -85,6 +86,7 @@ def test_tutorial_runs_as_written(tmp_path):
             if cmd.startswith("archdsl ") else cmd.replace("python ", f"{sys.executable} ", 1)
         out = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True, text=True,
                              timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin",
-                                               "HOME": str(tmp_path)})
+                                               "HOME": str(tmp_path),
+                                               "ARCHDSL_CACHE_DIR": str(cache_dir())})
         assert out.returncode == 0, (cmd, out.stderr[-2000:])
     assert (tmp_path / "archdsl-out" / "my_net" / "model.py").is_file()

@@ -40,12 +40,21 @@ def small(graph):
 
 DRIVER = """
 import importlib.util, json, sys, torch
-bad = []
-for i, name in json.load(open("cases.json")):
-    spec = importlib.util.spec_from_file_location(f"gen_{i}", f"gen_{i}.py")
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    net = mod.build().eval()
+    return mod
+
+bad = []
+for i, name in json.load(open("cases.json")):
+    with torch.device("meta"):  # the full-depth source: every key and shape
+        full = load(f"full_{i}").build()
+    shapes = {k: list(v.shape) for k, v in full.state_dict().items()}
+    if shapes != json.load(open(f"{i}.json")):
+        bad.append(name + " (state_dict)")
+    net = load(f"gen_{i}").build().eval()  # the comparable graph's source: outputs
     case = torch.load(f"{i}.pt", weights_only=True)
     net.load_state_dict(case["sd"], strict=True)
     with torch.no_grad():
@@ -58,13 +67,19 @@ print("bad", bad)
 
 
 def test_generated_python_for_every_spec(tmp_path):
-    """Every spec's source, imported in a fresh process that never imports archdsl, loads
-    the built module's state_dict strictly and computes the same outputs."""
+    """Every spec's source, imported in a fresh process that never imports archdsl, has
+    the built module's state_dict keys and shapes at full depth, and (for the comparable
+    graph) loads the built module's state_dict strictly and computes the same outputs."""
     cases = []
     for i, path in enumerate(all_specs()):
         _, graph = load_spec_with_graph(path)
-        src = tmp_path / f"gen_{i}.py"
-        src.write_text(to_python(graph, str(path)))
+        (tmp_path / f"full_{i}.py").write_text(to_python(graph, str(path)))
+        with torch.device("meta"):
+            shapes = {k: list(v.shape) for k, v in
+                      archdsl.build_model(graph).state_dict().items()}
+        (tmp_path / f"{i}.json").write_text(json.dumps(shapes))
+        graph = comparable_graph(path)
+        (tmp_path / f"gen_{i}.py").write_text(to_python(graph, str(path)))
         model = randomised(archdsl.build_model(graph), small(graph))
         x = torch.randn(2, *small(graph), generator=torch.Generator().manual_seed(i))
         with torch.no_grad():
@@ -77,7 +92,7 @@ def test_generated_python_for_every_spec(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "bad []"
     ruff = subprocess.run([ruff_bin(), "check", "--isolated", "--select", "E,W,F,I,UP,B",
-                           *map(str, sorted(tmp_path.glob("gen_*.py")))],
+                           *map(str, sorted(tmp_path.glob("[fg]*_*.py")))],
                           capture_output=True, text=True, timeout=120)
     assert ruff.returncode == 0, ruff.stdout[-3000:]
 

@@ -4,9 +4,8 @@ variants (SE floor rounding, shortcut options A and C) against hand counts."""
 from __future__ import annotations
 
 import pytest
-import timm
 import torch
-from helpers import SPECS, assert_same_function, randomised, state_shapes
+from helpers import SPECS, assert_twin, randomised, timm_twin
 
 import archdsl
 from archdsl.analysis.counts import count
@@ -18,19 +17,14 @@ TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152",
 # timm's parameter counts as published for these models
 PUBLISHED = {"seresnet18": 11_779_624, "seresnext50_32x4d": 27_559_896,
              "resnet50d": 25_576_264}
-INPUT = (3, 96, 96)
+INPUT = (3, 64, 64)
 
 
 @pytest.mark.parametrize("name", TWINS)
 def test_timm_parity(name):
-    ours = archdsl.build_model(SPECS / f"{name}.yaml")
-    ref = timm.create_model(name, pretrained=False)
-    assert state_shapes(ours) == state_shapes(ref)
-    n_ref = sum(p.numel() for p in ref.parameters())
-    assert sum(p.numel() for p in ours.parameters()) == n_ref
+    n_ref = assert_twin(SPECS / f"{name}.yaml", timm_twin(name), INPUT)
     if name in PUBLISHED:
         assert n_ref == PUBLISHED[name]
-    assert_same_function(ours, ref, INPUT)
 
 
 def test_se_branch_matters():

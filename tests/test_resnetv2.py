@@ -4,39 +4,31 @@ paper's ablations, and its argument that constant scaling decays as λ^L."""
 from __future__ import annotations
 
 import pytest
-import timm
 import torch
 import torch.nn.functional as F  # noqa: N812
 from helpers import (
     PARITY_RTOL,
     SPECS,
     assert_close,
-    assert_same_function,
+    assert_twin,
     randomised,
-    state_shapes,
+    timm_twin,
 )
 from torch import fx, nn
 
 import archdsl
-from archdsl.analysis.counts import count
 from archdsl.load import load_spec, load_spec_with_graph
 
-INPUT = (3, 96, 96)
+INPUT = (3, 64, 64)
 ABL = SPECS / "ablations"
 
 
 @pytest.mark.parametrize("name,params", [("resnetv2_50", 25_549_352),
                                          ("resnetv2_101", None)])
 def test_timm_resnetv2_parity(name, params):
-    ours = archdsl.build_model(SPECS / f"{name}.yaml")
-    ref = timm.create_model(name, pretrained=False)
-    assert state_shapes(ours) == state_shapes(ref)
-    n_ref = sum(p.numel() for p in ref.parameters())
-    assert sum(p.numel() for p in ours.parameters()) == n_ref
-    assert count(load_spec_with_graph(SPECS / f"{name}.yaml")[1]).total.params == n_ref
+    n_ref = assert_twin(SPECS / f"{name}.yaml", timm_twin(name), INPUT)
     if params:
         assert n_ref == params
-    assert_same_function(ours, ref, INPUT)
 
 
 def test_resnetv2_layout_names():

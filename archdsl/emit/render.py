@@ -3,6 +3,7 @@ PNG/PDF (or SVG on request) with the system ``dot``."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 from pathlib import Path
@@ -72,6 +73,8 @@ def _graphviz() -> Any:
             self._module = _compiled(self._engine, wasm)
             self._session = self._create_session()
 
+    # free it before interpreter teardown, while wasmtime's native bindings still exist
+    atexit.register(_graphviz.cache_clear)
     return CachedBackend(PACKAGE_WASM_PATH)
 
 
