@@ -28,13 +28,6 @@ from .fusion.report import render_plan
 from .ir.graph import Graph
 from .spec.schema import Spec
 
-DEFAULT_ROOT = "archdsl-out"
-
-
-def default_bundle_dir(spec_path: str | os.PathLike[str]) -> Path:
-    """``archdsl-out/<spec file stem>/``: derived from the file name, never from spec fields."""
-    return Path(DEFAULT_ROOT) / Path(spec_path).stem
-
 
 def fmt_shape(shape: tuple[int, ...]) -> str:
     return "x".join(str(d) for d in shape)

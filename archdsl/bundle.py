@@ -10,6 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+DEFAULT_ROOT = "archdsl-out"
+
+
+def default_bundle_dir(spec_path: str | os.PathLike[str]) -> Path:
+    """``archdsl-out/<spec file stem>/``: derived from the file name, never from spec fields."""
+    return Path(DEFAULT_ROOT) / Path(spec_path).stem
+
 
 def _umask() -> int:
     mask = os.umask(0)

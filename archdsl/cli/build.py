@@ -59,7 +59,8 @@ def over_budget(graph: Graph, max_params: float, max_activations: float) -> str 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..build import BuildInputs, default_bundle_dir, summary_text, write_bundle
+    from ..build import BuildInputs, summary_text, write_bundle
+    from ..bundle import default_bundle_dir
     from ..fusion.profiles import load_profile
 
     spec, graph, solved = load_solved(args.spec)  # torch-free: bad specs fail here

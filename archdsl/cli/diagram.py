@@ -36,8 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.counts import count
-    from ..build import default_bundle_dir
-    from ..bundle import atomic_file
+    from ..bundle import atomic_file, default_bundle_dir
     from ..emit.dot import to_dot
     from ..emit.render import RenderError, render
     from ..load import load_spec_with_graph

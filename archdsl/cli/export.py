@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..build import default_bundle_dir
+    from ..bundle import default_bundle_dir
     from ..load import load_spec_with_graph
 
     spec, graph = load_spec_with_graph(args.spec)

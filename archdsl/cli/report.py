@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis.counts import count
-    from ..build import default_bundle_dir, normalized_yaml
-    from ..bundle import atomic_file
+    from ..build import normalized_yaml
+    from ..bundle import atomic_file, default_bundle_dir
     from ..emit.report import to_html
     from ..fusion.planner import plan_for
     from ..load import load_spec_with_graph
