@@ -272,3 +272,43 @@ def test_safe_yaml_runs_nothing(tmp_path):
     with pytest.raises(SpecError, match="is not allowed"):
         load_spec_with_graph(spec)
     assert not marker.exists()
+
+
+HIGH_WATER = """
+import atexit, sys
+atexit.register(lambda: print(next(l for l in open('/proc/self/status')
+                                   if l.startswith('VmHWM')).split()[1]))
+from archdsl.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_plain_build_never_allocates_the_weights(tmp_path):
+    """A 1.38-billion-parameter spec (5.5 GB of float32 weights, inside --max-params):
+    its bundle needs no weights, so the module is built and checked on the meta device."""
+    spec = tmp_path / "huge.yaml"
+    spec.write_text("name: huge\ninput: {size: 32}\nstages:\n"
+                    "  - {depth: 1, width: 12288, block: basic}\n")
+    out = subprocess.run([sys.executable, "-c", HIGH_WATER, "build", str(spec), "-o",
+                          str(tmp_path / "b")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # stem 9,408 + 128; conv1 64·12288·9 = 7,077,888; conv2 12288²·9 = 1,358,954,496;
+    # projection 786,432; three BN 3 x 24,576; fc 12,289,000
+    assert "parameters   1,379,191,080" in out.stdout
+    assert int(out.stdout.split()[-1]) < 1024 * 1024  # peak resident under 1 GiB, in kB
+
+
+def test_renderer_without_address_space_is_one_line(tmp_path):
+    """Under `ulimit -v` 3 GiB the WebAssembly Graphviz can't reserve its memory: one
+    line, exit 1, nothing written."""
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+            "from archdsl.cli.main import main\n"
+            f"sys.exit(main(['diagram', {str(SPECS / 'resnet18.yaml')!r}, '-o', "
+            f"{str(tmp_path / 'd.svg')!r}]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert out.stderr.startswith("archdsl: the WebAssembly Graphviz cannot start (")
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert not (tmp_path / "d.svg").exists()

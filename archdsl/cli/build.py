@@ -76,9 +76,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.spec}: {problem}", file=sys.stderr)
         return 2
     start = time.perf_counter()
+    import torch
+
     from ..emit.torch import build_model, check_output
 
-    model = build_model(graph)
+    # The bundle needs the module's weights only to save, load, fuse or export them;
+    # otherwise it is built on the meta device: the same module and shape check, without
+    # initialising (ResNet-152: 60 M parameters) or computing anything.
+    weighted = bool(args.weights or args.fused or args.save_weights or args.export)
+    with torch.device("cpu" if weighted else "meta"):
+        model = build_model(graph)
     check_output(model, graph)
     if args.weights:
         from ..weights import load_weights

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.counts import count
     from ..bundle import atomic_file, default_bundle_dir
     from ..emit.dot import to_dot
-    from ..emit.render import RenderError, render
+    from ..emit.render import render
     from ..load import load_spec_with_graph
 
     _, graph = load_spec_with_graph(args.spec, args.input)
@@ -53,11 +53,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         groups = plan.overlay()
     source = to_dot(graph, args.level, count(graph), groups)
-    try:
-        data = render(source, args.format, args.renderer)
-    except RenderError as exc:
-        print(f"archdsl: {exc}", file=sys.stderr)
-        return 1
+    data = render(source, args.format, args.renderer)  # a RenderError: main says it
     if args.output == "-":
         sys.stdout.buffer.write(data)
         return 0

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..emit.render import RenderError
 from ..spec.errors import SpecError
 from . import (
     bench,
@@ -61,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `archdsl … | head`: the reader left; not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (flushing at exit must not fail)
         return 0
+    except RenderError as exc:  # no renderer for a diagram; nothing partial is left
+        print(f"archdsl: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:  # an output that can't be written: nothing partial is left
         print(f"archdsl: {exc}", file=sys.stderr)
         return 1

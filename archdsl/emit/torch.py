@@ -115,11 +115,13 @@ def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str]) -> fx.Graph
 
 
 def check_output(model: nn.Module, graph: Graph) -> None:
-    """Run one image through ``model`` and check the shape the IR predicts."""
+    """Run one image through ``model`` (on its device: the meta device checks shapes
+    without computing) and check the shape the IR predicts."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     with torch.no_grad():
-        y = model(torch.zeros((1, *graph.input.shape)))
+        y = model(torch.zeros((1, *graph.input.shape), device=device))
     model.train(was_training)
     if tuple(y.shape[1:]) != graph.output.shape:
         raise RuntimeError(f"internal error: the built module outputs {tuple(y.shape[1:])}, "
