@@ -49,22 +49,23 @@ def metric(graph: Graph, by: str) -> int:
     return t.params if by == "params" else t.macs
 
 
-def _target(spec: dict[str, Any], by: str, base: Path, where: Any, field: str) -> int:
-    from .load import load_spec_with_graph
-
+def _target(spec: dict[str, Any], by: str, base: Path, where: Any, field: str,
+            graph_of: Callable[[Path], Graph]) -> int:
     goal = spec["match"]
     if isinstance(goal, (int, float)) and not isinstance(goal, bool) and goal > 0:
         return int(goal)
     if isinstance(goal, str):
-        return metric(load_spec_with_graph(base / goal)[1], by)
+        return metric(graph_of(base / goal), by)
     raise SpecError("match: expected another spec's path or a positive number",
                     location=where, field=field)
 
 
-def solve_matches(data: dict[str, Any], pos: Positions, file: str,
-                  base: Path) -> tuple[dict[str, Any], list[Solved]]:
+def solve_matches(data: dict[str, Any], pos: Positions, file: str, base: Path,
+                  graph_of: Callable[[Path], Graph]) -> tuple[dict[str, Any], list[Solved]]:
     """Replace every ``{match: …, by: …}`` stage field by the integer that meets it.
-    Stages that inherit one match from ``defaults`` share one solved value."""
+    Stages that inherit one match from ``defaults`` share one solved value. A match
+    against another spec file gets that spec's graph from ``graph_of`` (the loader's,
+    so the other spec may hold matches of its own)."""
     stages = data.get("stages")
     if not isinstance(stages, list):
         return data, []
@@ -91,7 +92,7 @@ def solve_matches(data: dict[str, Any], pos: Positions, file: str,
         where = pos.value(("stages", idx[0], key))
         label = pos.label(("stages", idx[0], key)).split(" (from ")[0]
         field = label if len(idx) == 1 else f"stages[{','.join(map(str, idx))}].{key}"
-        target = _target(goal, by, base, where, field)
+        target = _target(goal, by, base, where, field, graph_of)
 
         def trial(v: int, key: str = key, idx: list[int] = idx, by: str = by) -> int | None:
             d = copy.deepcopy(data)

@@ -29,7 +29,8 @@ def load_solved(path: str | os.PathLike[str],
 
     shown = str(path)
     data, pos = load_document(path, shown=shown)
-    data, solved = solve_matches(apply_defaults(data, pos), pos, shown, Path(path).parent)
+    data, solved = solve_matches(apply_defaults(data, pos), pos, shown, Path(path).parent,
+                                 lambda other: load_spec_with_graph(other)[1])
     spec = validate(data, pos, shown)
     if input_shape is not None:
         c, h, w = input_shape

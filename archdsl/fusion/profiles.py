@@ -4,22 +4,15 @@ kernels are called. A user adds a device by writing one more YAML file."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-
-@dataclass(frozen=True)
-class RuleUse:
-    """One rule as a profile enables it: the kernel it yields and its options."""
-
-    id: str
-    kernel: str = ""
-    source: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
+from .rules import RULES
+from .state import RuleUse
 
 
 @dataclass(frozen=True)
@@ -41,8 +34,6 @@ def builtin_names() -> list[str]:
 
 
 def _parse(data: dict[str, Any], where: str) -> Profile:
-    from .rules import RULES
-
     uses = []
     for r in data.get("rules", []):
         r = dict(r)

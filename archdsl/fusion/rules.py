@@ -8,8 +8,7 @@ from math import prod
 
 from ..ir.graph import Node
 from ..ir.ops import op
-from .profiles import RuleUse
-from .state import Group, State
+from .state import Group, RuleUse, State
 
 Rule = Callable[[State, RuleUse], None]
 RULES: dict[str, Rule] = {}

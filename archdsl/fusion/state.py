@@ -4,8 +4,19 @@ node names), what each rule refused and why, and the non-merging notes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..ir.graph import Graph, Node
+
+
+@dataclass(frozen=True)
+class RuleUse:
+    """One rule as a profile enables it: the kernel it yields and its options."""
+
+    id: str
+    kernel: str = ""
+    source: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
