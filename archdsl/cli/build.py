@@ -59,6 +59,7 @@ def over_budget(graph: Graph, max_params: float, max_activations: float) -> str 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..analysis.counts import count
     from ..build import BuildInputs, summary_text, write_bundle
     from ..bundle import default_bundle_dir
     from ..fusion.profiles import load_profile
@@ -80,11 +81,13 @@ def run(args: argparse.Namespace) -> int:
 
     from ..emit.torch import build_model, check_output
 
-    # The bundle needs the module's weights only to save, load, fuse or export them;
-    # otherwise it is built on the meta device: the same module and shape check, without
-    # initialising (ResNet-152: 60 M parameters) or computing anything.
+    # The bundle needs the module's weights only to save, load, fuse or export them.
+    # Without those, a network over 1 GiB of float32 weights is built and checked on the
+    # meta device: nothing allocated. (Smaller ones stay on the CPU, where the check is
+    # faster: the meta device's batch norm imports torch._dynamo, about 2 s.)
     weighted = bool(args.weights or args.fused or args.save_weights or args.export)
-    with torch.device("cpu" if weighted else "meta"):
+    big = count(graph).total.params * 4 > 1 << 30
+    with torch.device("meta" if big and not weighted else "cpu"):
         model = build_model(graph)
     check_output(model, graph)
     if args.weights:

@@ -62,7 +62,11 @@ FUNCTIONS: dict[str, Callable[[Node], Call]] = {
 
 
 def _init(module: nn.Module) -> None:
-    """torchvision's initialisation: He normal (fan_out) convs, BN γ=1, β=0."""
+    """torchvision's initialisation: He normal (fan_out) convs, BN γ=1, β=0. Nothing on
+    the meta device, where there are no values (and where torch's normal_ would import
+    the whole of torch._dynamo, seconds, to draw none)."""
+    if next(module.parameters(recurse=False), torch.empty(0)).is_meta:
+        return
     if isinstance(module, nn.Conv2d):
         nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
         if module.bias is not None:
