@@ -101,7 +101,7 @@ class _Reader:
         self.count = 0
         self.pos = Positions()
         self.anchors: dict[str, list[yaml.Event]] = {}
-        self._defined: dict[str, Location] = {}  # where each anchor was set
+        self._defined: dict[str, yaml.Mark] = {}  # where each anchor was set
         self._recording: list[tuple[str, list[yaml.Event]]] = []
         self._replay: list[list[Any]] = []  # [events, next index] per alias
 
@@ -140,12 +140,11 @@ class _Reader:
     def _define(self, ev: yaml.Event, path: Path_) -> None:
         """An anchor set by the text (replays set none): once per document, as PyYAML's
         safe loader requires."""
-        here = _mark(self.file, ev.start_mark)
-        first = self._defined.setdefault(ev.anchor, here)
-        if first is not here:
-            raise SpecError(f"duplicate anchor &{ev.anchor} (first set at line {first.line}); "
-                            "each anchor may be set once", location=here,
-                            field=format_path(path))
+        first = self._defined.setdefault(ev.anchor, ev.start_mark)
+        if first is not ev.start_mark:
+            raise SpecError(f"duplicate anchor &{ev.anchor} (first set at line "
+                            f"{first.line + 1}); each anchor may be set once",
+                            location=_mark(self.file, ev.start_mark), field=format_path(path))
 
     def value(self, path: Path_, depth: int) -> Any:
         ev, live = self.event()
