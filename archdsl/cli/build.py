@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
-from ..ir.graph import Graph
 from ..load import load_solved
+
+if TYPE_CHECKING:
+    from ..analysis.counts import Row
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,11 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def over_budget(graph: Graph, max_params: float, max_activations: float) -> str | None:
-    """Why the model is too large to build, from the analytic counts; None if it fits."""
-    from ..analysis.counts import count
-
-    t = count(graph).total
+def over_budget(t: Row, max_params: float, max_activations: float) -> str | None:
+    """Why the model is too large to build, from its analytic totals; None if it fits."""
     if t.params > max_params:
         return (f"model: {t.params:,} parameters; allowed: at most {max_params:,.0f} "
                 "(--max-params)")
@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"archdsl: --device: {exc}", file=sys.stderr)
         return 2
-    problem = over_budget(graph, args.max_params, args.max_activations)
+    total = count(graph).total
+    problem = over_budget(total, args.max_params, args.max_activations)
     if problem:
         print(f"{args.spec}: {problem}", file=sys.stderr)
         return 2
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     # meta device: nothing allocated. (Smaller ones stay on the CPU, where the check is
     # faster: the meta device's batch norm imports torch._dynamo, about 2 s.)
     weighted = bool(args.weights or args.fused or args.save_weights or args.export)
-    big = count(graph).total.params * 4 > 1 << 30
+    big = total.params * 4 > 1 << 30
     with torch.device("meta" if big and not weighted else "cpu"):
         model = build_model(graph)
     check_output(model, graph)

