@@ -30,6 +30,10 @@ def ruff_bin() -> str | None:
     return str(here) if here.exists() else shutil.which("ruff")
 
 
+# every shipped device profile (test_fusion_plan holds archdsl's list to this one)
+DEVICES = ["eager", "x86-onednn", "openvino-cpu", "onnxruntime-cpu", "tensorrt", "mobile"]
+
+
 def all_specs() -> list[Path]:
     """Every YAML file under specs/, recursively."""
     return sorted(SPECS.rglob("*.yaml"))

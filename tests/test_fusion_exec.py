@@ -11,6 +11,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from helpers import (
+    DEVICES,
     FUSED_RTOL,
     ILL_CONDITIONED,
     SPECS,
@@ -26,8 +27,6 @@ from torch.utils.flop_counter import FlopCounterMode
 import archdsl
 from archdsl.fusion.planner import plan_for
 from archdsl.load import load_spec_with_graph
-
-DEVICES = ["eager", "x86-onednn", "onnxruntime-cpu", "tensorrt", "mobile"]
 
 
 def model_for(path):

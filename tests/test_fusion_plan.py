@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import pytest
-from helpers import ROOT, SPECS, all_specs, spec_id
+from helpers import DEVICES, ROOT, SPECS, all_specs, spec_id
 
 from archdsl.analysis.counts import count
 from archdsl.cli.main import main
@@ -16,8 +16,6 @@ from archdsl.fusion.planner import plan_for
 from archdsl.fusion.profiles import builtin_names
 from archdsl.ir.graph import GraphBuilder
 from archdsl.load import load_spec_with_graph
-
-DEVICES = ["eager", "x86-onednn", "onnxruntime-cpu", "tensorrt", "mobile"]
 
 
 def graph_of(name):

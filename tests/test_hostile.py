@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from helpers import SPECS
+from helpers import DEVICES, SPECS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
@@ -212,7 +212,7 @@ def test_fuzz_valid_specs(tmp_path, data):
     dot = to_dot(graph, "layer", c)
     edges = [e for e in dot.splitlines() if "->" in e and "legend_" not in e]
     assert len(edges) == sum(len(n.inputs) for n in graph)
-    for device in ["eager", "onnxruntime-cpu", "tensorrt", "x86-onednn", "mobile"]:
+    for device in DEVICES:
         plan_for(graph, device)
 
 

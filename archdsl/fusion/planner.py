@@ -62,7 +62,8 @@ def plan(graph: Graph, profile: Profile) -> FusionPlan:
     for n in graph:
         if n.op != "input" and n.name not in st.elided:
             roots.setdefault(st.find(n.name), []).append(n.name)
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter(profile.ops.get("input", []))  # e.g. a layout transform
+    counts.update(st.extra)
     merged = []
     saved_bytes = 0
     for root, names in roots.items():

@@ -26,6 +26,12 @@ def _of(st: State, opname: str) -> list[Node]:
     return [n for n in st.graph if n.op == opname]
 
 
+def _label(use: RuleUse, act: str | None) -> str:
+    """The rule's kernel name, with ``{act}`` (where the profile writes it) replaced by the
+    activation the kernel ends with: ``onednn_conv{act}`` is ``onednn_conv+relu``."""
+    return use.kernel.replace("{act}", f"+{act}" if act else "")
+
+
 def _conv_desc(n: Node) -> str:
     a = n.attrs
     g = f" g{a['groups']}" if a["groups"] > 1 else ""
@@ -95,7 +101,8 @@ def conv_act(st: State, use: RuleUse) -> None:
         p = st.producer(a)
         if not st.conv_tail(p.name):
             continue
-        st.fuse_if_only_reader("conv_act", p.name, a.name, use.kernel, f" before the {a.op}")
+        st.fuse_if_only_reader("conv_act", p.name, a.name, _label(use, a.op),
+                               f" before the {a.op}")
 
 
 def _follow_act(st: State, name: str) -> str | None:
@@ -116,7 +123,8 @@ def conv_add_act(st: State, use: RuleUse) -> None:
                           f"{st.others(i, d.name)}")
                 continue
             act = _follow_act(st, d.name)
-            st.merge([i, d.name, *([act] if act else [])], "conv_add_act", use.kernel)
+            st.merge([i, d.name, *([act] if act else [])], "conv_add_act",
+                     _label(use, st.node(act).op if act else None))
             fused = True
 
 
@@ -200,6 +208,11 @@ def se_axpy(st: State, use: RuleUse) -> None:
         if d is None or st.node(d).op != "add":
             st.refuse("se_axpy", [m.name], f"{m.name} is read by "
                       f"{', '.join(st.consumers[m.name])}, not only by the residual add")
+            continue
+        conv = next((x for x in st.members(d) if st.node(x).op == "conv2d"), None)
+        if conv is not None:
+            st.refuse("se_axpy", [m.name, d], f"{d} is already the sum post-op of {conv}; "
+                      f"{m.name} runs alone")
             continue
         act = _follow_act(st, d) if use.options.get("with_act") else None
         st.merge([m.name, d, *([act] if act else [])], "se_axpy", use.kernel)
@@ -310,6 +323,105 @@ def kernel1_pool(st: State, use: RuleUse) -> None:
         st.notes.append(Group("kernel1_pool", (*region, *convs),
                               f"subsample moved upstream of {x}: {len(region)} producers at "
                               "a quarter of the pixels", macs_saved=saved))
+
+
+@rule("conv_post_ops")
+def conv_post_ops(st: State, use: RuleUse) -> None:
+    """conv (+folded BN) → [residual add] → a chain of element-wise ops (activation, BN as
+    a per-channel scale-shift, a constant scale, 1 − x): each becomes a post-op of the
+    conv while the chain so far has no other reader; the add (a sum post-op) only first."""
+    ops = set(use.options.get("ops", ["relu", "sigmoid", "batch_norm", "scale",
+                                      "one_minus"]))
+    for c in _of(st, "conv2d"):
+        tail = st.members(c.name)[-1]
+        if not st.conv_tail(tail):
+            continue
+        chain: list[str] = []
+        nxt = st.only_consumer(tail)
+        if nxt is not None and st.node(nxt).op == "add" and len(st.members(nxt)) == 1:
+            chain.append(nxt)
+            nxt = st.only_consumer(nxt)
+        while nxt is not None and st.node(nxt).op in ops and len(st.members(nxt)) == 1:
+            chain.append(nxt)
+            nxt = st.only_consumer(nxt)
+        if chain:
+            last = st.node(chain[-1]).op
+            st.merge([tail, *chain], "conv_post_ops",
+                     _label(use, last if last in ACTIVATIONS else None))
+
+
+@rule("pointwise_chain")
+def pointwise_chain(st: State, use: RuleUse) -> None:
+    """Element-wise ops run as one generated kernel: a kernel of ``ops`` joins the kernel
+    that produces its input when it is that output's only reader and that kernel holds
+    only ``ops`` (or a ``heads`` op, such as a pooling whose epilogue it becomes); an
+    ``ends`` op (a reduction) may close the chain. With ``all_inputs`` every such producer
+    joins (Inductor), else the first (OpenVINO's Eltwise chains). ``per_op`` names kernels the engine
+    adds for each such op inside a chain (a constant's layout reorder)."""
+    ops = set(use.options["ops"])
+    heads, ends = set(use.options.get("heads", [])), set(use.options.get("ends", []))
+    for n in st.graph:
+        if not st.only_of(n.name, ops | ends):
+            continue
+        for i in n.inputs:
+            if (st.find(i) != st.find(n.name) and st.consumers[i] == [n.name]
+                    and st.only_of(i, ops | heads)):
+                st.merge([i, n.name], "pointwise_chain", use.kernel)
+                if not use.options.get("all_inputs"):
+                    break
+    for root, rules in st.applied.items():
+        if rules[-1] == "pointwise_chain":
+            for m in st.members(root):
+                st.extra.update(use.options.get("per_op", {}).get(st.node(m).op, []))
+
+
+_STRIDE_PASSES = {"relu", "sigmoid", "add", "batch_norm", "scale", "one_minus", "dropout"}
+
+
+def _takes_stride(n: Node) -> bool:
+    a = n.attrs
+    return n.op == "conv2d" and a["kernel"] == 1 and a["stride"] == 1 and not a["padding"]
+
+
+@rule("strides_opt")
+def strides_opt(st: State, use: RuleUse) -> None:
+    """OpenVINO's StridesOptimization, a narrower kernel = 1 pooling: when every reader of a
+    tensor is a 1x1/2 conv, the stride moves to its producer, through element-wise ops,
+    onto a 1x1/1 conv (which then runs at a quarter of the pixels); an input of the
+    element-wise ops that is also read at full size gets a 1x1/2 pooling of its own."""
+    sub: set[str] = set()
+    for n in reversed(st.graph.nodes):
+        cons = [st.node(c) for c in st.consumers[n.name]]
+        if cons and all(_subsampling_reader(c) or (c.name in sub and c.op in _STRIDE_PASSES)
+                        for c in cons):
+            sub.add(n.name)
+    for x in st.graph:
+        if x.name not in sub or any(c in sub for c in st.consumers[x.name]):
+            continue
+        region: list[str] = []
+        absorbed: list[str] = []
+        pools = 0
+        todo = [x.name]
+        while todo:
+            n = st.node(todo.pop())
+            region.append(n.name)
+            if _takes_stride(n):
+                absorbed.append(n.name)
+                continue
+            for i in n.inputs if n.op in _STRIDE_PASSES else []:
+                if i in sub and (st.node(i).op in _STRIDE_PASSES or _takes_stride(st.node(i))):
+                    todo.append(i)
+                else:
+                    pools += 1
+        if not absorbed:
+            continue
+        st.extra[use.kernel] += pools
+        saved = sum(_conv_macs(st, st.node(n), st.node(n).shape)
+                    - _conv_macs(st, st.node(n), _half(st.node(n).shape)) for n in absorbed)
+        region.sort(key=st.order.__getitem__)
+        st.notes.append(Group("strides_opt", tuple(region), f"stride moved upstream of "
+                              f"{x.name} onto {', '.join(absorbed)}; {pools} 1x1/2 "
+                              "pooling(s) inserted", macs_saved=saved))
 
 
 def bytes_internal(st: State, names: list[str]) -> int:

@@ -3,6 +3,7 @@ node names), what each rule refused and why, and the non-merging notes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ class State:
     elided: set[str] = field(default_factory=set)
     notes: list[Group] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)
+    extra: Counter[str] = field(default_factory=Counter)  # kernels a rule inserts
 
     def __post_init__(self) -> None:
         self.consumers = {n.name: [] for n in self.graph}
@@ -99,6 +101,10 @@ class State:
     def only_consumer(self, name: str) -> str | None:
         cons = self.consumers[name]
         return cons[0] if len(cons) == 1 else None
+
+    def only_of(self, name: str, ops: set[str]) -> bool:
+        """Every node of ``name``'s kernel is one of ``ops``."""
+        return all(self.node(m).op in ops for m in self.members(name))
 
     def conv_tail(self, name: str) -> bool:
         """``name`` is the last node of a kernel that holds a conv: its output is the
