@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir.graph import Graph
-from .profiles import Profile, load_profile
+from .profiles import Profile, detect_isa, load_profile
 from .rules import RULES, bytes_internal
 from .state import Group, Refusal, State
 
@@ -26,10 +26,15 @@ class FusionPlan:
     activation_bytes_saved: int
     groups: tuple[Group, ...]
     refused: tuple[Refusal, ...]
+    verified_with: dict[str, Any] | None = None
+    modelled_from: str = ""
+    isa: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "device": self.device, "model": self.model,
+            **({"isa": self.isa} if self.isa else {}),
+            "verified_with": self.verified_with, "modelled_from": self.modelled_from or None,
             "kernels_before": self.kernels_before, "kernels_after": self.kernels_after,
             "kernel_counts": self.kernel_counts, "macs_saved": self.macs_saved,
             "activation_bytes_saved": self.activation_bytes_saved,
@@ -52,9 +57,28 @@ class FusionPlan:
         return [r for r in self.refused if r.rule == rule]
 
 
-def plan(graph: Graph, profile: Profile) -> FusionPlan:
+def provenance(profile: Profile, isa: str | None = None) -> tuple[dict[str, Any] | None, str,
+                                                                    str | None]:
+    """(verified_with, modelled_from, isa): the engine a test holds ``profile`` to, if any,
+    and the instruction set planned for, where the engine's kernels depend on it (this
+    machine's unless given). Planned for an instruction set the profile was not checked
+    on, the plan is modelled, and says from what."""
+    eng = profile.engine
+    checked = eng.get("verified_isa")
+    isa = (isa or detect_isa()) if checked else None
+    if not eng or (checked and isa not in checked):
+        note = (f"; on {isa} modelled as on {', '.join(checked)}, where it was checked"
+                if eng else "")
+        return None, (profile.modelled_from or profile.models) + note, isa
+    settings = {**eng.get("settings", {}), **({"isa": isa} if isa else {})}
+    return ({"engine": eng["name"], "version": eng["version"], "settings": settings},
+            profile.modelled_from, isa)
+
+
+def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
     """Apply ``profile``'s rules in its order; every IR node ends in exactly one kernel
-    (or none, where the device drops it)."""
+    (or none, where the device drops it). ``isa``: the instruction set to plan for, for
+    a profile whose engine picks kernels by it (default: this machine's)."""
     st = State(graph)
     for use in profile.rules:
         RULES[use.id](st, use)
@@ -82,9 +106,11 @@ def plan(graph: Graph, profile: Profile) -> FusionPlan:
         kernel_counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         macs_saved=sum(g.macs_saved for g in notes),
         activation_bytes_saved=saved_bytes,
-        groups=tuple(merged) + notes, refused=tuple(st.refused))
+        groups=tuple(merged) + notes, refused=tuple(st.refused),
+        **dict(zip(("verified_with", "modelled_from", "isa"), provenance(profile, isa),
+                   strict=True)))
 
 
-def plan_for(graph: Graph, device: str) -> FusionPlan:
+def plan_for(graph: Graph, device: str, isa: str | None = None) -> FusionPlan:
     """Plan ``graph`` for a shipped profile name or a profile file."""
-    return plan(graph, load_profile(device))
+    return plan(graph, load_profile(device), isa)

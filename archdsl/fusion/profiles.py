@@ -4,7 +4,7 @@ kernels are called. A user adds a device by writing one more YAML file."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,33 @@ class Profile:
     models: str
     rules: tuple[RuleUse, ...]
     ops: dict[str, list[str]]
+    modelled_from: str = ""
+    # the engine a test holds this profile's plans to, kernel for kernel: name, version,
+    # settings, the instruction sets it was checked on (where its kernels depend on them)
+    # and how the plan's kernel names map onto what the engine reports
+    engine: dict[str, Any] = field(default_factory=dict)
 
     def kernel_types(self, op: str) -> list[str]:
         """The kernels one unfused IR op becomes (none for an op the device drops)."""
         return list(self.ops.get(op, [op]))
+
+
+def detect_isa() -> str:
+    """This machine's widest x86 vector extension as OpenVINO's CPU plugin picks kernels
+    by it (amx, avx512, avx2, sse4.2), or the machine's architecture elsewhere."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f
+                          if line.startswith("flags")), [])
+    except OSError:
+        flags = []
+    for flag, isa in (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"),
+                      ("sse4_2", "sse4.2")):
+        if flag in flags:
+            return isa
+    return platform.machine().lower() or "unknown"
 
 
 def builtin_names() -> list[str]:
@@ -42,7 +65,8 @@ def _parse(data: dict[str, Any], where: str) -> Profile:
             raise ValueError(f"{where}: unknown rule {rid!r}; known: {', '.join(RULES)}")
         uses.append(RuleUse(rid, r.pop("kernel", ""), r.pop("source", ""), r))
     return Profile(data["name"], data.get("description", ""), data.get("models", ""),
-                   tuple(uses), dict(data.get("ops", {})))
+                   tuple(uses), dict(data.get("ops", {})), data.get("modelled_from", ""),
+                   dict(data.get("engine", {})))
 
 
 def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:

@@ -356,8 +356,8 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
     that produces its input when it is that output's only reader and that kernel holds
     only ``ops`` (or a ``heads`` op, such as a pooling whose epilogue it becomes); an
     ``ends`` op (a reduction) may close the chain. With ``all_inputs`` every such producer
-    joins (Inductor), else the first (OpenVINO's Eltwise chains). ``per_op`` names kernels the engine
-    adds for each such op inside a chain (a constant's layout reorder)."""
+    joins (Inductor), else the first (OpenVINO's Eltwise chains). ``per_op`` names the
+    kernels the engine adds for each such op inside a chain (a constant's reorder)."""
     ops = set(use.options["ops"])
     heads, ends = set(use.options.get("heads", [])), set(use.options.get("ends", []))
     for n in st.graph:

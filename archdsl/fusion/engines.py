@@ -1,0 +1,82 @@
+"""What the engines behind the CPU profiles really run, counted in each profile's kernel
+names, so that a plan can be held to its engine kernel for kernel: Inductor for
+``x86-onednn``, OpenVINO for ``openvino-cpu``. (ONNX Runtime's check for
+``onnxruntime-cpu`` reads the optimised ONNX graph; see tests/test_fusion_exec.py.)
+
+The engines are optional dependencies, imported only when a count is asked for."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from .planner import FusionPlan
+from .profiles import Profile
+
+if TYPE_CHECKING:
+    import torch
+
+# one statement of Inductor's generated call(): an extern call or a generated kernel
+_CALL = re.compile(r"^\s*(?:\w+ = )?(extern_kernels\.\w+|torch\.ops\.[\w.]+|cpp_fused_\w+)"
+                   r"\((.*)\)\s*$")
+
+
+def inductor_label(call: str, args: str) -> str:
+    """The plan's kernel name for one statement of Inductor's code (docs/fusion.md):
+    ``_convolution_pointwise`` with attr ``relu`` is ``onednn_conv+relu`` (``none``:
+    ``onednn_conv``), ``_convolution_pointwise_.binary`` with ``add``/``relu`` is
+    ``onednn_conv+sum+relu``, ``_mkl_linear`` is ``mkl_linear``, any ``cpp_fused_*`` is
+    ``generated``; another extern call keeps its own name (and shows as a difference)."""
+    words = [w for w in re.findall(r"'(\w*)'", args) if w and w != "none"]
+    if call.startswith("cpp_fused_"):
+        return "generated"
+    if call.startswith("torch.ops.mkldnn._convolution_pointwise_.binary"):
+        return "onednn_conv+sum" + "".join(f"+{w}" for w in words[1:])
+    if call.startswith("torch.ops.mkldnn._convolution_pointwise"):
+        return "onednn_conv" + "".join(f"+{w}" for w in words)
+    if call.startswith("torch.ops.mkl._mkl_linear"):
+        return "mkl_linear"
+    return call
+
+
+def inductor_code(model: torch.nn.Module, x: torch.Tensor) -> str:
+    """The code Inductor generates for ``model`` with freezing (it folds BN itself)."""
+    import torch
+    import torch._inductor.config as cfg
+    from torch._inductor.utils import run_and_get_code
+
+    torch._dynamo.reset()
+    with cfg.patch(freezing=True), torch.no_grad():
+        _, codes = run_and_get_code(torch.compile(model.eval()), x)
+    return "\n".join(codes)
+
+
+def inductor_kernels(model: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
+    """The kernels Inductor runs for one forward of ``model`` on ``x``, by plan label."""
+    body = inductor_code(model, x).split("def call(")[-1]
+    return Counter(inductor_label(*m.groups()) for line in body.splitlines()
+                   if (m := _CALL.match(line)))
+
+
+def openvino_kernels(onnx_path: str | os.PathLike[str]) -> Counter[str]:
+    """The nodes OpenVINO's CPU plugin executes for an ONNX file, by ``layerType``, compiled
+    with ``INFERENCE_PRECISION_HINT=f32`` (Input, Output and Const are not kernels)."""
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(onnx_path), "CPU",
+                                       {"INFERENCE_PRECISION_HINT": "f32"})
+    kinds = (n.get_rt_info()["layerType"].astype(str)
+             for n in compiled.get_runtime_model().get_ordered_ops())
+    return Counter(k for k in kinds if k not in ("Input", "Output", "Const"))
+
+
+def planned_kernels(plan: FusionPlan, profile: Profile) -> Counter[str]:
+    """The plan's kernel counts under the names its engine reports (the profile's
+    ``engine.labels``: Inductor reports every generated kernel alike)."""
+    labels = profile.engine.get("labels", {})
+    out: Counter[str] = Counter()
+    for kernel, n in plan.kernel_counts.items():
+        out[labels.get(kernel, kernel)] += n
+    return out
