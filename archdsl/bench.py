@@ -67,6 +67,15 @@ def _ort(path: Path, threads: int) -> Fn:
     return lambda x: sess.run(None, {"input": x.numpy()})
 
 
+def _openvino(path: Path, threads: int) -> Fn:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(path), "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads})
+    request = compiled.create_infer_request()
+    return lambda x: request.infer({0: x.numpy()})
+
+
 def variants(graph: Graph, threads: int, device: str,
              log: Callable[[str], None]) -> list[tuple[str, Callable[[], Fn]]]:
     """(name, setup) pairs; a setup returns the callable to time, or raises to skip."""
@@ -99,23 +108,6 @@ def variants(graph: Graph, threads: int, device: str,
         m = torch.compile(fused)
         return no_grad(m)
 
-    def ort_twin() -> Fn:
-        if ref is None:
-            raise RuntimeError("no torchvision/timm twin")
-        path = tmp / "twin.onnx"
-        export_onnx(ref.eval(), path, input_shape=graph.input.shape)
-        return _ort(path, threads)
-
-    def ort_plain() -> Fn:
-        path = tmp / "plain.onnx"
-        export_onnx(model, path)
-        return _ort(path, threads)
-
-    def ort_fused() -> Fn:
-        path = tmp / "fused.onnx"
-        export_onnx(fused, path)
-        return _ort(path, threads)
-
     def ort_fused_unmerged() -> Fn:
         # ONNX Runtime fuses BN itself, and a merged conv's split (Slice) keeps its own
         # NCHWc layout passes from fusing the branch: export only what ORT can't do itself
@@ -126,6 +118,27 @@ def variants(graph: Graph, threads: int, device: str,
         export_onnx(fuse(model, replace(plan, groups=keep)), path)
         return _ort(path, threads)
 
+    def twin_export() -> Path:
+        if ref is None:
+            raise RuntimeError("no torchvision/timm twin")
+        path = tmp / "twin.onnx"
+        if not path.exists():
+            export_onnx(ref.eval(), path, input_shape=graph.input.shape)
+        return path
+
+    def export(name: str, m: torch.nn.Module) -> Callable[[], Path]:
+        def make() -> Path:
+            path = tmp / f"{name}.onnx"
+            if not path.exists():
+                export_onnx(m, path)
+            return path
+        return make
+
+    plain_export, fused_export = export("plain", model), export("fused", fused)
+
+    def on_openvino(make: Callable[[], Path]) -> Callable[[], Fn]:
+        return lambda: _openvino(make(), threads)
+
     out: list[tuple[str, Callable[[], Fn]]] = []
     if ref is not None:
         out.append(("twin eager", lambda: no_grad(ref.eval())))
@@ -134,10 +147,13 @@ def variants(graph: Graph, threads: int, device: str,
             ("fused + channels_last", channels_last),
             ("jit.freeze + optimize_for_inference", scripted),
             ("inductor (freezing), fused", inductor),
-            ("onnxruntime, twin export", ort_twin),
-            ("onnxruntime, plain export", ort_plain),
-            ("onnxruntime, fused export", ort_fused),
-            ("onnxruntime, fused export, no merges", ort_fused_unmerged)]
+            ("onnxruntime, twin export", lambda: _ort(twin_export(), threads)),
+            ("onnxruntime, plain export", lambda: _ort(plain_export(), threads)),
+            ("onnxruntime, fused export", lambda: _ort(fused_export(), threads)),
+            ("onnxruntime, fused export, no merges", ort_fused_unmerged),
+            ("openvino, twin export", on_openvino(twin_export)),
+            ("openvino, plain export", on_openvino(plain_export)),
+            ("openvino, fused export", on_openvino(fused_export))]
     return out
 
 
@@ -179,23 +195,30 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
     return results
 
 
+def _engine_base(ok: list[Result], engine: str) -> Result | None:
+    """The engine's run of the twin's export, or of archdsl's plain one without a twin."""
+    by_name = {r.name: r for r in ok}
+    return by_name.get(f"{engine}, twin export", by_name.get(f"{engine}, plain export"))
+
+
 def table(results: list[Result], batch: int) -> str:
     ok = [r for r in results if r.times]
     base = next((r for r in ok if r.name == "twin eager"), ok[0])
-    ort_twin = next((r for r in ok if r.name == "onnxruntime, twin export"),
-                    next((r for r in ok if r.name == "onnxruntime, plain export"), None))
-    ort_label = "vs ORT " + ("twin" if ort_twin and "twin" in ort_twin.name else "plain")
+    engines = [(e, b) for e in ("onnxruntime", "openvino") if (b := _engine_base(ok, e))]
+    short = {"onnxruntime": "ORT", "openvino": "OV"}
+    heads = "".join(f"{'vs ' + short[e] + ' ' + b.name.split(', ')[1].split()[0]:>12}"
+                    for e, b in engines)
     lines = [f"{'variant':40} {'median ms':>10} {'IQR ms':>15} {'img/s':>8} "
-             f"{'vs ' + base.name:>16} {ort_label:>12}"]
+             f"{'vs ' + base.name:>16}{heads}"]
     for r in results:
         if not r.times:
             lines.append(f"{r.name:40} skipped: {r.skipped}")
             continue
         lo, hi = r.spread()
-        vs_ort = f"{ort_twin.median / r.median:11.2f}x" if ort_twin else ""
+        vs = "".join(f"{b.median / r.median:11.2f}x" for _, b in engines)
         extra = f"  (setup {r.setup_s:.0f} s)" if r.setup_s > 5 else ""
         lines.append(f"{r.name:40} {1e3 * r.median:10.2f} {1e3 * lo:7.2f}..{1e3 * hi:6.2f} "
-                     f"{batch / r.median:8.1f} {base.median / r.median:15.2f}x {vs_ort}{extra}")
+                     f"{batch / r.median:8.1f} {base.median / r.median:15.2f}x {vs}{extra}")
     return "\n".join(lines) + "\n"
 
 

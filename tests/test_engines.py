@@ -106,4 +106,21 @@ def test_every_plan_says_whether_an_engine_checked_it():
             assert p["verified_with"] is None and p["modelled_from"]
     other = plan(graph, load_profile("openvino-cpu"), "avx512").to_json()
     assert other["isa"] == "avx512" and other["verified_with"] is None
-    assert "on avx512 modelled as on avx2" in other["modelled_from"]
+    assert "as checked on avx2; on avx512" in other["modelled_from"]
+
+
+def test_plan_cli_takes_the_instruction_set_and_says_what_checked_it(capsys):
+    import json
+
+    from archdsl.cli.main import main
+
+    spec = str(SPECS / "resnet50.yaml")
+    assert main(["plan", spec, "--device", "openvino-cpu", "--isa", "avx512",
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["isa"] == "avx512" and out["verified_with"] is None
+    assert main(["plan", spec, "--device", "openvino-cpu", "--isa", "avx2"]) == 0
+    assert "checked against openvino 2026.4.0" in capsys.readouterr().out
+    assert main(["plan", spec, "--device", "tensorrt", "--format", "markdown"]) == 0
+    assert "Modelled, not checked against an engine: NVIDIA TensorRT" in \
+        capsys.readouterr().out

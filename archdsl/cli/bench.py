@@ -13,9 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Time, interleaved, on the same architecture: the torchvision/timm twin "
                     "(eager), archdsl eager, archdsl fused, fused + channels_last, "
                     "jit.freeze + optimize_for_inference, Inductor with freezing (compile "
-                    "time reported as setup), and ONNX Runtime on the twin's and the fused "
-                    "export. Medians, interquartile range, images/s and ratios. Paths this "
-                    "machine can't run are skipped with the reason.")
+                    "time reported as setup), and ONNX Runtime and OpenVINO (f32) on the "
+                    "twin's export, archdsl's plain export and the fused export. Medians, "
+                    "interquartile range, images/s and ratios to the eager twin and to each "
+                    "engine on the twin's export. Paths this machine can't run (OpenVINO "
+                    "not installed: pip install archdsl[openvino]) are skipped with the "
+                    "reason.")
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("--batch", type=int, nargs="+", default=[1], metavar="N")
     p.add_argument("--threads", type=int, metavar="N", help="torch and ORT threads")

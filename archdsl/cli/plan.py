@@ -15,10 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "nodes, resulting kernel), every refused candidate with its reason, and "
                     "the totals (kernels before/after, activation bytes saved, MACs saved). "
                     "Devices are profiles (data files); shipped: eager, x86-onednn, "
-                    "onnxruntime-cpu, tensorrt, mobile, or give a path to your own .yaml.")
+                    "openvino-cpu, onnxruntime-cpu, tensorrt, mobile, or give a path to your "
+                    "own .yaml. Each plan says which engine (and version) it was checked "
+                    "against, or what it is modelled from.")
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("--device", default="eager", metavar="NAME",
                    help="device profile name or file (default: eager)")
+    p.add_argument("--isa", metavar="NAME",
+                   help="instruction set to plan for, where the engine picks kernels by it "
+                        "(openvino-cpu: amx, avx512, avx2, sse4.2; default: this machine's)")
     options.add_input(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="output format (default: text)")
@@ -32,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     _, graph = load_spec_with_graph(args.spec, args.input)
     try:
-        p = plan_for(graph, args.device)
+        p = plan_for(graph, args.device, args.isa)
     except ValueError as exc:
         print(f"archdsl: --device: {exc}", file=sys.stderr)
         return 2

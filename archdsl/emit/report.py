@@ -11,6 +11,7 @@ from markupsafe import Markup
 from .. import __version__
 from ..analysis.counts import Counts
 from ..fusion.planner import FusionPlan
+from ..fusion.report import provenance_line
 from ..ir.graph import Graph
 from .dot import LEVELS, to_dot
 from .jinja import environment
@@ -78,5 +79,6 @@ def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
     return env.get_template("report.html.j2").render(
         name=graph.name, source=source, version=__version__, input=f"{c}x{h}x{w}",
         total=counts.total, convention=counts.convention, plan=plan, svgs=svgs,
+        provenance=provenance_line(plan),
         stages=counts.stages, rows=_rows(graph, counts), bars=_bars(counts),
         spec_yaml=spec_yaml)

@@ -67,9 +67,10 @@ def provenance(profile: Profile, isa: str | None = None) -> tuple[dict[str, Any]
     checked = eng.get("verified_isa")
     isa = (isa or detect_isa()) if checked else None
     if not eng or (checked and isa not in checked):
-        note = (f"; on {isa} modelled as on {', '.join(checked)}, where it was checked"
-                if eng else "")
-        return None, (profile.modelled_from or profile.models) + note, isa
+        if eng:
+            return None, (f"{eng['name']} {eng['version']} as checked on "
+                          f"{', '.join(checked)}; on {isa} its layout kernels may differ"), isa
+        return None, profile.modelled_from or profile.models, isa
     settings = {**eng.get("settings", {}), **({"isa": isa} if isa else {})}
     return ({"engine": eng["name"], "version": eng["version"], "settings": settings},
             profile.modelled_from, isa)

@@ -14,6 +14,15 @@ def _mib(b: int) -> str:
     return f"{b / 2**20:.1f} MiB"
 
 
+def provenance_line(p: FusionPlan) -> str:
+    """One line: the engine that checked this plan, or what it is modelled from."""
+    if p.verified_with:
+        v = p.verified_with
+        settings = ", ".join(f"{k}={val}" for k, val in v["settings"].items())
+        return f"checked against {v['engine']} {v['version']} ({settings})"
+    return f"modelled, not checked against an engine: {p.modelled_from}"
+
+
 def _summary(p: FusionPlan) -> list[str]:
     counts = ", ".join(f"{k} {v}" for k, v in p.kernel_counts.items())
     return [
@@ -26,7 +35,8 @@ def _summary(p: FusionPlan) -> list[str]:
 
 def to_text(p: FusionPlan) -> str:
     prof = load_profile(p.device)
-    lines = [f"{p.model} on {p.device}: {prof.description}", f"models: {prof.models}", "",
+    lines = [f"{p.model} on {p.device}: {prof.description}", f"models: {prof.models}",
+             provenance_line(p), "",
              *_summary(p), "", f"groups ({len(p.groups)})"]
     for g in p.groups:
         extra = f"  [saves {g.macs_saved:,} MACs]" if g.macs_saved else ""
@@ -41,7 +51,8 @@ def to_text(p: FusionPlan) -> str:
 def to_markdown(p: FusionPlan) -> str:
     prof = load_profile(p.device)
     lines = [f"# Fusion plan: {p.model} on `{p.device}`", "", prof.description + ".",
-             f"Models: {prof.models}.", "", *[f"- {s}" for s in _summary(p)], "",
+             f"Models: {prof.models}.", "", provenance_line(p)[0].upper()
+             + provenance_line(p)[1:] + ".", "", *[f"- {s}" for s in _summary(p)], "",
              "## Groups", "", "| rule | kernel | nodes | MACs saved |", "|---|---|---|---|"]
     lines += [f"| {'+'.join(g.rules or (g.rule,))} | {g.kernel} | {', '.join(g.nodes)} | "
               f"{g.macs_saved:,} |" for g in p.groups]

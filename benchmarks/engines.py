@@ -1,0 +1,89 @@
+"""Every CPU plan against its engine, on every spec and ablation: the x86-onednn plan
+against what Inductor (freezing) generates for the built module, the openvino-cpu plan
+against the nodes OpenVINO's CPU plugin executes for the ONNX export. Prints one row per
+spec and the differences, if any, by kernel name; exits 1 on a difference.
+
+    python benchmarks/engines.py                  # 2 blocks a stage at <= 64x64 (as CI)
+    python benchmarks/engines.py --full           # full depth at the spec's resolution
+    python benchmarks/engines.py --engines openvino --specs resnet50 resnetv2_50
+
+Inductor compiles take 10-25 s a spec at the CI size (minutes at full depth); OpenVINO
+compiles in under a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from helpers import SPECS, all_specs, comparable_graph, spec_id  # noqa: E402
+
+import archdsl  # noqa: E402
+from archdsl.fusion.engines import (  # noqa: E402
+    inductor_kernels,
+    openvino_kernels,
+    planned_kernels,
+)
+from archdsl.fusion.planner import plan  # noqa: E402
+from archdsl.fusion.profiles import detect_isa, load_profile  # noqa: E402
+from archdsl.load import load_spec_with_graph  # noqa: E402
+
+
+def check(engine: str, graph, full: bool, tmp: Path) -> tuple[dict, dict, float]:
+    c, h, w = graph.input.shape
+    x = torch.randn(1, c, h, w) if full else torch.randn(1, c, min(h, 64), min(w, 64))
+    model = archdsl.build_model(graph).eval()
+    start = time.perf_counter()
+    if engine == "inductor":
+        profile = load_profile("x86-onednn")
+        got = inductor_kernels(model, x)
+    else:
+        profile = load_profile("openvino-cpu")
+        got = openvino_kernels(archdsl.export_onnx(model, tmp / "m.onnx"))
+    return got, planned_kernels(plan(graph, profile), profile), time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--engines", nargs="+", default=["inductor", "openvino"],
+                    choices=["inductor", "openvino"])
+    ap.add_argument("--specs", nargs="+", metavar="NAME",
+                    help="spec names under specs/ (default: all, ablations included)")
+    ap.add_argument("--full", action="store_true", help="full depth at the spec's input size")
+    args = ap.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    paths = [SPECS / f"{n}.yaml" for n in args.specs] if args.specs else all_specs()
+    print(f"# {platform.machine()} ({detect_isa()}), torch {torch.__version__}, "
+          f"{'full depth' if args.full else '2 blocks a stage, <= 64x64'}\n")
+    print("| spec | engine | kernels (engine) | kernels (plan) | agrees | s |")
+    print("|---|---|---|---|---|---|")
+    differences = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in paths:
+            graph = (load_spec_with_graph(path)[1] if args.full else comparable_graph(path))
+            for engine in args.engines:
+                got, planned, secs = check(engine, graph, args.full, Path(tmp))
+                ok = got == planned
+                print(f"| {spec_id(path)} | {engine} | {sum(got.values())} | "
+                      f"{sum(planned.values())} | {'yes' if ok else 'NO'} | {secs:.1f} |",
+                      flush=True)
+                if not ok:
+                    diff = {k: (got[k], planned[k]) for k in sorted(got.keys() | planned.keys())
+                            if got[k] != planned[k]}
+                    differences.append(f"{spec_id(path)} on {engine}: (engine, plan) {diff}")
+    print("\n" + ("\n".join(differences) if differences else "every plan agrees with its "
+                                                              "engine, kernel for kernel"))
+    return 1 if differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
