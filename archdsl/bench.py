@@ -1,8 +1,9 @@
 """Side-by-side CPU inference benchmark of every deployment path of one architecture.
 
-Variants are timed interleaved (one call of each per round) so that a noisy machine
-slows all of them alike; medians and spread are reported, with ratios to the eager twin
-(or to archdsl eager where the spec has no torchvision/timm twin).
+Variants are timed interleaved (one call of each per round, each round starting one
+variant later) so that a noisy machine slows all of them alike; medians and spread are
+reported, with ratios to the eager twin (or to archdsl eager where the spec has no
+torchvision/timm twin) and to each engine on the twin's export.
 """
 
 from __future__ import annotations
@@ -182,15 +183,19 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
         log(f"ready: {name} ({r.setup_s:.1f} s)" if fn else f"skipped: {name}: {r.skipped}")
         results.append(r)
         fns.append(fn)
+    ready = [(r, fn) for r, fn in zip(results, fns, strict=True) if fn is not None]
     for k in range(repeat):
-        for r, fn in zip(results, fns, strict=True):
-            if fn is not None:
-                # ONNX Runtime's idle threads spin for a while after a run; let them stop so
-                # they don't steal the cores from the next variant
-                time.sleep(PAUSE_S)
-                t = time.perf_counter()
-                fn(x)
-                r.times.append(time.perf_counter() - t)
+        # each round starts one variant later: what runs before a variant (an engine whose
+        # idle threads still spin, a cold cache) changes from round to round instead of
+        # always favouring the same variant
+        start = k % max(len(ready), 1)
+        for r, fn in ready[start:] + ready[:start]:
+            # ONNX Runtime's and OpenVINO's idle threads spin for a while after a run; let
+            # them stop so they don't steal the cores from the next variant
+            time.sleep(PAUSE_S)
+            t = time.perf_counter()
+            fn(x)
+            r.times.append(time.perf_counter() - t)
         log(f"round {k + 1}/{repeat}")
     return results
 
