@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..fusion.profiles import ISAS
 from . import options
 
 
@@ -21,9 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("--device", default="eager", metavar="NAME",
                    help="device profile name or file (default: eager)")
-    p.add_argument("--isa", metavar="NAME",
+    p.add_argument("--isa", choices=list(ISAS),
                    help="instruction set to plan for, where the engine picks kernels by it "
-                        "(openvino-cpu: amx, avx512, avx2, sse4.2; default: this machine's)")
+                        "(openvino-cpu; default: this machine's)")
     options.add_input(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="output format (default: text)")

@@ -33,6 +33,10 @@ class Profile:
         return list(self.ops.get(op, [op]))
 
 
+# the instruction sets a plan can be made for, widest first, with the cpuinfo flag of each
+ISAS = {"amx": "amx_tile", "avx512": "avx512f", "avx2": "avx2", "sse4.2": "sse4_2"}
+
+
 def detect_isa() -> str:
     """This machine's widest x86 vector extension as OpenVINO's CPU plugin picks kernels
     by it (amx, avx512, avx2, sse4.2), or the machine's architecture elsewhere."""
@@ -44,8 +48,7 @@ def detect_isa() -> str:
                           if line.startswith("flags")), [])
     except OSError:
         flags = []
-    for flag, isa in (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"),
-                      ("sse4_2", "sse4.2")):
+    for isa, flag in ISAS.items():
         if flag in flags:
             return isa
     return platform.machine().lower() or "unknown"

@@ -110,7 +110,8 @@ class State:
         """``name`` is the last node of a kernel that holds a conv: its output is the
         conv's result (possibly with a folded BN or scale)."""
         members = self.members(name)
-        return members[-1] == name and any(self.node(m).op == "conv2d" for m in members)
+        return (members[-1] == name and self.node(name).op in ("conv2d", "batch_norm", "scale")
+                and any(self.node(m).op == "conv2d" for m in members))
 
     def others(self, name: str, but: str) -> str:
         return ", ".join(c for c in self.consumers[name] if c != but)
