@@ -82,8 +82,12 @@ def variants(graph: Graph, threads: int, device: str,
     """(name, setup) pairs; a setup returns the callable to time, or raises to skip."""
     tmp = Path(tempfile.mkdtemp(prefix="archdsl-bench-"))
     model = build_model(graph).eval()
-    fused = fuse(model, device)
     ref = twin(graph)
+    if ref is not None:
+        # every path runs the same weights: engines' speed varies by some percent with the
+        # random draw alone, which would otherwise pass for a difference between exports
+        model.load_state_dict(ref.state_dict())
+    fused = fuse(model, device)
 
     def no_grad(m: torch.nn.Module) -> Fn:
         def run(x: torch.Tensor) -> Any:
