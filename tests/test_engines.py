@@ -68,7 +68,7 @@ def test_openvino_runs_what_the_openvino_cpu_plan_says(path, tmp_path):
 
 def test_full_depth_figures():
     """The issue's figures at full depth: Inductor 58/121/72 kernels, OpenVINO 59/123/85
-    (measured once at 224x224 with the same counting; the compiles take minutes)."""
+    at 224x224, as `python benchmarks/engines.py --full` measures them on both engines."""
     expected = {"resnet50": (58, 59), "seresnext50_32x4d": (121, 123),
                 "resnetv2_50": (72, 85)}
     for name, (inductor, openvino) in expected.items():

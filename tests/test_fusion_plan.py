@@ -108,6 +108,29 @@ def test_kernel1_pool_refused_under_se():
         "the full map)"]
 
 
+def test_openvino_strides_opt_msra_vs_v15():
+    """OpenVINO's narrower kernel = 1 pooling: each MSRA transition's stride moves onto the
+    previous block's conv3 (a 1x1 at 56x56x64 -> 256, three quarters of whose MACs go) and
+    the identity shortcut gets a 1x1/2 pooling; on the v1.5 layout nothing moves."""
+    msra = plan_for(graph_of("resnet50_msra"), "openvino-cpu", "avx2")
+    groups = msra.rule_groups("strides_opt")
+    assert [g.nodes[0] for g in groups] == ["layer1.2.conv3", "layer2.3.conv3",
+                                            "layer3.5.conv3"]
+    assert msra.macs_saved == 3 * (56 * 56 * 64 * 256 * 3 // 4)
+    assert msra.kernel_counts["Pooling"] == 1 + 3  # the stem's max-pool and the three
+    v15 = plan_for(graph_of("resnet50"), "openvino-cpu", "avx2")
+    assert not v15.rule_groups("strides_opt") and v15.kernel_counts["Pooling"] == 1
+
+
+def test_se_scale_runs_alone_where_the_add_is_a_conv_post_op():
+    p = plan_for(graph_of("seresnext50_32x4d"), "x86-onednn")
+    refused = p.rule_refusals("se_axpy")
+    assert [r.nodes for r in refused] == [(f"layer{k}.0.se.scale", f"layer{k}.0.add")
+                                          for k in range(1, 5)]
+    assert "already the sum post-op of layer1.0.downsample.0" in refused[0].reason
+    assert not any(r.rule == "conv_add_act" for r in p.refused)  # no relu taken for a conv
+
+
 def test_bn_fold_forward_on_a_hand_built_ir():
     """No shipped spec has BN → conv without a ReLU between, so build one."""
     b = GraphBuilder("t", (8, 16, 16))

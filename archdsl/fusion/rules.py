@@ -404,6 +404,8 @@ def strides_opt(st: State, use: RuleUse) -> None:
         todo = [x.name]
         while todo:
             n = st.node(todo.pop())
+            if n.name in region:
+                continue
             region.append(n.name)
             if _takes_stride(n):
                 absorbed.append(n.name)
