@@ -28,7 +28,7 @@ def plot(rows: list[dict], path: Path) -> None:
                                                                             g[1]))
     names = list(dict.fromkeys(r["variant"] for r in rows))
     colours = ["#999999", "#4c72b0", "#55a868", "#c44e52", "#8172b2", "#ccb974", "#64b5cd",
-               "#dd8452", "#222222", "#937860"]
+               "#dd8452", "#222222", "#937860", "#2ca02c", "#17becf", "#e377c2"]
     bw, gap, h = 9, 24, 300
     top = max(r["speedup"] for r in rows) * 1.1
     width = 80 + len(groups) * (len(names) * bw + gap) + 260
