@@ -86,7 +86,12 @@ def variants(graph: Graph, threads: int, device: str,
     if ref is not None:
         # every path runs the same weights: engines' speed varies by some percent with the
         # random draw alone, which would otherwise pass for a difference between exports
-        model.load_state_dict(ref.state_dict())
+        try:
+            model.load_state_dict(ref.state_dict())
+        except RuntimeError as exc:  # a spec that only shares the twin's name
+            log(f"no twin: {graph.name}'s torchvision/timm model has other weights "
+                f"({str(exc).splitlines()[0][:80]})")
+            ref = None
     fused = fuse(model, device)
 
     def no_grad(m: torch.nn.Module) -> Fn:
@@ -218,7 +223,7 @@ def table(results: list[Result], batch: int) -> str:
     heads = "".join(f"{'vs ' + short[e] + ' ' + b.name.split(', ')[1].split()[0]:>12}"
                     for e, b in engines)
     lines = [f"{'variant':40} {'median ms':>10} {'IQR ms':>15} {'img/s':>8} "
-             f"{'vs ' + base.name:>16}{heads}"]
+             f"{'vs ' + base.name:>16} {heads}"]
     for r in results:
         if not r.times:
             lines.append(f"{r.name:40} skipped: {r.skipped}")

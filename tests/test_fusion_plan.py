@@ -122,6 +122,19 @@ def test_openvino_strides_opt_msra_vs_v15():
     assert not v15.rule_groups("strides_opt") and v15.kernel_counts["Pooling"] == 1
 
 
+def test_strides_opt_takes_a_shared_conv_once():
+    """Two tensors, each read only by a 1x1/2 conv, share the 1x1 conv upstream: the
+    stride lands on it once, its MACs are saved once, and no pooling is inserted."""
+    b = GraphBuilder("t", (8, 16, 16))
+    c0 = b.conv("x", "c0", 8, 1, padding=0)
+    for k in "ab":
+        b.conv(b.act(c0, f"r{k}"), f"s{k}", 8, 1, stride=2, padding=0)
+    p = plan_for(b.build(), "openvino-cpu", "avx2")
+    assert p.macs_saved == 16 * 16 * 8 * 8 * 3 // 4
+    assert [g.nodes for g in p.rule_groups("strides_opt")] == [("c0", "ra")]
+    assert "Pooling" not in p.kernel_counts
+
+
 def test_se_scale_runs_alone_where_the_add_is_a_conv_post_op():
     p = plan_for(graph_of("seresnext50_32x4d"), "x86-onednn")
     refused = p.rule_refusals("se_axpy")

@@ -23,8 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="eager", metavar="NAME",
                    help="device profile name or file (default: eager)")
     p.add_argument("--isa", choices=list(ISAS),
-                   help="instruction set to plan for, where the engine picks kernels by it "
-                        "(openvino-cpu; default: this machine's)")
+                   help="instruction set the plan is for, where the engine's layout kernels "
+                        "depend on it (openvino-cpu, checked on avx2; on another the plan "
+                        "keeps avx2's kernels and says it is modelled); default: this "
+                        "machine's")
     options.add_input(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="output format (default: text)")
@@ -32,15 +34,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..fusion.planner import plan_for
+    from ..fusion.planner import plan
+    from ..fusion.profiles import load_profile
     from ..fusion.report import render_plan
     from ..load import load_spec_with_graph
 
     _, graph = load_spec_with_graph(args.spec, args.input)
     try:
-        p = plan_for(graph, args.device, args.isa)
+        profile = load_profile(args.device)
     except ValueError as exc:
         print(f"archdsl: --device: {exc}", file=sys.stderr)
         return 2
+    if args.isa and not profile.engine.get("verified_isa"):
+        print(f"archdsl: --isa: the {profile.name} plan does not depend on the instruction "
+              "set; only openvino-cpu's does", file=sys.stderr)
+        return 2
+    p = plan(graph, profile, args.isa)
     sys.stdout.write(render_plan(p, args.format))
     return 0

@@ -80,3 +80,21 @@ def planned_kernels(plan: FusionPlan, profile: Profile) -> Counter[str]:
     for kernel, n in plan.kernel_counts.items():
         out[labels.get(kernel, kernel)] += n
     return out
+
+
+def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
+               isa: str) -> tuple[Counter[str], Counter[str], str]:
+    """The two counts a check compares on a machine of instruction set ``isa``, and what it
+    leaves out and why: on an instruction set the profile was not checked on, the kernels
+    that follow it (``engine.isa_dependent``: OpenVINO's layout Reorders) are outside the
+    model; every other kernel must still agree."""
+    checked = profile.engine.get("verified_isa")
+    left_out = profile.engine.get("isa_dependent", [])
+    if not checked or isa in checked or not left_out:
+        return engine, planned, ""
+    def keep(c: Counter[str]) -> Counter[str]:
+        return Counter({k: v for k, v in c.items() if k not in left_out})
+
+    return keep(engine), keep(planned), (
+        f"{', '.join(left_out)} not compared: {profile.name} was checked on "
+        f"{', '.join(checked)}, this machine is {isa}")

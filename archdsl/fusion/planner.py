@@ -78,8 +78,10 @@ def provenance(profile: Profile, isa: str | None = None) -> tuple[dict[str, Any]
 
 def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
     """Apply ``profile``'s rules in its order; every IR node ends in exactly one kernel
-    (or none, where the device drops it). ``isa``: the instruction set to plan for, for
-    a profile whose engine picks kernels by it (default: this machine's)."""
+    (or none, where the device drops it). ``isa``: the instruction set the plan is for,
+    for a profile whose engine's layout kernels depend on it (default: this machine's);
+    the kernels are those of the instruction sets the profile was checked on, and on
+    another the plan says it is modelled."""
     st = State(graph)
     for use in profile.rules:
         RULES[use.id](st, use)

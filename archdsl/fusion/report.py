@@ -19,8 +19,8 @@ def provenance_line(p: FusionPlan) -> str:
     if p.verified_with:
         v = p.verified_with
         settings = ", ".join(f"{k}={val}" for k, val in v["settings"].items())
-        return f"checked against {v['engine']} {v['version']} ({settings})"
-    return f"modelled, not checked against an engine: {p.modelled_from}"
+        return f"Checked against {v['engine']} {v['version']} ({settings})."
+    return f"Modelled, not checked against an engine: {p.modelled_from}."
 
 
 def _summary(p: FusionPlan) -> list[str]:
@@ -51,8 +51,8 @@ def to_text(p: FusionPlan) -> str:
 def to_markdown(p: FusionPlan) -> str:
     prof = load_profile(p.device)
     lines = [f"# Fusion plan: {p.model} on `{p.device}`", "", prof.description + ".",
-             f"Models: {prof.models}.", "", provenance_line(p)[0].upper()
-             + provenance_line(p)[1:] + ".", "", *[f"- {s}" for s in _summary(p)], "",
+             f"Models: {prof.models}.", "", provenance_line(p), "",
+             *[f"- {s}" for s in _summary(p)], "",
              "## Groups", "", "| rule | kernel | nodes | MACs saved |", "|---|---|---|---|"]
     lines += [f"| {'+'.join(g.rules or (g.rule,))} | {g.kernel} | {', '.join(g.nodes)} | "
               f"{g.macs_saved:,} |" for g in p.groups]

@@ -261,16 +261,22 @@ def _passes(st: State, c: Node, producer: str, sub: set[str]) -> bool:
     return c.op in _PASS
 
 
-def subsampled_only(st: State) -> set[str]:
-    """Nodes whose every pixel-reader reads every other pixel (kernel = 1 pooling)."""
+def _subsampled(st: State, passes: Callable[[Node, str, set[str]], bool]) -> set[str]:
+    """Nodes whose every reader reads every other pixel: a 1x1/2 conv, or a reader that
+    ``passes`` (given the reader, the node and the set so far) lets the subsampling through."""
     sub: set[str] = set()
     for n in reversed(st.graph.nodes):
         cons = [st.node(c) for c in st.consumers[n.name]]
         if n.op == "input" or not cons or len(n.shape) != 3 or n.shape[1:] == (1, 1):
             continue
-        if all(_subsampling_reader(c) or _passes(st, c, n.name, sub) for c in cons):
+        if all(_subsampling_reader(c) or passes(c, n.name, sub) for c in cons):
             sub.add(n.name)
     return sub
+
+
+def subsampled_only(st: State) -> set[str]:
+    """Nodes whose every pixel-reader reads every other pixel (kernel = 1 pooling)."""
+    return _subsampled(st, lambda c, producer, sub: _passes(st, c, producer, sub))
 
 
 def _half(shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -338,6 +344,10 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
             continue
         chain: list[str] = []
         nxt = st.only_consumer(tail)
+        if nxt is None and any(st.node(c).op in ops | {"add"} for c in st.consumers[tail]):
+            st.refuse("conv_post_ops", [tail, *st.consumers[tail]], f"{tail}'s output is "
+                      f"read by {', '.join(st.consumers[tail])}: a post-op needs the only "
+                      "reader")
         if nxt is not None and st.node(nxt).op == "add" and len(st.members(nxt)) == 1:
             chain.append(nxt)
             nxt = st.only_consumer(nxt)
@@ -350,6 +360,9 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
                      _label(use, last if last in ACTIVATIONS else None))
 
 
+_ELEMENTWISE = ("relu", "sigmoid", "add", "mul", "batch_norm", "scale", "one_minus")
+
+
 @rule("pointwise_chain")
 def pointwise_chain(st: State, use: RuleUse) -> None:
     """Element-wise ops run as one generated kernel: a kernel of ``ops`` joins the kernel
@@ -358,24 +371,29 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
     ``ends`` op (a reduction) may close the chain. With ``all_inputs`` every such producer
     joins (Inductor), else the first (OpenVINO's Eltwise chains). ``per_op`` names the
     kernels the engine adds for each such op inside a chain (a constant's reorder)."""
-    ops = set(use.options["ops"])
+    ops = set(use.options.get("ops", _ELEMENTWISE))
     heads, ends = set(use.options.get("heads", [])), set(use.options.get("ends", []))
+    merged: list[str] = []
     for n in st.graph:
         if not st.only_of(n.name, ops | ends):
             continue
         for i in n.inputs:
-            if (st.find(i) != st.find(n.name) and st.consumers[i] == [n.name]
-                    and st.only_of(i, ops | heads)):
-                st.merge([i, n.name], "pointwise_chain", use.kernel)
-                if not use.options.get("all_inputs"):
-                    break
-    for root, rules in st.applied.items():
-        if rules[-1] == "pointwise_chain":
-            for m in st.members(root):
-                st.extra.update(use.options.get("per_op", {}).get(st.node(m).op, []))
+            if st.find(i) == st.find(n.name) or not st.only_of(i, ops | heads):
+                continue
+            if st.consumers[i] != [n.name]:
+                st.refuse("pointwise_chain", [i, n.name], f"{i}'s output is also read by "
+                          f"{st.others(i, n.name)}")
+                continue
+            st.merge([i, n.name], "pointwise_chain", use.kernel)
+            merged.append(n.name)
+            if not use.options.get("all_inputs"):
+                break
+    for root in {st.find(n) for n in merged}:
+        for m in st.members(root):
+            st.extra.update(use.options.get("per_op", {}).get(st.node(m).op, []))
 
 
-_STRIDE_PASSES = {"relu", "sigmoid", "add", "batch_norm", "scale", "one_minus", "dropout"}
+_STRIDE_PASSES = {*_ELEMENTWISE, "dropout"} - {"mul"}  # SE's gate would need a stride too
 
 
 def _takes_stride(n: Node) -> bool:
@@ -389,12 +407,8 @@ def strides_opt(st: State, use: RuleUse) -> None:
     tensor is a 1x1/2 conv, the stride moves to its producer, through element-wise ops,
     onto a 1x1/1 conv (which then runs at a quarter of the pixels); an input of the
     element-wise ops that is also read at full size gets a 1x1/2 pooling of its own."""
-    sub: set[str] = set()
-    for n in reversed(st.graph.nodes):
-        cons = [st.node(c) for c in st.consumers[n.name]]
-        if cons and all(_subsampling_reader(c) or (c.name in sub and c.op in _STRIDE_PASSES)
-                        for c in cons):
-            sub.add(n.name)
+    sub = _subsampled(st, lambda c, producer, sub: c.name in sub and c.op in _STRIDE_PASSES)
+    taken: set[str] = set()  # a node two walks reach takes the stride once
     for x in st.graph:
         if x.name not in sub or any(c in sub for c in st.consumers[x.name]):
             continue
@@ -404,8 +418,9 @@ def strides_opt(st: State, use: RuleUse) -> None:
         todo = [x.name]
         while todo:
             n = st.node(todo.pop())
-            if n.name in region:
+            if n.name in taken:
                 continue
+            taken.add(n.name)
             region.append(n.name)
             if _takes_stride(n):
                 absorbed.append(n.name)
@@ -417,7 +432,8 @@ def strides_opt(st: State, use: RuleUse) -> None:
                     pools += 1
         if not absorbed:
             continue
-        st.extra[use.kernel] += pools
+        if pools:
+            st.extra[use.kernel] += pools
         saved = sum(_conv_macs(st, st.node(n), st.node(n).shape)
                     - _conv_macs(st, st.node(n), _half(st.node(n).shape)) for n in absorbed)
         region.sort(key=st.order.__getitem__)
