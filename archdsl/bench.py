@@ -128,23 +128,19 @@ def variants(graph: Graph, threads: int, device: str,
         export_onnx(fuse(model, replace(plan, groups=keep)), path)
         return _ort(path, threads)
 
-    def twin_export() -> Path:
-        if ref is None:
-            raise RuntimeError("no torchvision/timm twin")
-        path = tmp / "twin.onnx"
-        if not path.exists():
-            export_onnx(ref.eval(), path, input_shape=graph.input.shape)
-        return path
-
-    def export(name: str, m: torch.nn.Module) -> Callable[[], Path]:
+    def export(name: str, m: torch.nn.Module | None) -> Callable[[], Path]:
+        """The module's ONNX file, written once for every engine that runs it."""
         def make() -> Path:
+            if m is None:
+                raise RuntimeError("no torchvision/timm twin")
             path = tmp / f"{name}.onnx"
             if not path.exists():
-                export_onnx(m, path)
+                export_onnx(m, path, input_shape=graph.input.shape)
             return path
         return make
 
-    plain_export, fused_export = export("plain", model), export("fused", fused)
+    twin_export, plain_export = export("twin", ref), export("plain", model)
+    fused_export = export("fused", fused)
 
     def on_openvino(make: Callable[[], Path]) -> Callable[[], Fn]:
         return lambda: _openvino(make(), threads)

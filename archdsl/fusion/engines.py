@@ -92,6 +92,7 @@ def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
     left_out = profile.engine.get("isa_dependent", [])
     if not checked or isa in checked or not left_out:
         return engine, planned, ""
+
     def keep(c: Counter[str]) -> Counter[str]:
         return Counter({k: v for k, v in c.items() if k not in left_out})
 

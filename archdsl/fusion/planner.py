@@ -64,13 +64,13 @@ def provenance(profile: Profile, isa: str | None = None) -> tuple[dict[str, Any]
     machine's unless given). Planned for an instruction set the profile was not checked
     on, the plan is modelled, and says from what."""
     eng = profile.engine
+    if not eng:
+        return None, profile.modelled_from or profile.models, None
     checked = eng.get("verified_isa")
     isa = (isa or detect_isa()) if checked else None
-    if not eng or (checked and isa not in checked):
-        if eng:
-            return None, (f"{eng['name']} {eng['version']} as checked on "
-                          f"{', '.join(checked)}; on {isa} its layout kernels may differ"), isa
-        return None, profile.modelled_from or profile.models, isa
+    if checked and isa not in checked:
+        return None, (f"{eng['name']} {eng['version']} as checked on {', '.join(checked)}; "
+                      f"on {isa} its layout kernels may differ"), isa
     settings = {**eng.get("settings", {}), **({"isa": isa} if isa else {})}
     return ({"engine": eng["name"], "version": eng["version"], "settings": settings},
             profile.modelled_from, isa)
@@ -82,6 +82,7 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
     for a profile whose engine's layout kernels depend on it (default: this machine's);
     the kernels are those of the instruction sets the profile was checked on, and on
     another the plan says it is modelled."""
+    verified_with, modelled_from, isa = provenance(profile, isa)
     st = State(graph)
     for use in profile.rules:
         RULES[use.id](st, use)
@@ -110,8 +111,7 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
         macs_saved=sum(g.macs_saved for g in notes),
         activation_bytes_saved=saved_bytes,
         groups=tuple(merged) + notes, refused=tuple(st.refused),
-        **dict(zip(("verified_with", "modelled_from", "isa"), provenance(profile, isa),
-                   strict=True)))
+        verified_with=verified_with, modelled_from=modelled_from, isa=isa)
 
 
 def plan_for(graph: Graph, device: str, isa: str | None = None) -> FusionPlan:

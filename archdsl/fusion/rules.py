@@ -338,22 +338,19 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
     conv while the chain so far has no other reader; the add (a sum post-op) only first."""
     ops = set(use.options.get("ops", ["relu", "sigmoid", "batch_norm", "scale",
                                       "one_minus"]))
-    for c in _of(st, "conv2d"):
-        tail = st.members(c.name)[-1]
+    for conv in _of(st, "conv2d"):
+        tail = st.members(conv.name)[-1]
         if not st.conv_tail(tail):
             continue
+        readers = st.consumers[tail]
+        if len(readers) > 1 and any(st.node(r).op in ops | {"add"} for r in readers):
+            st.refuse("conv_post_ops", [tail, *readers], f"{tail}'s output is read by "
+                      f"{', '.join(readers)}: a post-op needs the only reader")
         chain: list[str] = []
-        nxt = st.only_consumer(tail)
-        if nxt is None and any(st.node(c).op in ops | {"add"} for c in st.consumers[tail]):
-            st.refuse("conv_post_ops", [tail, *st.consumers[tail]], f"{tail}'s output is "
-                      f"read by {', '.join(st.consumers[tail])}: a post-op needs the only "
-                      "reader")
-        if nxt is not None and st.node(nxt).op == "add" and len(st.members(nxt)) == 1:
+        nxt, allowed = st.only_consumer(tail), ops | {"add"}  # a sum only as the first
+        while nxt is not None and st.node(nxt).op in allowed and len(st.members(nxt)) == 1:
             chain.append(nxt)
-            nxt = st.only_consumer(nxt)
-        while nxt is not None and st.node(nxt).op in ops and len(st.members(nxt)) == 1:
-            chain.append(nxt)
-            nxt = st.only_consumer(nxt)
+            nxt, allowed = st.only_consumer(nxt), ops
         if chain:
             last = st.node(chain[-1]).op
             st.merge([tail, *chain], "conv_post_ops",
@@ -393,7 +390,9 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
             st.extra.update(use.options.get("per_op", {}).get(st.node(m).op, []))
 
 
-_STRIDE_PASSES = {*_ELEMENTWISE, "dropout"} - {"mul"}  # SE's gate would need a stride too
+# what OpenVINO moves a stride through: kernel1_pool's element-wise ops, but not option A's
+# padding (it has a stride of its own)
+_STRIDE_PASSES = _PASS - {"pad_channels"}
 
 
 def _takes_stride(n: Node) -> bool:
