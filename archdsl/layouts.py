@@ -17,7 +17,9 @@ class Layout:
     ``stage`` and ``block`` are templates over ``{stage}`` (1-based), ``{stage0}``
     (0-based) and ``{index}``; ``local`` renames a block's members (``bn1`` → ``norm1``),
     ``top`` renames everything outside blocks; ``classifier`` says whether the final
-    classifier is a Linear or a 1x1 conv with bias.
+    classifier is a Linear or a 1x1 conv with bias; ``held`` names the module of the
+    library's model that computes a parameter-free node (timm's ``BatchNormAct2d``
+    holds the ReLU after its norm), by local (or top-level) name after renaming.
     """
 
     stage: str = "layer{stage}"
@@ -25,6 +27,7 @@ class Layout:
     local: dict[str, str] = field(default_factory=dict)
     top: dict[str, str] = field(default_factory=dict)
     classifier: Literal["linear", "conv"] = "linear"
+    held: dict[str, str] = field(default_factory=dict)
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -41,7 +44,8 @@ LAYOUTS: dict[str, Layout] = {
         top={"conv1": "stem.conv", "bn1": "stem.norm", "relu": "stem.act", "maxpool": "stem.pool",
              "avgpool": "head.global_pool", "fc": "head.fc", "flatten": "head.flatten",
              "dropout": "head.drop"},
-        classifier="conv"),
+        classifier="conv",
+        held={"relu1": "norm1", "relu2": "norm2", "relu3": "norm3", "norm_act": "norm"}),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")
@@ -69,6 +73,16 @@ def _rename(layout: Layout, n: Node) -> str:
     return f"{_block_name(layout, n.block)}.{layout.local.get(local, local)}"
 
 
+def module_of(graph: Graph, node: Node) -> str:
+    """The name of the module that computes ``node`` in the layout's library: its own
+    name, or the module that holds it (``Layout.held``)."""
+    held = LAYOUTS[graph.layout].held
+    if node.block is None:
+        return held.get(node.name, node.name)
+    local = node.local
+    return f"{node.block}.{held[local]}" if local in held else node.name
+
+
 def apply_layout(graph: Graph, name: str) -> Graph:
     """``graph`` with every node (and its stage and block) named by layout ``name``."""
     layout = LAYOUTS[name]
@@ -81,4 +95,4 @@ def apply_layout(graph: Graph, name: str) -> Graph:
                 block=_block_name(layout, n.block) if n.block else None)
         for n in graph)
     kinds = {_block_name(layout, k): v for k, v in graph.kinds.items()}
-    return Graph(graph.name, nodes, kinds)
+    return Graph(graph.name, nodes, kinds, name)

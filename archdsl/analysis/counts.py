@@ -9,9 +9,10 @@ from typing import Literal
 
 from ..ir.graph import Graph
 from ..ir.ops import op
+from . import counters
 
-Convention = Literal["conv+linear", "all"]
-CONVENTIONS: tuple[str, ...] = ("conv+linear", "all")
+BUILT_IN: tuple[str, ...] = ("conv+linear", "all")
+CONVENTIONS: tuple[str, ...] = (*BUILT_IN, *counters.names())
 Level = Literal["node", "block", "stage"]
 LEVELS: tuple[str, ...] = ("node", "block", "stage")
 BYTES_FP32 = 4
@@ -59,12 +60,16 @@ def _node_row(graph: Graph, name: str, convention: str) -> Row:
     n = graph[name]
     spec = op(n.op)
     ins = [graph[i].shape for i in n.inputs]
-    macs = spec.macs(n.attrs, ins, n.shape)
-    flops = 2 * macs
-    if convention == "all":
-        extra_macs, extra_flops = spec.elem(n.attrs, ins, n.shape)
-        macs += extra_macs
-        flops += extra_flops
+    if convention in BUILT_IN:
+        macs = spec.macs(n.attrs, ins, n.shape)
+        flops = 2 * macs
+        if convention == "all":
+            extra_macs, extra_flops = spec.elem(n.attrs, ins, n.shape)
+            macs += extra_macs
+            flops += extra_flops
+    else:  # another tool's count: it reports MACs, and FLOPs are twice that
+        macs = counters.load(convention).cost(graph, n)
+        flops = 2 * macs
     acts = 0 if n.op in _VIEWS else prod(n.shape)
     return Row(n.name, n.op, n.shape, spec.params(n.attrs, ins), macs, flops, acts)
 

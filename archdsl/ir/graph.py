@@ -43,12 +43,14 @@ class Node:
 
 @dataclass(frozen=True, eq=False)
 class Graph:
-    """A lowered model: its nodes in execution order (the first is the input), and the
-    kind of each residual block (``{"layer1.0": "bottleneck"}``)."""
+    """A lowered model: its nodes in execution order (the first is the input), the
+    kind of each residual block (``{"layer1.0": "bottleneck"}``), and the naming layout
+    of its twin's modules (``torchvision``, ``timm_resnetv2``: archdsl.layouts)."""
 
     name: str
     nodes: tuple[Node, ...]
     kinds: dict[str, str] = field(default_factory=dict)
+    layout: str = "torchvision"
     _index: dict[str, Node] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
