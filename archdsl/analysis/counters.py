@@ -24,7 +24,7 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, op
 from ..layouts import module_of
 
-TERMS = ("macs", "bias", "out", "in", "params")
+TERMS = ("macs", "bias", "in", "out", "params")
 _WHERE = ("stage", "path", "layout")
 
 

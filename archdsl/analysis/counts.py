@@ -8,7 +8,7 @@ from math import prod
 from typing import Literal
 
 from ..ir.graph import Graph
-from ..ir.ops import op
+from ..ir.ops import OpDef, op
 from . import counters
 
 BUILT_IN: tuple[str, ...] = ("conv+linear", "all")
@@ -95,3 +95,68 @@ def count(graph: Graph, convention: str = "conv+linear") -> Counts:
             for k, g in groups.items()}
     return Counts(graph.name, convention, graph.input.shape, tuple(nodes), roll["stage"],
                   roll["block"], _roll_up("total", nodes))
+
+
+def formula(graph: Graph, name: str, convention: str) -> str:
+    """How ``convention`` prices node ``name``, as text: ``macs + bias``, ``2·out``, ``0``
+    (terms: archdsl.analysis.counters)."""
+    n = graph[name]
+    if convention not in BUILT_IN:
+        return counters.load(convention).rule(graph, n).formula
+    spec = op(n.op)
+    parts = ["macs"] if spec.macs is not OpDef.macs else []
+    if convention == "all" and spec.elem_text != "0":
+        parts.append(spec.elem_text)
+    return " + ".join(parts) or "0"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of a comparison: a group of nodes under conventions A and B."""
+
+    name: str
+    where: str
+    a: int
+    b: int
+    a_formula: str = ""
+    b_formula: str = ""
+
+    @property
+    def delta(self) -> int:
+        return self.b - self.a
+
+
+@dataclass(frozen=True)
+class Versus:
+    """Two conventions' MACs of one model, the difference itemised by op kind (and where
+    in the network it runs) and by node, block or stage; each list sums to the totals."""
+
+    model: str
+    input: tuple[int, ...]
+    a: Counts
+    b: Counts
+    by_op: tuple[Item, ...]
+    by_level: tuple[Item, ...]
+    level: str
+
+
+def versus(graph: Graph, a: str, b: str, level: str = "stage") -> Versus:
+    """MACs under conventions ``a`` and ``b``, with their difference itemised."""
+    ca, cb = count(graph, a), count(graph, b)
+    groups: dict[tuple[str, str], list[int]] = {}
+    formulas: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    for ra, rb in zip(ca.nodes, cb.nodes, strict=True):
+        n = graph[ra.name]
+        key = (n.op, n.path if n.block else n.stage)
+        acc = groups.setdefault(key, [0, 0])
+        acc[0] += ra.macs
+        acc[1] += rb.macs
+        fa, fb = formulas.setdefault(key, (set(), set()))
+        fa.add(formula(graph, n.name, a))
+        fb.add(formula(graph, n.name, b))
+    by_op = tuple(Item(k[0], k[1], va, vb, " | ".join(sorted(formulas[k][0])),
+                       " | ".join(sorted(formulas[k][1])))
+                  for k, (va, vb) in groups.items() if va or vb)
+    by_level = tuple(Item(ra.name, ra.op if level == "node" else "", ra.macs, rb.macs)
+                     for ra, rb in zip(ca.rows(level), cb.rows(level), strict=True))
+    return Versus(graph.name, graph.input.shape, ca, cb, by_op, by_level, level)

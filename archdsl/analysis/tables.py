@@ -8,7 +8,7 @@ import io
 import json
 from typing import Any
 
-from .counts import Counts, Row
+from .counts import Counts, Row, Versus
 
 FORMATS = ("table", "json", "csv", "markdown")
 UNITS = {
@@ -37,8 +37,10 @@ def _row_dict(r: Row, with_op: bool) -> dict[str, Any]:
 def to_json(c: Counts) -> dict[str, Any]:
     """Totals at the top, then the stage, block and node lists."""
     t = c.total
+    tool = _reproduces(c.convention)
     return {
-        "model": c.model, "convention": c.convention, "input": list(c.input),
+        "model": c.model, "convention": c.convention,
+        **({"reproduces": tool} if tool else {}), "input": list(c.input),
         "params": t.params, "macs": t.macs, "flops": t.flops, "activations": t.activations,
         "param_bytes": t.param_bytes, "activation_bytes": t.activation_bytes,
         "units": UNITS,
@@ -79,7 +81,8 @@ def _table_rows(c: Counts, level: str) -> tuple[list[str], list[list[str]]]:
 
 def _align(head: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    numeric = {i for i, h in enumerate(head) if h not in ("name", "op", "output", "stage")}
+    text = ("name", "op", "output", "stage", "block", "node", "where", "A counts", "B counts")
+    numeric = {i for i, h in enumerate(head) if h not in text}
 
     def line(cells: list[str]) -> str:
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
@@ -97,9 +100,9 @@ def _markdown(head: list[str], rows: list[list[str]]) -> str:
 
 def header(c: Counts) -> str:
     t = c.total
-    flops_note = "FLOPs = 2 x MACs" if c.convention == "conv+linear" else \
-        "FLOPs = 2 x conv/linear MACs + elementwise ops (docs/counting.md)"
-    return (f"{c.model}  input {_shape(c.input)}  convention {c.convention}\n"
+    flops_note = "FLOPs = 2 x conv/linear MACs + elementwise ops (docs/counting.md)" \
+        if c.convention == "all" else "FLOPs = 2 x MACs"
+    return (f"{c.model}  input {_shape(c.input)}  convention {_label(c.convention)}\n"
             f"params {t.params:,}  MACs {t.macs:,} ({t.macs / 1e9:.3f} G)  "
             f"FLOPs {t.flops:,} ({flops_note})  activations {t.activations:,} elements\n")
 
@@ -156,3 +159,91 @@ def render_diff(a: Counts, b: Counts, fmt: str) -> str:
         return _markdown(head, cells)
     return f"{a.model} (A) vs {b.model} (B), convention {a.convention}\n\n" + \
         _align(head, cells)
+
+
+def _label(convention: str) -> str:
+    """A convention with the tool release it reproduces: ``thop (thop 0.1.1.post…)``."""
+    from .counts import BUILT_IN
+
+    if convention in BUILT_IN:
+        return convention
+    from . import counters
+
+    return f"{convention} ({counters.load(convention).label})"
+
+
+def _pct_delta(a: int, b: int) -> str:
+    return f"{100 * (b - a) / a:+.2f}%" if a else "n/a"
+
+
+def _reproduces(convention: str) -> dict[str, Any] | None:
+    from .counts import BUILT_IN
+
+    if convention in BUILT_IN:
+        return None
+    from . import counters
+
+    c = counters.load(convention)
+    return {"distribution": c.distribution, "version": c.version, "call": c.call}
+
+
+def versus_json(v: Versus) -> dict[str, Any]:
+    def side(c: Counts) -> dict[str, Any]:
+        d: dict[str, Any] = {"convention": c.convention, "macs": c.total.macs}
+        tool = _reproduces(c.convention)
+        if tool:
+            d["reproduces"] = tool
+        return d
+
+    level = []
+    for i in v.by_level:
+        d: dict[str, Any] = {"name": i.name}
+        if v.level == "node":
+            d["op"] = i.where
+        d.update(a=i.a, b=i.b, delta=i.delta)
+        level.append(d)
+    return {
+        "model": v.model, "input": list(v.input), "units": UNITS["macs"],
+        "a": side(v.a), "b": side(v.b), "delta": v.b.total.macs - v.a.total.macs,
+        "by_op": [{"op": i.name, "where": i.where, "a": i.a, "b": i.b, "delta": i.delta,
+                   "a_counts": i.a_formula, "b_counts": i.b_formula} for i in v.by_op],
+        f"by_{v.level}": level,
+    }
+
+
+def render_versus(v: Versus, fmt: str) -> str:
+    """The difference of two conventions: by op kind (with each side's formula), then by
+    node, block or stage. Each table's Δ column sums to the difference of the totals."""
+    if fmt == "json":
+        return dumps(versus_json(v))
+    a, b = v.a.convention, v.b.convention
+    op_head = ["op", "where", f"A {a}", f"B {b}", "Δ (B − A)", "A counts", "B counts"]
+    op_rows = [[i.name, i.where, f"{i.a:,}", f"{i.b:,}", f"{i.delta:+,}", i.a_formula,
+                i.b_formula] for i in v.by_op]
+    lvl_head = [v.level, "op", f"A {a}", f"B {b}", "Δ (B − A)", "Δ %"]
+    lvl_rows = [[i.name, i.where, f"{i.a:,}", f"{i.b:,}", f"{i.delta:+,}",
+                 _pct_delta(i.a, i.b)] for i in v.by_level]
+    ta, tb = v.a.total.macs, v.b.total.macs
+    total = ["total", "", f"{ta:,}", f"{tb:,}", f"{tb - ta:+,}"]
+    op_rows.append([*total, "", ""])
+    lvl_rows.append([*total, _pct_delta(ta, tb)])
+    if v.level != "node":
+        lvl_head.pop(1)
+        for r in lvl_rows:
+            r.pop(1)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["table", "name", "where", "a", "b", "delta", "a_counts", "b_counts"])
+        for i in v.by_op:
+            w.writerow(["op", i.name, i.where, i.a, i.b, i.delta, i.a_formula, i.b_formula])
+        for i in v.by_level:
+            w.writerow([v.level, i.name, i.where, i.a, i.b, i.delta, "", ""])
+        w.writerow(["total", "total", "", ta, tb, tb - ta, "", ""])
+        return buf.getvalue()
+    if fmt == "markdown":
+        return _markdown(op_head, op_rows) + "\n" + _markdown(lvl_head, lvl_rows)
+    title = (f"{v.model}  input {_shape(v.input)}  MACs per image\n"
+             f"A  {_label(a)}: {ta:,}\nB  {_label(b)}: {tb:,}\n"
+             f"B − A: {tb - ta:+,} ({_pct_delta(ta, tb)})\n")
+    return f"{title}\n{_align(op_head, op_rows)}\n{_align(lvl_head, lvl_rows)}"

@@ -21,8 +21,13 @@ def add_input(p: argparse.ArgumentParser) -> None:
 
 
 def add_convention(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--convention", choices=("conv+linear", "all"), default="conv+linear",
+    from ..analysis.counts import CONVENTIONS
+
+    p.add_argument("--convention", choices=CONVENTIONS, default="conv+linear",
                    help="conv+linear: MACs of convolutions and linear layers only "
                         "(torchvision's, FlopCounterMode/2); all: also BN, activations, "
                         "pooling, the residual add and SE's pool/sigmoid/scale, each as "
-                        "documented in docs/counting.md (default: conv+linear)")
+                        "documented in docs/counting.md; fvcore, ptflops, ptflops-aten, thop, "
+                        "torchinfo: exactly what that tool reports for the torchvision/timm "
+                        "model (its pinned release; docs/counting.md says what each counts) "
+                        "(default: conv+linear)")

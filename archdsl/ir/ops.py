@@ -120,6 +120,7 @@ class OpDef:
     macs: Callable[[Attrs, list[Shape], Shape], int] = _none
     elem: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = _no_elem
     doc: str = ""
+    elem_text: str = "0"  # ``elem``'s MAC-equivalents as a formula (``out``, ``k²·out``)
 
 
 OPS: dict[str, OpDef] = {
@@ -135,25 +136,26 @@ OPS: dict[str, OpDef] = {
         macs=lambda a, ins, out: a["in_features"] * a["out_features"],
         doc="in·out MACs; FLOPs = 2×MACs"),
     "batch_norm": OpDef(
-        shape=_same, params=lambda a, ins: 2 * ins[0][0], elem=_per_out(1, 2),
+        shape=_same, params=lambda a, ins: 2 * ins[0][0], elem=_per_out(1, 2), elem_text="out",
         doc="inference form y = s·x + b: 1 multiply-add (2 FLOPs) per element; "
             "the running mean and variance are buffers, not parameters"),
-    "relu": OpDef(shape=_same, elem=_per_out(), doc="1 op per element"),
-    "sigmoid": OpDef(shape=_same, elem=_per_out(), doc="1 op per element"),
-    "add": OpDef(shape=_add_shape, elem=_per_out(), doc="1 op per output element"),
-    "mul": OpDef(shape=_mul_shape, elem=_per_out(),
+    "relu": OpDef(shape=_same, elem=_per_out(), elem_text="out", doc="1 op per element"),
+    "sigmoid": OpDef(shape=_same, elem=_per_out(), elem_text="out", doc="1 op per element"),
+    "add": OpDef(shape=_add_shape, elem=_per_out(), elem_text="out", doc="1 op per output element"),
+    "mul": OpDef(shape=_mul_shape, elem=_per_out(), elem_text="out",
                  doc="elementwise product, or a channel-wise scale x·s[c]: 1 op per output "
                      "element"),
-    "one_minus": OpDef(shape=_same, elem=_per_out(), doc="1 − x: 1 op per element"),
-    "scale": OpDef(shape=_same, elem=_per_out(),
+    "one_minus": OpDef(shape=_same, elem=_per_out(), elem_text="out",
+                       doc="1 − x: 1 op per element"),
+    "scale": OpDef(shape=_same, elem=_per_out(), elem_text="out",
                    doc="multiplication by a constant: 1 op per element"),
     "max_pool": OpDef(shape=lambda a, ins: _window(a, ins, ins[0][0]), elem=_window_cost,
-                      doc="k² comparisons per output element"),
+                      elem_text="k²·out", doc="k² comparisons per output element"),
     "avg_pool": OpDef(shape=lambda a, ins: _window(a, ins, ins[0][0]), elem=_window_cost,
-                      doc="k² adds per output element"),
+                      elem_text="k²·out", doc="k² adds per output element"),
     "global_avg_pool": OpDef(
         shape=lambda a, ins: (ins[0][0], 1, 1),
-        elem=lambda a, ins, out: (_numel(ins[0]), _numel(ins[0])),
+        elem=lambda a, ins, out: (_numel(ins[0]), _numel(ins[0])), elem_text="in",
         doc="1 add per input element"),
     "flatten": OpDef(shape=lambda a, ins: (_numel(ins[0]),), doc="free (a view)"),
     "dropout": OpDef(shape=_same, doc="identity at inference"),
