@@ -32,6 +32,8 @@ QUICK = (
     "test_counts.py::test_reference_macs",
     "test_counts.py::test_all_convention_totals_equal_torchvisions_own_work",
     "test_counts.py::test_count_json_cli",
+    "test_counters.py::test_every_tool_on_every_twin[seresnet18]",
+    "test_counters.py::test_vs_cli_formats",
     # diagrams
     "test_diagram.py::test_every_spec_renders_every_level[resnet50]",
     "test_diagram.py::test_layer_level_is_the_ir",

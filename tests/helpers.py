@@ -113,6 +113,27 @@ def state_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+# the shipped specs that are a torchvision or a timm model under the same name
+TORCHVISION_TWINS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                     "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                     "wide_resnet50_2", "wide_resnet101_2"]
+TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152",
+              "seresnext50_32x4d", "seresnext101_32x4d", "resnet50d", "resnetv2_50",
+              "resnetv2_101"]
+
+
+def make_twin(name: str) -> nn.Module:
+    """The torchvision or timm model a shipped spec reproduces, at full depth."""
+    if name in TORCHVISION_TWINS:
+        import torchvision
+
+        return getattr(torchvision.models, name)()
+    import timm
+
+    assert name in TIMM_TWINS, name
+    return timm.create_model(name, pretrained=False)
+
+
 DEEP = 16  # residual blocks of a 50-layer net; deeper twins compare outputs two a stage
 
 

@@ -8,6 +8,7 @@ import torchvision
 from helpers import (
     PARITY_RTOL,
     SPECS,
+    TORCHVISION_TWINS,
     assert_close,
     assert_twin,
     outputs,
@@ -17,8 +18,6 @@ from torchvision.models.resnet import ResNet
 
 import archdsl
 
-TWINS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-         "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2"]
 # torchvision's published num_params (weights meta), independent of our counter
 NUM_PARAMS = {"resnet18": 11_689_512, "resnet50": 25_557_032, "resnet152": 60_192_808,
               "resnext50_32x4d": 25_028_904, "wide_resnet50_2": 68_883_240}
@@ -38,7 +37,7 @@ def torchvision_twin(name):
     return make
 
 
-@pytest.mark.parametrize("name", TWINS)
+@pytest.mark.parametrize("name", TORCHVISION_TWINS)
 def test_torchvision_parity(name):
     n_ref = assert_twin(SPECS / f"{name}.yaml", torchvision_twin(name), INPUT)
     if name in NUM_PARAMS:

@@ -5,6 +5,7 @@ tests and ``benchmarks/counters.py`` hold archdsl's conventions to these numbers
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.metadata
 import io
 import logging
@@ -102,6 +103,7 @@ def _ptflops(backend: str) -> Callable[[Any, Any], Measured]:
 def _thop(model: Any, x: Any) -> Measured:
     import thop
 
+    model = copy.deepcopy(model)  # thop leaves a buffer on every module it has no rule for
     total, _, layers = thop.profile(model, (x,), verbose=False, ret_layer_info=True)
     out: dict[str, int] = {"": int(total)}
 
