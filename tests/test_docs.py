@@ -12,8 +12,9 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from helpers import ROOT, SPECS, all_specs, spec_id
+from helpers import ROOT, SPECS, TIMM_TWINS, TORCHVISION_TWINS, all_specs, spec_id
 
+from archdsl.analysis.counting_doc import generated
 from archdsl.build import normalized_yaml
 from archdsl.cli.main import main
 from archdsl.cli.reference import cli_reference
@@ -64,6 +65,19 @@ def test_built_bundle_spec_validates_against_resolved(tmp_path):
 def test_generated_docs_are_current():
     assert (ROOT / "docs" / "spec-reference.md").read_text() == spec_reference()
     assert (ROOT / "docs" / "cli.md").read_text() == cli_reference()
+
+
+def test_counting_page_is_current():
+    """docs/counting.md's table and per-tool sections are what the counters' rules give
+    for every twin spec (benchmarks/counters.py --write checked them against the tools),
+    and its --vs example is the command's output."""
+    page = (ROOT / "docs" / "counting.md").read_text()
+    specs = [SPECS / f"{n}.yaml" for n in TORCHVISION_TWINS + TIMM_TWINS]
+    assert generated(specs) in page
+    cmd = "archdsl count specs/resnet50.yaml --convention fvcore --vs thop"
+    out = subprocess.run([sys.executable, "-m", "archdsl", *cmd.split()[1:]], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert f"$ {cmd}\n{out}```" in page
 
 
 def _blocks(text, lang):
