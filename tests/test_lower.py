@@ -85,7 +85,8 @@ def test_topological_order():
 
 
 def test_core_never_imports_torch():
-    """Validate and lower every spec in a process where ``import torch`` fails."""
+    """Validate and lower every spec, and count under every convention, in a process
+    where ``import torch`` fails."""
     code = textwrap.dedent(f"""
         import sys
         class Block:
@@ -100,6 +101,9 @@ def test_core_never_imports_torch():
         for p in specs:
             load_spec_with_graph(p)
         assert main(["validate", *map(str, specs)]) == 0
+        for c in ("all", "fvcore", "ptflops", "ptflops-aten", "thop", "torchinfo"):
+            assert main(["count", str(specs[0]), "--convention", c, "--vs", "conv+linear",
+                         "--by", "node", "--format", "json"]) == 0
         assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules)
         print("ok", len(specs))
     """)
