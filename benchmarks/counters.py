@@ -37,20 +37,23 @@ DOC = ROOT / "docs" / "counting.md"
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--specs", nargs="+", metavar="NAME", default=TORCHVISION_TWINS + TIMM_TWINS,
+    twins = TORCHVISION_TWINS + TIMM_TWINS
+    ap.add_argument("--specs", nargs="+", metavar="NAME", default=twins, choices=twins,
                     help="twin specs (default: all 20)")
     ap.add_argument("--input", type=input_shape, metavar="CxHxW",
                     help="another input than each spec's own")
     ap.add_argument("--write", action="store_true",
                     help="rewrite docs/counting.md's generated part (all specs, own input)")
     args = ap.parse_args()
+    if args.write and (args.input or set(args.specs) != set(twins)):
+        ap.error("--write regenerates the page from every twin spec at its own input")
     tools = counters.names()
-    missing = {t: installed(t) for t in tools if installed(t)}
+    missing = {t: why for t in tools if (why := installed(t))}
     if missing:
         print("\n".join(f"cannot check {t}: {why}" for t, why in missing.items()))
         return 1
     print(f"# torch {torch.__version__}; " + ", ".join(
-        counters.load(t).label + ("" if t != "ptflops-aten" else " (aten)") for t in tools))
+        f"{counters.load(t).column}: {counters.load(t).label}" for t in tools))
     print("| spec | input | " + " | ".join(tools) + " | modules checked | s |")
     print("|---|---|" + "---:|" * len(tools) + "---:|---:|")
     failures = []
@@ -80,10 +83,7 @@ def main() -> int:
     if failures:
         return 1
     if args.write:
-        if args.input or set(args.specs) != set(TORCHVISION_TWINS + TIMM_TWINS):
-            print("--write regenerates the page from every twin spec at its own input")
-            return 1
-        specs = [SPECS / f"{n}.yaml" for n in TORCHVISION_TWINS + TIMM_TWINS]
+        specs = [SPECS / f"{n}.yaml" for n in twins]
         DOC.write_text(replace_generated(DOC.read_text(), generated(specs)))
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 0

@@ -17,7 +17,7 @@ import torch
 from helpers import ROOT, SPECS, TIMM_TWINS, TORCHVISION_TWINS, all_specs, make_twin, spec_id
 
 from archdsl.analysis import counters
-from archdsl.analysis.counts import CONVENTIONS, count, versus
+from archdsl.analysis.counts import CONVENTIONS, count, formula, versus
 from archdsl.analysis.measure import _RUN, installed, measure
 from archdsl.ir.ops import OPS
 from archdsl.load import load_spec_with_graph
@@ -74,8 +74,8 @@ def test_other_resolutions(name):
     """The conventions are functions of the shapes: a non-square input whose maps have
     odd sizes (3x160x200 → 5x7 at the head) agrees too."""
     graph, model = graph_of(name, (3, 160, 200)), twin(name)
-    for tool in TOOLS:
-        assert_agrees(graph, model, tool)
+    per_module = {t for t in TOOLS if assert_agrees(graph, model, t).modules}
+    assert per_module == {"fvcore", "ptflops", "thop"}
 
 
 def test_cli_json_gives_the_tools_numbers():
@@ -140,6 +140,11 @@ def test_vs_cli_formats():
     assert sum(i["delta"] for i in doc["by_block"]) == doc["delta"]
     relu = next(i for i in doc["by_op"] if (i["op"], i["where"]) == ("relu", "branch"))
     assert (relu["a_counts"], relu["b_counts"]) == ("2·out", "0")
+    rows = subprocess.run([*run, "--format", "csv", "--by", "node"], capture_output=True,
+                          text=True, check=True).stdout.splitlines()
+    assert rows[0] == "table,name,op,where,A ptflops,B fvcore,delta,A counts,B counts"
+    assert "node,layer1.0.se.fc1" not in rows[1] and any(
+        r.startswith("node,layer1.0.conv1,conv2d,,") and r.endswith(",macs,macs") for r in rows)
     bad = subprocess.run([*run[:-1], "flops"], capture_output=True, text=True)
     assert bad.returncode == 2 and "invalid choice: 'flops'" in bad.stderr
 
@@ -179,7 +184,27 @@ def test_ptflops_counts_outside_modules_only_for_its_patches():
     pools = sum(prod(graph[n.inputs[0]].shape) for n in graph
                 if n.op in ("max_pool", "global_avg_pool"))
     assert outside == relus + pools
-    assert counters.per_module(graph, c)[""] == count(graph, "ptflops").total.macs - outside
+
+
+def test_formulas_are_what_is_counted():
+    """The formula each node shows (`--vs`) evaluates to the MACs counted for it, under
+    every convention, on every spec: `all`'s op-table costs included."""
+    for path in all_specs():
+        graph = load_spec_with_graph(path)[1]
+        for convention in CONVENTIONS:
+            for row in count(graph, convention).nodes:
+                n = graph[row.name]
+                spec = OPS[n.op]
+                ins = [graph[i].shape for i in n.inputs]
+                terms = {"macs": spec.macs(n.attrs, ins, n.shape), "out": prod(n.shape),
+                         "in": prod(ins[0]), "bias": prod(n.shape) * bool(n.attrs.get("bias")),
+                         "params": spec.params(n.attrs, ins),
+                         "k²·out": n.attrs.get("kernel", 0) ** 2 * prod(n.shape)}
+                text = formula(graph, n.name, convention)
+                parts = [] if text == "0" else text.split(" + ")
+                value = sum(terms[p] if p in terms else int(p.split("·")[0]) *
+                            terms[p.split("·")[1]] for p in parts)
+                assert value == row.macs, (path.stem, convention, n.name, text)
 
 
 def test_a_counter_yaml_with_a_bad_term_is_refused():
@@ -187,3 +212,5 @@ def test_a_counter_yaml_with_a_bad_term_is_refused():
         counters._rule({"op": "relu", "cost": {"elements": 1}, "why": "x"}, "here")
     with pytest.raises(ValueError, match="unknown op 'gelu'"):
         counters._rule({"op": "gelu", "cost": {}, "why": "x"}, "here")
+    with pytest.raises(ValueError, match="may have outside_modules, stage, path and layout"):
+        counters._rule({"op": "relu", "stages": "head", "cost": {}, "why": "x"}, "here")

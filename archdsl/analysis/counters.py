@@ -39,6 +39,7 @@ class Rule:
     why: str
 
     def fits(self, graph: Graph, node: Node) -> bool:
+        """Whether this rule is about ``node``'s op, in ``node``'s place."""
         if node.op not in self.ops:
             return False
         place = {"stage": node.stage, "path": node.path if node.block else "",
@@ -50,12 +51,19 @@ class Rule:
         """The cost as text: ``macs + bias``, ``2·out``, ``0``."""
         return _formula(self.cost)
 
+    def formula_at(self, graph: Graph, node: Node) -> str:
+        """The cost as text without the terms that are zero at ``node`` (a conv without
+        a bias: ``macs``, not ``macs + bias``)."""
+        terms = _terms(graph, node)
+        return _formula(tuple((t, k) for t, k in self.cost if terms[t]))
+
 
 @dataclass(frozen=True)
 class Tool:
     """One tool's convention: the tool, how it is called, its rules, where users asked."""
 
     name: str
+    column: str
     summary: str
     distribution: str
     version: str
@@ -83,7 +91,13 @@ class Tool:
 
     @property
     def label(self) -> str:
+        """The release the convention reproduces: ``thop 0.1.1.post2209072238``."""
         return f"{self.distribution} {self.version}"
+
+    @property
+    def reproduces(self) -> dict[str, str]:
+        """The release and the call, as the JSON outputs carry them."""
+        return {"distribution": self.distribution, "version": self.version, "call": self.call}
 
 
 def _formula(cost: tuple[tuple[str, int], ...]) -> str:
@@ -115,7 +129,14 @@ def _cost(raw: Any, where: str) -> tuple[tuple[str, int], ...]:
     return tuple((t, raw[t]) for t in TERMS if t in raw)
 
 
-def _rule(raw: dict[str, Any], where: str) -> Rule:
+_RULE_KEYS = {"op", "cost", "outside_modules", "why", *_WHERE}
+
+
+def _rule(raw: Any, where: str) -> Rule:
+    if not isinstance(raw, dict) or not {"op", "cost", "why"} <= raw.keys() or \
+            raw.keys() - _RULE_KEYS:
+        raise ValueError(f"{where}: a rule has op, cost and why, and may have "
+                         f"outside_modules, stage, path and layout; got {raw!r}")
     ops = (raw["op"],) if isinstance(raw["op"], str) else tuple(raw["op"])
     unknown = [o for o in ops if o not in OPS]
     if unknown:
@@ -133,16 +154,20 @@ def names() -> tuple[str, ...]:
 
 @cache
 def load(name: str) -> Tool:
-    """A shipped counter's convention (``fvcore``, ``ptflops``, ``thop``, …)."""
-    text = (resources.files("archdsl.analysis") / "counters" / f"{name}.yaml").read_text()
-    raw = yaml.safe_load(text)
+    """A shipped counter's convention (``fvcore``, ``ptflops``, ``thop``, …). Every op
+    of the IR has a rule without conditions, so any node of any spec has a price."""
+    where = f"counters/{name}.yaml"
+    raw = yaml.safe_load((resources.files("archdsl.analysis") / "counters" /
+                          f"{name}.yaml").read_text())
     tool = raw["tool"]
+    rules = tuple(_rule(r, f"{where} rule {i + 1}") for i, r in enumerate(raw["rules"]))
+    unpriced = set(OPS) - {"input"} - {o for r in rules if not r.where for o in r.ops}
+    if unpriced:
+        raise ValueError(f"{where}: no rule without conditions for {sorted(unpriced)}")
     return Tool(
-        raw["name"], raw["summary"], tool["distribution"], str(tool["version"]), tool["call"],
-        tool.get("per_module", ""), raw["source"],
-        tuple((a["ref"], a["what"]) for a in raw.get("asked", ())),
-        tuple(_rule(r, f"counters/{name}.yaml rule {i + 1}")
-              for i, r in enumerate(raw["rules"])))
+        raw["name"], raw["column"], raw["summary"], tool["distribution"],
+        str(tool["version"]), tool["call"], tool.get("per_module", ""), raw["source"],
+        tuple((a["ref"], a["what"]) for a in raw.get("asked", ())), rules)
 
 
 def per_module(graph: Graph, tool: Tool) -> dict[str, int]:

@@ -102,7 +102,7 @@ def formula(graph: Graph, name: str, convention: str) -> str:
     (terms: archdsl.analysis.counters)."""
     n = graph[name]
     if convention not in BUILT_IN:
-        return counters.load(convention).rule(graph, n).formula
+        return counters.load(convention).rule(graph, n).formula_at(graph, n)
     spec = op(n.op)
     parts = ["macs"] if spec.macs is not OpDef.macs else []
     if convention == "all" and spec.elem_text != "0":
@@ -112,12 +112,14 @@ def formula(graph: Graph, name: str, convention: str) -> str:
 
 @dataclass(frozen=True)
 class Item:
-    """One line of a comparison: a group of nodes under conventions A and B."""
+    """One line of a comparison: an op kind in one place (``where``), or one node (with
+    its ``op``), block or stage, under conventions A and B."""
 
     name: str
-    where: str
     a: int
     b: int
+    op: str = ""
+    where: str = ""
     a_formula: str = ""
     b_formula: str = ""
 
@@ -137,26 +139,30 @@ class Versus:
     b: Counts
     by_op: tuple[Item, ...]
     by_level: tuple[Item, ...]
-    level: str
+    level: Level
 
 
-def versus(graph: Graph, a: str, b: str, level: str = "stage") -> Versus:
+def versus(graph: Graph, a: str, b: str, level: Level = "stage") -> Versus:
     """MACs under conventions ``a`` and ``b``, with their difference itemised."""
     ca, cb = count(graph, a), count(graph, b)
     groups: dict[tuple[str, str], list[int]] = {}
     formulas: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
+    nodes = []
     for ra, rb in zip(ca.nodes, cb.nodes, strict=True):
         n = graph[ra.name]
+        fa, fb = formula(graph, n.name, a), formula(graph, n.name, b)
+        nodes.append(Item(n.name, ra.macs, rb.macs, op=n.op, a_formula=fa, b_formula=fb))
         key = (n.op, n.path if n.block else n.stage)
         acc = groups.setdefault(key, [0, 0])
         acc[0] += ra.macs
         acc[1] += rb.macs
-        fa, fb = formulas.setdefault(key, (set(), set()))
-        fa.add(formula(graph, n.name, a))
-        fb.add(formula(graph, n.name, b))
-    by_op = tuple(Item(k[0], k[1], va, vb, " | ".join(sorted(formulas[k][0])),
-                       " | ".join(sorted(formulas[k][1])))
+        sa, sb = formulas.setdefault(key, (set(), set()))
+        sa.add(fa)
+        sb.add(fb)
+    by_op = tuple(Item(k[0], va, vb, where=k[1], a_formula=" / ".join(sorted(formulas[k][0])),
+                       b_formula=" / ".join(sorted(formulas[k][1])))
                   for k, (va, vb) in groups.items() if va or vb)
-    by_level = tuple(Item(ra.name, ra.op if level == "node" else "", ra.macs, rb.macs)
-                     for ra, rb in zip(ca.rows(level), cb.rows(level), strict=True))
+    by_level = tuple(nodes) if level == "node" else tuple(
+        Item(ra.name, ra.macs, rb.macs)
+        for ra, rb in zip(ca.rows(level), cb.rows(level), strict=True))
     return Versus(graph.name, graph.input.shape, ca, cb, by_op, by_level, level)

@@ -119,7 +119,8 @@ def _thop(model: Any, x: Any) -> Measured:
 def _torchinfo(model: Any, x: Any) -> Measured:
     import torchinfo
 
-    return Measured(int(torchinfo.summary(model, input_data=x, verbose=0).total_mult_adds))
+    summary = torchinfo.summary(model, input_size=tuple(x.shape), verbose=0)
+    return Measured(int(summary.total_mult_adds))
 
 
 _RUN: dict[str, Callable[[Any, Any], Measured]] = {

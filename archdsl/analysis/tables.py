@@ -8,7 +8,8 @@ import io
 import json
 from typing import Any
 
-from .counts import Counts, Row, Versus
+from . import counters
+from .counts import BUILT_IN, Counts, Row, Versus
 
 FORMATS = ("table", "json", "csv", "markdown")
 UNITS = {
@@ -37,10 +38,10 @@ def _row_dict(r: Row, with_op: bool) -> dict[str, Any]:
 def to_json(c: Counts) -> dict[str, Any]:
     """Totals at the top, then the stage, block and node lists."""
     t = c.total
-    tool = _reproduces(c.convention)
+    tool = _tool(c.convention)
     return {
         "model": c.model, "convention": c.convention,
-        **({"reproduces": tool} if tool else {}), "input": list(c.input),
+        **({"reproduces": tool.reproduces} if tool else {}), "input": list(c.input),
         "params": t.params, "macs": t.macs, "flops": t.flops, "activations": t.activations,
         "param_bytes": t.param_bytes, "activation_bytes": t.activation_bytes,
         "units": UNITS,
@@ -161,46 +162,38 @@ def render_diff(a: Counts, b: Counts, fmt: str) -> str:
         _align(head, cells)
 
 
+def _tool(convention: str) -> counters.Tool | None:
+    return None if convention in BUILT_IN else counters.load(convention)
+
+
 def _label(convention: str) -> str:
     """A convention with the tool release it reproduces: ``thop (thop 0.1.1.post…)``."""
-    from .counts import BUILT_IN
-
-    if convention in BUILT_IN:
-        return convention
-    from . import counters
-
-    return f"{convention} ({counters.load(convention).label})"
+    tool = _tool(convention)
+    return f"{convention} ({tool.label})" if tool else convention
 
 
 def _pct_delta(a: int, b: int) -> str:
-    return f"{100 * (b - a) / a:+.2f}%" if a else "n/a"
-
-
-def _reproduces(convention: str) -> dict[str, Any] | None:
-    from .counts import BUILT_IN
-
-    if convention in BUILT_IN:
-        return None
-    from . import counters
-
-    c = counters.load(convention)
-    return {"distribution": c.distribution, "version": c.version, "call": c.call}
+    if a:
+        return f"{100 * (b - a) / a:+.2f}%"
+    return "n/a" if b else ""
 
 
 def versus_json(v: Versus) -> dict[str, Any]:
+    """Both totals, their difference, and the two itemisations (``by_op``, and
+    ``by_node``, ``by_block`` or ``by_stage``)."""
     def side(c: Counts) -> dict[str, Any]:
-        d: dict[str, Any] = {"convention": c.convention, "macs": c.total.macs}
-        tool = _reproduces(c.convention)
-        if tool:
-            d["reproduces"] = tool
-        return d
+        tool = _tool(c.convention)
+        return {"convention": c.convention, "macs": c.total.macs,
+                **({"reproduces": tool.reproduces} if tool else {})}
 
     level = []
     for i in v.by_level:
         d: dict[str, Any] = {"name": i.name}
         if v.level == "node":
-            d["op"] = i.where
+            d["op"] = i.op
         d.update(a=i.a, b=i.b, delta=i.delta)
+        if v.level == "node":
+            d.update(a_counts=i.a_formula, b_counts=i.b_formula)
         level.append(d)
     return {
         "model": v.model, "input": list(v.input), "units": UNITS["macs"],
@@ -213,34 +206,38 @@ def versus_json(v: Versus) -> dict[str, Any]:
 
 def render_versus(v: Versus, fmt: str) -> str:
     """The difference of two conventions: by op kind (with each side's formula), then by
-    node, block or stage. Each table's Δ column sums to the difference of the totals."""
+    node (with its op and formulas), block or stage. Each table's Δ column sums to the
+    difference of the totals."""
     if fmt == "json":
         return dumps(versus_json(v))
     a, b = v.a.convention, v.b.convention
-    op_head = ["op", "where", f"A {a}", f"B {b}", "Δ (B − A)", "A counts", "B counts"]
-    op_rows = [[i.name, i.where, f"{i.a:,}", f"{i.b:,}", f"{i.delta:+,}", i.a_formula,
-                i.b_formula] for i in v.by_op]
-    lvl_head = [v.level, "op", f"A {a}", f"B {b}", "Δ (B − A)", "Δ %"]
-    lvl_rows = [[i.name, i.where, f"{i.a:,}", f"{i.b:,}", f"{i.delta:+,}",
-                 _pct_delta(i.a, i.b)] for i in v.by_level]
     ta, tb = v.a.total.macs, v.b.total.macs
-    total = ["total", "", f"{ta:,}", f"{tb:,}", f"{tb - ta:+,}"]
-    op_rows.append([*total, "", ""])
-    lvl_rows.append([*total, _pct_delta(ta, tb)])
-    if v.level != "node":
-        lvl_head.pop(1)
-        for r in lvl_rows:
-            r.pop(1)
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["table", "name", "where", "a", "b", "delta", "a_counts", "b_counts"])
+        w.writerow(["table", "name", "op", "where", f"A {a}", f"B {b}", "delta",
+                    "A counts", "B counts"])
         for i in v.by_op:
-            w.writerow(["op", i.name, i.where, i.a, i.b, i.delta, i.a_formula, i.b_formula])
+            w.writerow(["op", i.name, i.name, i.where, i.a, i.b, i.delta, i.a_formula,
+                        i.b_formula])
         for i in v.by_level:
-            w.writerow([v.level, i.name, i.where, i.a, i.b, i.delta, "", ""])
-        w.writerow(["total", "total", "", ta, tb, tb - ta, "", ""])
+            w.writerow([v.level, i.name, i.op, "", i.a, i.b, i.delta, i.a_formula,
+                        i.b_formula])
+        w.writerow(["total", "total", "", "", ta, tb, tb - ta, "", ""])
         return buf.getvalue()
+    node = v.level == "node"
+    op_head = ["op", "where", f"A {a}", f"B {b}", "Δ (B − A)", "A counts", "B counts"]
+    op_rows = [[i.name, i.where, f"{i.a:,}", f"{i.b:,}", f"{i.delta:+,}", i.a_formula,
+                i.b_formula] for i in v.by_op]
+    lvl_head = [v.level, *(["op"] if node else []), f"A {a}", f"B {b}", "Δ (B − A)", "Δ %",
+                *(["A counts", "B counts"] if node else [])]
+    lvl_rows = [[i.name, *([i.op] if node else []), f"{i.a:,}", f"{i.b:,}", f"{i.delta:+,}",
+                 _pct_delta(i.a, i.b), *([i.a_formula, i.b_formula] if node else [])]
+                for i in v.by_level]
+    total = [f"{ta:,}", f"{tb:,}", f"{tb - ta:+,}"]
+    op_rows.append(["total", "", *total, "", ""])
+    lvl_rows.append(["total", *([""] if node else []), *total, _pct_delta(ta, tb),
+                     *(["", ""] if node else [])])
     if fmt == "markdown":
         return _markdown(op_head, op_rows) + "\n" + _markdown(lvl_head, lvl_rows)
     title = (f"{v.model}  input {_shape(v.input)}  MACs per image\n"

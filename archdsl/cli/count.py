@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..analysis.counts import CONVENTIONS
 from . import options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from ..analysis.counts import CONVENTIONS
+
     p = sub.add_parser(
         "count", help="count parameters, MACs and activations (no torch)",
         description="Count parameters, multiply-accumulates, FLOPs and output activations "
@@ -21,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "differ.")
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("--by", choices=("node", "block", "stage"), default="stage",
-                   help="rows of the table/csv/markdown (default: stage); json has all three")
+                   help="rows of the table/csv/markdown (default: stage); json has all three, "
+                        "and with --vs the difference at this level")
     options.add_input(p)
     options.add_convention(p)
     p.add_argument("--vs", metavar="NAME", choices=CONVENTIONS,
