@@ -21,11 +21,12 @@ from . import (
     plan,
     report,
     schema,
+    serve,
     validate,
 )
 
-COMMANDS = (validate, build, count, diff, diagram, plan, report, export, bench, design,
-            schema)
+COMMANDS = (validate, build, count, diff, diagram, plan, report, serve, export, bench,
+            design, schema)
 EXIT_SPEC_ERROR = 2
 
 

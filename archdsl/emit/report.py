@@ -20,12 +20,12 @@ from .render import render
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
 
 
-def _inline(svg: bytes) -> Markup:
+def inline_svg(svg: bytes) -> Markup:
     """An SVG document as an inline element (no XML prologue or doctype)."""
     return Markup(_PROLOGUE.sub("", svg.decode("utf-8"), count=1))
 
 
-def _bars(counts: Counts) -> Markup:
+def stage_bars(counts: Counts) -> Markup:
     stages = counts.stages
     top_m = max(s.macs for s in stages) or 1
     top_p = max(s.params for s in stages) or 1
@@ -46,7 +46,7 @@ def _bars(counts: Counts) -> Markup:
     return Markup("\n".join([*lines, "</svg>"]))
 
 
-def _rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
+def layer_rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
     total = counts.total.macs or 1
     by_stage = {s.name: s for s in counts.stages}
     out: list[dict[str, Any]] = [{"subtotal": False, "name": graph.input.name, "op": "input",
@@ -71,7 +71,7 @@ def _rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
 def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
             source: str) -> str:
     """The report page; every asset is inline, so the file works offline and alone."""
-    svgs = {level: _inline(render(to_dot(graph, level, counts,
+    svgs = {level: inline_svg(render(to_dot(graph, level, counts,
                                          plan.overlay() if level == "layer" else ()), "svg"))
             for level in LEVELS}
     env = environment(html=True)
@@ -80,5 +80,5 @@ def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
         name=graph.name, source=source, version=__version__, input=f"{c}x{h}x{w}",
         total=counts.total, convention=counts.convention, plan=plan, svgs=svgs,
         provenance=provenance_line(plan),
-        stages=counts.stages, rows=_rows(graph, counts), bars=_bars(counts),
+        stages=counts.stages, rows=layer_rows(graph, counts), bars=stage_bars(counts),
         spec_yaml=spec_yaml)

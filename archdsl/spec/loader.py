@@ -339,11 +339,19 @@ def _display(path: Path, base_dir: Path) -> str:
 
 
 def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
+                  text: str | None = None, root: Path | None = None,
                   _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Positions]:
-    """Load a spec file with ``extends:`` resolved, as plain data plus positions."""
+    """Load a spec file with ``extends:`` resolved, as plain data plus positions.
+
+    ``text`` stands in for the file's contents (an editor's unsaved buffer; ``extends:``
+    still resolves against the files next to ``path``). With ``root``, every file read
+    (this one and whatever it extends) must lie inside that folder, symlinks resolved."""
     file = Path(path)
     shown = shown if shown is not None else str(path)
-    data, pos = parse_yaml(_read_text(file, shown), shown)
+    if root is not None and not file.resolve().is_relative_to(root.resolve()):
+        raise SpecError("outside the served folder; only spec files inside it are read",
+                        file=shown)
+    data, pos = parse_yaml(_read_text(file, shown) if text is None else text, shown)
     if "extends" not in data:
         return data, pos
     target = data.pop("extends")
@@ -364,7 +372,10 @@ def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
         raise SpecError(f"cannot extend '{target}': no such file (paths are relative to "
                         "this file)", location=where, field="extends")
     base_shown = os.path.normpath(os.path.join(os.path.dirname(shown), target))
-    base, base_pos = load_document(base_file, shown=base_shown, _chain=chain)
+    if root is not None and not resolved.is_relative_to(root.resolve()):
+        raise SpecError(f"cannot extend '{target}': it is outside the served folder",
+                        location=where, field="extends")
+    base, base_pos = load_document(base_file, shown=base_shown, root=root, _chain=chain)
     pos.drop(("extends",))
     merged = _merge(base, data, base_pos, pos)
     return merged, base_pos
