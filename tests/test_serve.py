@@ -181,9 +181,10 @@ def server(folder):
     from archdsl.serve.app import create_app
 
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(folder / "resnet50.yaml"), host="127.0.0.1",
-                                       port=port, log_level="warning",
-                                       timeout_graceful_shutdown=1))
+    app = create_app(folder / "resnet50.yaml")
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                       timeout_graceful_shutdown=3))
+    app.state.stopping = lambda: srv.should_exit
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

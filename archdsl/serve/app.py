@@ -117,7 +117,9 @@ def _write_atomically(path: Path, text: str) -> int:
 
 
 def create_app(target: Path, device: str = "eager") -> Starlette:
-    """The app serving ``target`` (a spec file, shown first, in its folder; or a folder)."""
+    """The app serving ``target`` (a spec file, shown first, in its folder; or a folder).
+    Set ``app.state.stopping`` to a callable that turns true when the server shuts down,
+    and the event streams end by themselves within a second."""
     target = target.resolve()
     folder = Folder(target if target.is_dir() else target.parent)
     first = None if target.is_dir() else folder.rel(target)
@@ -188,12 +190,19 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
     async def events(request: Request) -> StreamingResponse:
         from watchfiles import awatch
 
+        stopping = getattr(request.app.state, "stopping", lambda: False)
+
         async def stream() -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
+            idle = 0
             async for changes in awatch(folder.root, debounce=50, step=25,
-                                        yield_on_timeout=True, rust_timeout=15_000):
+                                        yield_on_timeout=True, rust_timeout=1000):
+                if stopping():  # the server is shutting down: end the stream cleanly
+                    return
                 if not changes:
-                    yield ": keep-alive\n\n"  # finds a closed connection
+                    idle += 1
+                    if idle % 15 == 0:
+                        yield ": keep-alive\n\n"  # finds a closed connection
                     continue
                 for rel in sorted({folder.rel(Path(p)) for _, p in changes
                                    if Path(p).suffix in SUFFIXES

@@ -30,19 +30,27 @@
     return {status: r.status, doc};
   }
 
-  function show(doc) {
+  // The totals and the diagram first; the table, bars and plan once that frame is
+  // painted (a 1,000-row table takes longer to lay out than the diagram to draw).
+  function show(doc, seq) {
     $("totals").innerHTML = `<h2>${doc.name} <span class="muted">input ${doc.input}</span></h2>` + doc.totals;
     const pane = $("diagram"), left = pane.scrollLeft, top = pane.scrollTop;
     pane.querySelector(".level").innerHTML = doc.diagram;
     pane.scrollLeft = left; pane.scrollTop = top;
-    const stage = $("stage-filter") ? $("stage-filter").value : "";
-    $("layers-section").innerHTML = doc.layers;
-    if (stage && Array.from($("stage-filter").options).some(o => o.value === stage)) {
-      $("stage-filter").value = stage;
-      report.filter();
-    }
-    $("bars").innerHTML = doc.bars;
-    $("fusion").innerHTML = doc.fusion;
+    return new Promise(done => requestAnimationFrame(() => setTimeout(() => {
+      window.archdslDrawnAt = performance.now();
+      if (seq === state.shown) {
+        const stage = $("stage-filter") ? $("stage-filter").value : "";
+        $("layers-section").innerHTML = doc.layers;
+        if (stage && Array.from($("stage-filter").options).some(o => o.value === stage)) {
+          $("stage-filter").value = stage;
+          report.filter();
+        }
+        $("bars").innerHTML = doc.bars;
+        $("fusion").innerHTML = doc.fusion;
+      }
+      done();
+    }, 0)));
   }
 
   async function render() {
@@ -56,7 +64,8 @@
     state.shown = seq;
     if (code !== 200) { status(doc.error || `render failed (${code})`); return; }
     if (doc.ok) {
-      show(doc);
+      await show(doc, seq);
+      if (seq !== state.shown) return;
       editor.setProblem(null);
       $("problem").classList.remove("shown");
       $("diagram").classList.remove("stale");
@@ -73,7 +82,7 @@
 
   function schedule() {
     clearTimeout(state.timer);
-    state.timer = setTimeout(render, 200);
+    state.timer = setTimeout(render, 150);
   }
 
   function load(file) {
