@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import threading
 from pathlib import Path
 
 
@@ -57,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"archdsl: warning: serving on {args.host}: anyone who can reach this machine "
               "can read and write the spec files of the folder", file=sys.stderr)
     app = create_app(target, args.device)
-    threading.Thread(target=_warm_up, daemon=True).start()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"archdsl serve: http://{host}:{args.port}/  (serving {target.resolve()}; "
           "Ctrl+C stops)", flush=True)
@@ -68,10 +66,3 @@ def run(args: argparse.Namespace) -> int:
         server.run()
     print("archdsl serve: stopped", flush=True)
     return 0
-
-
-def _warm_up() -> None:
-    """Compile the Graphviz module while the browser opens, so the first render is quick."""
-    from ..emit.render import render
-
-    render("digraph { a -> b }", "svg")

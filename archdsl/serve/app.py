@@ -127,6 +127,16 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
     render_lock = threading.Lock()  # one render at a time: the Graphviz module is shared
     env = environment(html=True)
 
+    def warm_up() -> None:
+        """Load (or compile, the first time on a machine) the Graphviz module before the
+        page asks for its first render, under the render lock: never twice at once."""
+        from ..emit.render import render as render_dot
+
+        with render_lock:
+            render_dot("digraph { a -> b }", "svg")
+
+    threading.Thread(target=warm_up, daemon=True, name="archdsl-warm-up").start()
+
     def file_doc(path: Path) -> dict[str, Any]:
         # mtimes travel as strings: nanoseconds since 1970 exceed a JavaScript number
         return {"path": folder.rel(path), "text": path.read_text(encoding="utf-8"),
