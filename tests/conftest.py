@@ -57,6 +57,8 @@ QUICK = (
     "test_exports.py::test_exact_checkpoint_loads_strictly",
     # report and schema
     "test_report.py::test_self_contained",
+    "test_serve.py::test_render_gives_counts_or_the_clis_error",
+    "test_serve.py::test_live_page_in_chromium",
     "test_docs.py::test_committed_schemas_are_current",
     "test_docs.py::test_shipped_spec_against_schemas[resnet50]",
     "test_docs.py::test_generated_docs_are_current",

@@ -145,6 +145,26 @@ def test_render_gives_counts_or_the_clis_error(client, folder):
     assert ok.json()["ok"] and ok.json()["name"] == "seresnet50"
 
 
+def test_match_against_a_spec_outside_is_refused(client, folder):
+    text = (folder / "resnet50.yaml").read_text().replace(
+        "{depth: 3, width: 256}", "{depth: {match: ../outside.yaml, by: params}, width: 256}")
+    r = client.post("/api/render", json={"path": "resnet50.yaml", "text": text}).json()
+    assert not r["ok"] and "outside the served folder" in r["error"]["message"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["nope/"], "not a spec file or folder"),
+    (["README.md"], "not a spec file or folder"),
+    (["specs", "--device", "gpu"], "--device: unknown profile 'gpu'"),
+    (["specs", "--port", "0"], "--port: 0 is not a TCP port"),
+])
+def test_cli_refusals(args, message):
+    out = subprocess.run([sys.executable, "-m", "archdsl", "serve", *args], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
 def test_page_fetches_nothing_from_the_network(client):
     html = client.get("/").text
     assert not re.search(r"(src|href)=\"(https?:)?//", html)
