@@ -247,6 +247,29 @@ def test_live_page_in_chromium(server, folder, tmp_path):
         assert macs() == 4_089_184_256
         assert page.locator(".cm-content").count() == 1
         assert page.locator(".level.shown svg").count() == 1
+        # completion and hover from the JSON Schema
+        page.evaluate("""() => {
+            const view = archdslServe.editor.view, text = view.state.doc.toString();
+            view.dispatch({selection: {anchor: text.indexOf("stem:")}});
+            view.focus();
+        }""")
+        page.keyboard.type("lay")
+        page.wait_for_selector(".cm-tooltip-autocomplete li", timeout=5_000)
+        assert page.locator(".cm-tooltip-autocomplete li").first.text_content().startswith(
+            "layout")
+        page.keyboard.press("Escape")
+        edit("laystem:", "stem:")
+        box = page.locator(".cm-line", has_text="stem:").first.bounding_box()
+        page.mouse.move(box["x"] + 12, box["y"] + box["height"] / 2)
+        page.wait_for_selector(".cm-tooltip-hover", timeout=5_000)
+        schema = json.loads((ROOT / "schema" / "archdsl.schema.json").read_text())
+        docs = {schema["properties"]["stem"]["description"],
+                schema["$defs"]["ClassicStem"]["description"]}
+        hover = page.locator(".cm-tooltip-hover").text_content()
+        assert any(d.splitlines()[0] in hover for d in docs), hover
+        page.wait_for_function("archdslServe.state.seq === archdslServe.state.shown && "
+                               "!document.getElementById('problem').classList.contains('shown')")
+        seq = int(page.evaluate("document.body.dataset.rendered"))
         # stage 1 depth 3 -> 4: totals and diagram follow
         edit("depth: 3, width: 256", "depth: 4, width: 256")
         seq = rendered(seq)

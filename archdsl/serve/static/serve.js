@@ -33,7 +33,13 @@
   // The totals and the diagram first; the table, bars and plan once that frame is
   // painted (a 1,000-row table takes longer to lay out than the diagram to draw).
   function show(doc, seq) {
-    $("totals").innerHTML = `<h2>${doc.name} <span class="muted">input ${doc.input}</span></h2>` + doc.totals;
+    const title = document.createElement("h2"), input = document.createElement("span");
+    title.textContent = doc.name + " ";
+    input.className = "muted";
+    input.textContent = `input ${doc.input}`;
+    title.appendChild(input);
+    $("totals").innerHTML = doc.totals;   // escaped by the server's templates
+    $("totals").prepend(title);
     const pane = $("diagram"), left = pane.scrollLeft, top = pane.scrollTop;
     pane.querySelector(".level").innerHTML = doc.diagram;
     pane.scrollLeft = left; pane.scrollTop = top;
