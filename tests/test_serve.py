@@ -51,7 +51,7 @@ def client(folder):
 
     from archdsl.serve.app import create_app
 
-    return TestClient(create_app(folder / "resnet50.yaml"))
+    return TestClient(create_app(folder / "resnet50.yaml"), base_url="http://127.0.0.1:8000")
 
 
 @pytest.mark.parametrize("path", ["../outside.yaml", "%2e%2e/outside.yaml",
@@ -90,7 +90,13 @@ def test_oversized_and_malformed_bodies(client):
     big = {"path": "resnet50.yaml", "text": "#" * (1 << 20)}
     assert client.put("/api/file", json=big).status_code == 413
     assert client.post("/api/render", json=big).status_code == 413
-    assert client.post("/api/render", content=b"{not json").status_code == 400
+    assert client.post("/api/render", content=b"{not json",
+                       headers={"content-type": "application/json"}).status_code == 400
+    # a cross-site form or text/plain post can't be JSON; a bad length is no number
+    assert client.post("/api/render", content=b"{}",
+                       headers={"content-type": "text/plain"}).status_code == 415
+    assert client.post("/api/render", content=b"{}", headers={
+        "content-type": "application/json", "content-length": "abc"}).status_code == 400
     assert client.post("/api/render", json=[1, 2]).status_code == 400
     assert client.post("/api/render", json={"path": "resnet50.yaml", "text": "x",
                                             "level": "node"}).status_code == 400
@@ -102,20 +108,48 @@ def test_saves_are_atomic_and_never_overwrite_silently(client, folder):
     doc = client.get("/api/file?path=resnet50.yaml").json()
     edited = doc["text"].replace("depth: 3, width: 256", "depth: 4, width: 256")
     r = client.put("/api/file", json={"path": "resnet50.yaml", "text": edited,
-                                      "base_mtime_ns": doc["mtime_ns"]})
+                                      "base_etag": doc["etag"]})
     assert r.status_code == 200 and path.read_text() == edited
+    assert r.json()["etag"] == hashlib.sha256(edited.encode()).hexdigest()
     assert oct(path.stat().st_mode & 0o777) == "0o640"
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temp file left
-    # someone else saves; a save based on the old version is refused, and told the new text
-    os.utime(path, ns=(int(r.json()["mtime_ns"]) + 10**9,) * 2)
+    # someone else saves, keeping the old mtime (cp -p, rsync -t): a save based on the
+    # old version is still refused, and told the new text
+    before = path.stat()
     path.write_text(edited + "# theirs\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     stale = client.put("/api/file", json={"path": "resnet50.yaml", "text": "mine",
-                                          "base_mtime_ns": r.json()["mtime_ns"]})
+                                          "base_etag": r.json()["etag"]})
     assert stale.status_code == 409 and stale.json()["text"].endswith("# theirs\n")
     assert path.read_text().endswith("# theirs\n")
     forced = client.put("/api/file", json={"path": "resnet50.yaml", "text": "mine\n",
                                            "force": True})
     assert forced.status_code == 200 and path.read_text() == "mine\n"
+    # a new spec file in an existing folder; none in a missing one, none onto a folder
+    new = client.put("/api/file", json={"path": "ablations/mine.yaml", "text": "name: x\n"})
+    assert new.status_code == 200 and (folder / "ablations" / "mine.yaml").is_file()
+    assert client.put("/api/file", json={"path": "nope/mine.yaml", "text": "x"}
+                      ).status_code == 404
+    (folder / "dir.yaml").mkdir()
+    assert client.put("/api/file", json={"path": "dir.yaml", "text": "x"}).status_code == 403
+
+
+def test_requests_from_elsewhere_are_refused(client, folder):
+    """DNS rebinding (another Host) and cross-site requests (another Origin) can't reach
+    the folder; hidden files and folders are never served, and nothing non-UTF-8."""
+    assert client.get("/api/files", headers={"host": "evil.example"}).status_code == 403
+    assert client.get("/", headers={"host": "evil.example:8000"}).status_code == 403
+    assert client.get("/api/files", headers={"host": "localhost:8000"}).status_code == 200
+    assert client.post("/api/render", json={"path": "resnet50.yaml", "text": "x"},
+                       headers={"origin": "https://evil.example"}).status_code == 403
+    (folder / ".github").mkdir()
+    for rel in (".github/ci.yaml", ".hidden.yaml", "archdsl-out/x.yaml"):
+        r = client.put("/api/file", json={"path": rel, "text": "x", "force": True})
+        assert r.status_code == 403, rel
+    assert not (folder / ".github" / "ci.yaml").exists()
+    (folder / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
+    assert client.get("/api/file?path=latin1.yaml").status_code == 415
+    assert client.get("/").status_code == 200
 
 
 def test_render_gives_counts_or_the_clis_error(client, folder):
@@ -137,9 +171,12 @@ def test_render_gives_counts_or_the_clis_error(client, folder):
     assert (err["error"]["line"], err["error"]["col"]) == (line, bad.splitlines()[
         line - 1].index("dpeth") + 1)
     # extends: resolves next to the file, but never out of the folder
-    out = client.post("/api/render", json={"path": "seresnet50.yaml",
-                                           "text": "extends: ../outside.yaml\nname: x\n"}).json()
-    assert not out["ok"] and "outside the served folder" in out["error"]["message"]
+    for base in ("../outside.yaml", "../secret.txt", "notes.txt"):
+        (folder / "notes.txt").write_text("API_KEY: 123\n")
+        out = client.post("/api/render", json={"path": "seresnet50.yaml",
+                                               "text": f"extends: {base}\nname: x\n"}).json()
+        assert not out["ok"] and "outside the served folder" in out["error"]["message"]
+        assert "API_KEY" not in out["error"]["message"] and out["error"]["line"] == 1
     ok = client.post("/api/render", json={"path": "seresnet50.yaml", "level": "layer",
                                           "text": (folder / "seresnet50.yaml").read_text()})
     assert ok.json()["ok"] and ok.json()["name"] == "seresnet50"
@@ -171,7 +208,7 @@ def test_page_fetches_nothing_from_the_network(client):
     for name in ("editor.js", "serve.js"):
         js = client.get(f"/static/{name}")
         assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
-    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/app.py").status_code == 404
     assert client.get("/schema.json").json()["title"]
 
 

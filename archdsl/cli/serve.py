@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -55,9 +56,10 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"archdsl: warning: serving on {args.host}: anyone who can reach this machine "
               "can read and write the spec files of the folder", file=sys.stderr)
-    app = create_app(target, args.device)
+    app = create_app(target, args.device, args.host)
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"archdsl serve: http://{host}:{args.port}/  (serving {target.resolve()}; "
+    served = target if target.is_dir() else Path(os.path.abspath(target)).parent
+    print(f"archdsl serve: http://{host}:{args.port}/  (serving {served.resolve()}; "
           "Ctrl+C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
                                            log_level="warning", timeout_graceful_shutdown=3))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .. import __version__
 from ..analysis.counts import Counts
@@ -37,7 +37,7 @@ def stage_bars(counts: Counts) -> Markup:
     for i, s in enumerate(stages):
         y = 24 + i * row
         wm, wp = width * s.macs / top_m, width * s.params / top_p
-        lines += [f'<text x="0" y="{y + 14}">{s.name}</text>',
+        lines += [f'<text x="0" y="{y + 14}">{escape(s.name)}</text>',
                   f'<rect x="140" y="{y}" width="{wm:.1f}" height="18" fill="#90cdf4"/>',
                   f'<text x="{144 + wm:.1f}" y="{y + 14}">{s.macs / 1e9:.2f} G</text>',
                   f'<rect x="{160 + width}" y="{y}" width="{wp:.1f}" height="18" '

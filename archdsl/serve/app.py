@@ -8,6 +8,7 @@ told to. Changes on disk reach the page by Server-Sent Events (``watchfiles``)."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -44,22 +45,32 @@ class Folder:
         self.root = root.resolve()
 
     def spec(self, rel: Any, *, exists: bool = True) -> Path:
-        """The spec file ``rel`` names, or an HTTP error: 400 for a malformed path, 403
-        for one outside the folder (``..``, absolute, a symlink out) or not a spec file,
-        404 for one that isn't there."""
+        """The spec file ``rel`` names, its symlinks resolved, or an HTTP error: 400 for a
+        malformed path, 403 for one outside the folder (``..``, absolute, a symlink out),
+        hidden (a part starting with ``.``) or in a build folder, or not a spec file, 404
+        for one that isn't there (or, with ``exists=False``, whose folder isn't)."""
         if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
             raise HTTPException(400, "a path is a non-empty relative path with / separators")
         parts = PurePosixPath(rel)
         if parts.is_absolute() or ".." in parts.parts or (len(rel) > 1 and rel[1] == ":"):
             raise HTTPException(403, f"{rel}: outside the served folder")
-        full = self.root / parts
-        if not full.resolve().is_relative_to(self.root):
-            raise HTTPException(403, f"{rel}: a symlink out of the served folder")
-        if full.suffix not in SUFFIXES:
+        if any(p.startswith(".") or p in _SKIP_DIRS for p in parts.parts):
+            raise HTTPException(403, f"{rel}: hidden and build folders are not served")
+        if parts.suffix not in SUFFIXES:
             raise HTTPException(403, f"{rel}: only spec files (.yaml, .yml) are served")
+        full = (self.root / parts).resolve()
+        if not full.is_relative_to(self.root):
+            raise HTTPException(403, f"{rel}: a symlink out of the served folder")
+        if full.is_dir():
+            raise HTTPException(403, f"{rel}: a folder, not a spec file")
         if exists and not full.is_file():
             raise HTTPException(404, f"{rel}: no such spec file")
+        if not full.parent.is_dir():
+            raise HTTPException(404, f"{rel}: no such folder")
         return full
+
+    def is_link(self, rel: str) -> bool:
+        return (self.root / rel).is_symlink()
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -73,7 +84,7 @@ class Folder:
             for f in sorted(filenames):
                 p = Path(dirpath) / f
                 if p.suffix in SUFFIXES and not f.startswith(".") and \
-                        p.resolve().is_relative_to(self.root):
+                        p.resolve().is_relative_to(self.root) and p.resolve().is_file():
                     out.append(self.rel(p))
                     if len(out) >= MAX_FILES:
                         return out
@@ -81,9 +92,18 @@ class Folder:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, read up to MAX_BODY bytes (413 beyond)."""
+    """The request's JSON object, read up to MAX_BODY bytes (413 beyond). Only JSON is
+    taken (a cross-site form or text/plain post cannot be), and only from this page's
+    own origin when the browser names one."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "send JSON (Content-Type: application/json)")
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host')}":
+        raise HTTPException(403, f"requests from {origin} are refused")
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+    if declared is not None and not declared.isdigit():
+        raise HTTPException(400, "Content-Length is not a number")
+    if declared is not None and int(declared) > MAX_BODY:
         raise HTTPException(413, f"request bodies are limited to {MAX_BODY} bytes")
     data = bytearray()
     async for chunk in request.stream():
@@ -99,8 +119,12 @@ async def _body(request: Request) -> dict[str, Any]:
     return doc
 
 
-def _write_atomically(path: Path, text: str) -> int:
-    """Replace ``path``'s contents in one rename, keeping its mode; its new mtime_ns."""
+def _etag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace ``path``'s contents in one rename, keeping its mode."""
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -113,18 +137,43 @@ def _write_atomically(path: Path, text: str) -> int:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path.stat().st_mtime_ns
 
 
-def create_app(target: Path, device: str = "eager") -> Starlette:
-    """The app serving ``target`` (a spec file, shown first, in its folder; or a folder).
+_LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}
+
+
+class _HostCheck:
+    """Refuse a request whose Host header names another machine than the one bound: a
+    page of another site whose name was made to resolve to 127.0.0.1 (DNS rebinding)
+    can't reach the folder. With no ``allowed`` set (all interfaces bound), no check."""
+
+    def __init__(self, app: Any, allowed: set[str] | None) -> None:
+        self.app, self.allowed = app, allowed
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.allowed is not None:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            name = host[:host.index("]") + 1] if host.startswith("[") and "]" in host \
+                else host.rsplit(":", 1)[0]
+            if name not in self.allowed:
+                response = JSONResponse({"error": f"host {host!r} is not served here"},
+                                        status_code=403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def create_app(target: Path, device: str = "eager", host: str = "127.0.0.1") -> Starlette:
+    """The app serving ``target`` (a spec file, shown first, in its folder; or a folder)
+    to browsers that reach it as ``host`` (or a loopback name).
     Set ``app.state.stopping`` to a callable that turns true when the server shuts down,
     and the event streams end by themselves within a second."""
-    target = target.resolve()
+    target = Path(os.path.abspath(target))  # a symlinked spec: serve the link's folder
     folder = Folder(target if target.is_dir() else target.parent)
-    first = None if target.is_dir() else folder.rel(target)
+    first = None if target.is_dir() else target.name
     devices = builtin_names()
     render_lock = threading.Lock()  # one render at a time: the Graphviz module is shared
+    save_lock = threading.Lock()  # a save's check and its write, together
     env = environment(html=True)
 
     def warm_up() -> None:
@@ -137,19 +186,37 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
 
     threading.Thread(target=warm_up, daemon=True, name="archdsl-warm-up").start()
 
-    def file_doc(path: Path) -> dict[str, Any]:
-        # mtimes travel as strings: nanoseconds since 1970 exceed a JavaScript number
-        return {"path": folder.rel(path), "text": path.read_text(encoding="utf-8"),
-                "mtime_ns": str(path.stat().st_mtime_ns)}
+    def file_doc(rel: str, path: Path) -> dict[str, Any]:
+        """A spec's text, its mtime (a string: nanoseconds exceed a JavaScript number)
+        and its etag (the SHA-256 of its bytes, which a save must name)."""
+        try:
+            data = path.read_bytes()
+            mtime = path.stat().st_mtime_ns
+        except OSError as exc:
+            raise HTTPException(404, f"{rel}: cannot read ({exc.strerror})") from None
+        if len(data) > MAX_BODY:
+            raise HTTPException(413, f"{rel}: spec files are limited to {MAX_BODY} bytes")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPException(415, f"{rel}: not UTF-8 text") from None
+        return {"path": rel, "text": text, "mtime_ns": str(mtime), "etag": _etag(data)}
 
     async def page(request: Request) -> HTMLResponse:
         files = folder.specs()
-        start = first or (files[0] if files else None)
-        boot = {"files": files, "file": file_doc(folder.spec(start)) if start else None,
-                "devices": devices, "device": device, "levels": list(LEVELS),
-                "level": "block"}
-        html = env.get_template("serve.html.j2").render(
-            boot=json.dumps(boot).replace("</", "<\\/"), root=str(folder.root))
+        opened = None
+        for rel in ([first] if first else []) + files[:1]:
+            try:
+                opened = file_doc(rel, folder.spec(rel))
+                break
+            except HTTPException:
+                continue
+        boot = {"files": files, "file": opened, "devices": devices, "device": device,
+                "levels": list(LEVELS), "level": "block"}
+        # inside <script>: no character that could end it or open a comment
+        text = json.dumps(boot).replace("<", "\\u003c").replace(">", "\\u003e") \
+            .replace("&", "\\u0026")
+        html = env.get_template("serve.html.j2").render(boot=text)
         return HTMLResponse(html, headers={"Cache-Control": "no-store"})
 
     async def static(request: Request) -> Response:
@@ -166,21 +233,32 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
         return JSONResponse({"files": folder.specs()})
 
     async def read(request: Request) -> JSONResponse:
-        return JSONResponse(file_doc(folder.spec(request.query_params.get("path"))))
+        rel = request.query_params.get("path")
+        return JSONResponse(file_doc(rel, folder.spec(rel)))
 
     async def save(request: Request) -> JSONResponse:
         doc = await _body(request)
-        path = folder.spec(doc.get("path"), exists=False)
+        rel = doc.get("path")
+        path = folder.spec(rel, exists=False)
         text = doc.get("text")
         if not isinstance(text, str):
             raise HTTPException(400, "text: the spec's contents, a string")
-        if path.is_symlink():
-            raise HTTPException(403, f"{folder.rel(path)}: a symlink; save the file it names")
-        if path.exists() and not doc.get("force") and \
-                str(path.stat().st_mtime_ns) != doc.get("base_mtime_ns"):
-            return JSONResponse({"conflict": True, **file_doc(path)}, status_code=409)
-        mtime = await run_in_threadpool(_write_atomically, path, text)
-        return JSONResponse({"path": folder.rel(path), "mtime_ns": str(mtime)})
+        if folder.is_link(rel):
+            raise HTTPException(403, f"{rel}: a symlink; save the file it names")
+
+        def work() -> JSONResponse:
+            with save_lock:
+                if path.exists() and not doc.get("force"):
+                    disk = file_doc(rel, path)
+                    if disk["etag"] != doc.get("base_etag"):
+                        return JSONResponse({"conflict": True, **disk}, status_code=409)
+                _write_atomically(path, text)
+                return JSONResponse(file_doc(rel, path) | {"text": None})
+
+        try:
+            return await run_in_threadpool(work)
+        except OSError as exc:
+            raise HTTPException(409, f"{rel}: cannot write ({exc.strerror})") from None
 
     async def render(request: Request) -> JSONResponse:
         doc = await _body(request)
@@ -192,7 +270,7 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
 
         def work() -> dict[str, Any]:
             with render_lock:
-                return render_spec(path, text, root=folder.root, shown=folder.rel(path),
+                return render_spec(path, text, root=folder.root, shown=doc["path"],
                                    device=dev, level=level)
 
         return JSONResponse({"seq": doc.get("seq"), **await run_in_threadpool(work)})
@@ -215,11 +293,14 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
                         yield ": keep-alive\n\n"  # finds a closed connection
                     continue
                 for rel in sorted({folder.rel(Path(p)) for _, p in changes
-                                   if Path(p).suffix in SUFFIXES
-                                   and not Path(p).name.startswith(".")
-                                   and Path(p).resolve().is_relative_to(folder.root)}):
-                    p = folder.root / rel
-                    mtime = str(p.stat().st_mtime_ns) if p.exists() else None
+                                   if Path(p).suffix in SUFFIXES}):
+                    if any(part.startswith(".") or part in _SKIP_DIRS
+                           for part in PurePosixPath(rel).parts):
+                        continue
+                    try:
+                        mtime: str | None = str((folder.root / rel).stat().st_mtime_ns)
+                    except OSError:  # removed (or renamed away) since
+                        mtime = None
                     yield f"data: {json.dumps({'path': rel, 'mtime_ns': mtime})}\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream",
@@ -229,9 +310,13 @@ def create_app(target: Path, device: str = "eager") -> Starlette:
         assert isinstance(exc, HTTPException)
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
 
-    return Starlette(routes=[
+    app = Starlette(routes=[
         Route("/", page), Route("/static/{name}", static), Route("/schema.json", schema),
         Route("/api/files", files), Route("/api/file", read, methods=["GET"]),
         Route("/api/file", save, methods=["PUT"]), Route("/api/render", render, methods=["POST"]),
         Route("/events", events),
     ], exception_handlers={HTTPException: refused})
+    bound = f"[{host}]" if ":" in host else host
+    allowed = None if host in ("0.0.0.0", "::", "") else _LOOPBACK | {bound.lower()}
+    app.add_middleware(_HostCheck, allowed=allowed)
+    return app

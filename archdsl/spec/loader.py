@@ -338,6 +338,14 @@ def _display(path: Path, base_dir: Path) -> str:
         return str(path)
 
 
+def _servable(file: Path, root: Path) -> bool:
+    """Whether ``file`` is a spec file a server confined to ``root`` may read: inside it
+    (symlinks resolved), in no hidden folder, named .yaml or .yml."""
+    real, top = file.resolve(), root.resolve()
+    return real.is_relative_to(top) and real.suffix in (".yaml", ".yml") and not any(
+        part.startswith(".") for part in real.relative_to(top).parts)
+
+
 def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
                   text: str | None = None, root: Path | None = None,
                   _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Positions]:
@@ -348,9 +356,9 @@ def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
     (this one and whatever it extends) must lie inside that folder, symlinks resolved."""
     file = Path(path)
     shown = shown if shown is not None else str(path)
-    if root is not None and not file.resolve().is_relative_to(root.resolve()):
-        raise SpecError("outside the served folder; only spec files inside it are read",
-                        file=shown)
+    if root is not None and not _servable(file, root):
+        raise SpecError("outside the served folder, hidden, or not a .yaml/.yml file; only "
+                        "spec files inside the folder are read", file=shown)
     data, pos = parse_yaml(_read_text(file, shown) if text is None else text, shown)
     if "extends" not in data:
         return data, pos
@@ -364,6 +372,9 @@ def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
                         location=Location(shown, 1, 1), field="name")
     base_file = (file.parent / target)
     resolved = base_file.resolve()
+    if root is not None and not _servable(base_file, root):
+        raise SpecError(f"cannot extend '{target}': it is outside the served folder, hidden, "
+                        "or not a .yaml/.yml file", location=where, field="extends")
     chain = _chain + (file.resolve(),)
     if resolved in chain:
         loop = " -> ".join(p.name for p in chain + (resolved,))
@@ -372,9 +383,6 @@ def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
         raise SpecError(f"cannot extend '{target}': no such file (paths are relative to "
                         "this file)", location=where, field="extends")
     base_shown = os.path.normpath(os.path.join(os.path.dirname(shown), target))
-    if root is not None and not resolved.is_relative_to(root.resolve()):
-        raise SpecError(f"cannot extend '{target}': it is outside the served folder",
-                        location=where, field="extends")
     base, base_pos = load_document(base_file, shown=base_shown, root=root, _chain=chain)
     pos.drop(("extends",))
     merged = _merge(base, data, base_pos, pos)

@@ -21,27 +21,25 @@ function create(parent, { doc, schema, onChange }) {
               source: "archdsl" }];
   }
   const serverLint = linter((view) => diagnostics(view.state), { delay: 0 });
-  const view = new EditorView({
-    parent,
-    state: EditorState.create({
-      doc,
-      extensions: [
-        basicSetup,
-        yaml(),
-        yamlLanguage.data.of({ autocomplete: yamlCompletion() }),
-        hoverTooltip(yamlSchemaHover()),
-        stateExtensions(schema),
-        serverLint,
-        lintGutter(),
-        EditorView.updateListener.of((u) => { if (u.docChanged && onChange) onChange(); }),
-      ],
-    }),
-  });
+  const extensions = [
+    basicSetup,
+    yaml(),
+    yamlLanguage.data.of({ autocomplete: yamlCompletion() }),
+    hoverTooltip(yamlSchemaHover()),
+    stateExtensions(schema),
+    serverLint,
+    lintGutter(),
+    EditorView.updateListener.of((u) => { if (u.docChanged && onChange) onChange(); }),
+  ];
+  const view = new EditorView({ parent, state: EditorState.create({ doc, extensions }) });
   return {
     view,
     getDoc: () => view.state.doc.toString(),
+    // another file, or the file reloaded from disk: a fresh state, so undo can't bring
+    // back the text of another file (no change event: the caller knows)
     setDoc(text) {
-      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+      problem = null;
+      view.setState(EditorState.create({ doc: text, extensions }));
     },
     setProblem(p) {
       problem = p;
