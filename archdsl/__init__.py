@@ -30,11 +30,13 @@ def build_model(spec_or_path: Spec | str | os.PathLike[str], **kwargs: Any) -> t
     return _build(spec_or_path, **kwargs)
 
 
-def fuse(model_or_spec: Any, plan_or_device: Any = "eager") -> torch.nn.Module:
-    """A fused copy of a built module for a device's plan (see archdsl.fusion.executor)."""
+def fuse(model_or_spec: Any, plan_or_device: Any = "eager", *,
+         dtype: torch.dtype | None = None) -> torch.nn.Module:
+    """A fused copy of a built module for a device's plan, on the module's device, in
+    ``dtype`` (default: the module's own; see archdsl.fusion.executor.fuse)."""
     from .fusion.executor import fuse as _fuse
 
-    return _fuse(model_or_spec, plan_or_device)
+    return _fuse(model_or_spec, plan_or_device, dtype=dtype)
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike[str], **kwargs: Any) -> Any:

@@ -20,6 +20,21 @@ from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 
 
+class ArchdslModule(fx.GraphModule):
+    """A ``torch.fx.GraphModule`` that keeps archdsl's attributes (``archdsl_graph``, the
+    IR the fusion executor and the exporters read back; ``archdsl_applied``) through
+    ``copy.deepcopy``, which rebuilds a GraphModule from its graph and drops them."""
+
+    KEPT = ("archdsl_graph", "archdsl_applied")
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> fx.GraphModule:
+        res = super().__deepcopy__(memo)
+        for key in self.KEPT:
+            if key in self.__dict__:  # immutable (a frozen Graph, a tuple): shared
+                setattr(res, key, self.__dict__[key])
+        return res
+
+
 def pad_channels(x: torch.Tensor, extra: int, stride: int) -> torch.Tensor:
     """Shortcut option A: subsample by ``stride``, append ``extra`` zero channels."""
     return F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, extra))
@@ -97,7 +112,7 @@ def emit(graph: Graph) -> fx.GraphModule:
             raise NotImplementedError(f"{n.name}: the torch emitter has no rule for op "
                                       f"{n.op!r}")
     fxg.output(values[graph.output.name])
-    model = fx.GraphModule(modules, fxg, class_name="ArchdslNet")
+    model = ArchdslModule(modules, fxg, class_name="ArchdslNet")
     model.apply(_init)
     model.archdsl_graph = graph  # lets analyses and the fusion executor read the IR back
     return model

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
-from ..emit.torch import FUNCTIONS, MODULES, build_model
+from ..emit.torch import FUNCTIONS, MODULES, ArchdslModule, build_model
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 from .planner import FusionPlan, plan_for
@@ -33,16 +33,30 @@ def _bn_affine(sd: dict[str, torch.Tensor], name: str, eps: float) -> tuple[torc
     return s, sd[f"{name}.bias"] - sd[f"{name}.running_mean"] * s
 
 
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Folding arithmetic runs in float32 (float64 for a float64 module): folding BN
+    into bf16/fp16 weights in their own precision loses more than the unfused module."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 class _Fuser:
-    def __init__(self, graph: Graph, plan: FusionPlan, sd: dict[str, torch.Tensor]) -> None:
+    def __init__(self, graph: Graph, plan: FusionPlan, sd: dict[str, torch.Tensor],
+                 dtype: torch.dtype | None = None) -> None:
         self.g, self.plan, self.sd = graph, plan, sd
+        floats = [v for v in sd.values() if v.is_floating_point()]
+        own = floats[0].dtype if floats else torch.float32
+        self.dtype = dtype or own  # the fused module's
+        compute = _compute_dtype(torch.float64 if torch.float64 in (own, self.dtype) else own)
+        # the folding's inputs, in the compute precision, on the module's device
+        self.f = {k: v.to(compute) if v.is_floating_point() else v for k, v in sd.items()}
         self.weights: dict[str, list[torch.Tensor]] = {}
         for n in graph:
             if n.op == "conv2d":
-                w = sd[f"{n.name}.weight"].clone()
-                b = sd.get(f"{n.name}.bias")
+                w = self.f[f"{n.name}.weight"].clone()
+                b = self.f.get(f"{n.name}.bias")
                 self.weights[n.name] = [w, b.clone() if b is not None else
-                                        torch.zeros(w.shape[0], dtype=w.dtype)]
+                                        torch.zeros(w.shape[0], dtype=w.dtype,
+                                                    device=w.device)]
         self.alias: dict[str, str] = {}      # node → the node whose value it is
         self.stride: dict[str, int] = {n.name: n.attrs["stride"] for n in graph
                                        if n.op == "conv2d"}
@@ -98,7 +112,7 @@ class _Fuser:
             if rule == "bn_fold" and node.op == "batch_norm" and g[node.inputs[0]].op == "conv2d" \
                     and node.inputs[0] in nodes:
                 conv = node.inputs[0]
-                s, t = _bn_affine(self.sd, n, node.attrs["eps"])
+                s, t = _bn_affine(self.f, n, node.attrs["eps"])
                 w, b = self.weights[conv]
                 self.weights[conv] = [w * s.view(-1, 1, 1, 1), b * s + t]
                 self.alias[n] = conv
@@ -110,7 +124,7 @@ class _Fuser:
                 self.alias[n] = node.inputs[0]
             elif rule == "bn_fold_forward" and node.op == "batch_norm":
                 conv = next(c for c in nodes if g[c].op == "conv2d")
-                s, t = _bn_affine(self.sd, n, node.attrs["eps"])
+                s, t = _bn_affine(self.f, n, node.attrs["eps"])
                 w, b = self.weights[conv]
                 groups = g[conv].attrs["groups"]
                 # W'[o, i] = W[o, i]·s[i]; b' = b + Σ_i W[o, i]·t[i] (per group)
@@ -129,9 +143,9 @@ class _Fuser:
         w = torch.cat([self.weights[c][0] for c in names])
         b = torch.cat([self.weights[c][1] for c in names])
         conv = nn.Conv2d(a["in_channels"], w.shape[0], a["kernel"], stride=self.stride[names[0]],
-                         padding=a["padding"], groups=a["groups"], bias=True, dtype=w.dtype,
-                         device=w.device)
-        with torch.no_grad():
+                         padding=a["padding"], groups=a["groups"], bias=True,
+                         dtype=self.dtype, device=w.device)
+        with torch.no_grad():  # cast once, at the end, to the module's own dtype
             conv.weight.copy_(w)
             conv.bias.copy_(b)
         return conv
@@ -182,8 +196,7 @@ class _Fuser:
                 m = MODULES[n.op](n)
                 own = {k: v for k, v in self.sd.items() if k.startswith(n.name + ".")}
                 if own:
-                    first = next(iter(own.values()))
-                    m = m.to(device=first.device, dtype=first.dtype)
+                    m = m.to(device=next(iter(own.values())).device, dtype=self.dtype)
                 m.load_state_dict({k[len(n.name) + 1:]: v for k, v in self.sd.items()
                                    if k.startswith(n.name + ".")})
                 mods[n.name] = m
@@ -192,14 +205,21 @@ class _Fuser:
                 fn, extra, kw = FUNCTIONS[n.op](n)
                 val[n.name] = call(fn, tuple(arg(n, i) for i in n.inputs) + extra, kw, n.name)
         fxg.output(val[self.value_of(g.output.name)])
-        model = fx.GraphModule(mods, fxg, class_name="ArchdslFused")
+        model = ArchdslModule(mods, fxg, class_name="ArchdslFused")
         model.archdsl_applied = tuple(self.applied)
         return model.eval()
 
 
 def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
-         plan_or_device: FusionPlan | str = "eager") -> fx.GraphModule:
-    """A fused copy of a built module (or of a fresh one built from a spec), in eval mode.
+         plan_or_device: FusionPlan | str = "eager", *,
+         dtype: torch.dtype | None = None) -> fx.GraphModule:
+    """A fused copy of a built module (or of a fresh one built from a spec), in eval mode,
+    on the module's device (cpu, cuda, meta) and in ``dtype`` (default: the module's own:
+    float32, float64, bfloat16 or float16). The folding is computed in float32 (float64
+    where either dtype is) and cast once at the end: to run in bf16/fp16, fuse the float32
+    module with ``dtype=torch.bfloat16`` (one rounding of the folded weights), rather than
+    a module already cast (its weights are rounded twice). A ``copy.deepcopy`` of a built
+    module fuses too.
 
     Applies the plan's eager-applicable rules (``EXECUTED``): BN folding (both ways),
     constant-scale folding, horizontal merges with a split, SE as ``torch.addcmul``, and
@@ -216,7 +236,7 @@ def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
     if model.training:
         raise ValueError("fuse() folds BN running statistics: call model.eval() first")
     sd = {k: v.detach() for k, v in model.state_dict().items()}
-    f = _Fuser(graph, plan, sd)
+    f = _Fuser(graph, plan, sd, dtype)
     with torch.no_grad():
         f.prepare()
         fused = f.emit()
