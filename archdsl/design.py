@@ -55,7 +55,14 @@ def _target(spec: dict[str, Any], by: str, base: Path, where: Any, field: str,
     if isinstance(goal, (int, float)) and not isinstance(goal, bool) and goal > 0:
         return int(goal)
     if isinstance(goal, str):
-        return metric(graph_of(base / goal), by)
+        try:
+            return metric(graph_of(base / goal), by)
+        except SpecError as err:
+            if err.location is not None:  # a problem inside the other spec: shown there
+                raise
+            # the other spec can't be read at all: say so at this match
+            raise SpecError(f"match: cannot read '{goal}': {err.message}", location=where,
+                            field=field) from None
     raise SpecError("match: expected another spec's path or a positive number",
                     location=where, field=field)
 

@@ -73,6 +73,23 @@ def test_unsolvable_target_says_the_closest(tmp_path):
                                "(148.520x)")
 
 
+def test_unreadable_match_target_is_reported_at_the_match(tmp_path):
+    """A target spec that can't be read at all is named at the match's line; a problem
+    inside a readable target stays at its own line in that file."""
+    spec = tmp_path / "m.yaml"
+    spec.write_text(f"extends: {SPECS / 'resnet18.yaml'}\nname: tiny\n"
+                    "stages:\n  - {depth: {match: nope.yaml, by: params}, width: 64}\n")
+    with pytest.raises(archdsl.SpecError) as info:
+        load_solved(spec)
+    assert str(info.value) == (f"{spec}:4:13: stages[0].depth: match: cannot read "
+                               "'nope.yaml': no such file")
+    (tmp_path / "bad.yaml").write_text("name: bad\nstagez: []\n")
+    spec.write_text(spec.read_text().replace("nope.yaml", "bad.yaml"))
+    with pytest.raises(archdsl.SpecError) as info:
+        load_solved(spec)
+    assert str(info.value).startswith(f"{tmp_path / 'bad.yaml'}:2:1: stagez: unknown key")
+
+
 def test_sweep_cli(tmp_path, capsys):
     base = str(SPECS / "resnext50_32x4d.yaml")
     assert main(["sweep", base, "--grid", "cardinality=1,2,4,8,32", "--grid",
