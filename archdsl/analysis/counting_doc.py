@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..load import load_spec_with_graph
 from . import counters
 from .counts import count
 
@@ -19,8 +20,6 @@ END = "<!-- end of the generated part -->"
 
 def totals_table(specs: Iterable[Path]) -> str:
     """Each counter's MACs for each spec at the spec's input, and archdsl's default."""
-    from ..load import load_spec_with_graph
-
     tools = counters.names()
     head = ["model", *(counters.load(t).column for t in tools), "archdsl conv+linear"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]

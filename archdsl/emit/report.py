@@ -68,12 +68,16 @@ def layer_rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
     return out
 
 
+def level_svg(graph: Graph, level: str, counts: Counts, plan: FusionPlan) -> Markup:
+    """One diagram level as an inline SVG; the layer level shades the plan's kernels."""
+    overlay = plan.overlay() if level == "layer" else ()
+    return inline_svg(render(to_dot(graph, level, counts, overlay), "svg"))
+
+
 def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
             source: str) -> str:
     """The report page; every asset is inline, so the file works offline and alone."""
-    svgs = {level: inline_svg(render(to_dot(graph, level, counts,
-                                         plan.overlay() if level == "layer" else ()), "svg"))
-            for level in LEVELS}
+    svgs = {level: level_svg(graph, level, counts, plan) for level in LEVELS}
     env = environment(html=True)
     c, h, w = graph.input.shape
     return env.get_template("report.html.j2").render(

@@ -33,12 +33,6 @@ def _bn_affine(sd: dict[str, torch.Tensor], name: str, eps: float) -> tuple[torc
     return s, sd[f"{name}.bias"] - sd[f"{name}.running_mean"] * s
 
 
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """Folding arithmetic runs in float32 (float64 for a float64 module): folding BN
-    into bf16/fp16 weights in their own precision loses more than the unfused module."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
 class _Fuser:
     def __init__(self, graph: Graph, plan: FusionPlan, sd: dict[str, torch.Tensor],
                  dtype: torch.dtype | None = None) -> None:
@@ -46,7 +40,9 @@ class _Fuser:
         floats = [v for v in sd.values() if v.is_floating_point()]
         own = floats[0].dtype if floats else torch.float32
         self.dtype = dtype or own  # the fused module's
-        compute = _compute_dtype(torch.float64 if torch.float64 in (own, self.dtype) else own)
+        # folding in bf16/fp16 itself loses more than the unfused module: float32, or
+        # float64 where either dtype is
+        compute = torch.float64 if torch.float64 in (own, self.dtype) else torch.float32
         # the folding's inputs, in the compute precision, on the module's device
         self.f = {k: v.to(compute) if v.is_floating_point() else v for k, v in sd.items()}
         self.weights: dict[str, list[torch.Tensor]] = {}

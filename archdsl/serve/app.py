@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ..bundle import atomic_file
 from ..emit.dot import LEVELS
 from ..emit.jinja import environment
 from ..fusion.profiles import builtin_names
@@ -124,19 +124,16 @@ def _etag(data: bytes) -> str:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path``'s contents in one rename, keeping its mode."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+    """Replace ``path``'s contents in one rename (``atomic_file``), synced to disk first
+    and keeping the file's permissions."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else None
+    with atomic_file(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        if mode is not None:
+            os.chmod(tmp, mode)
 
 
 _LOOPBACK = {"127.0.0.1", "localhost", "[::1]"}

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.counts import count
-from ..emit.dot import LEVELS, to_dot
+from ..emit.dot import LEVELS
 from ..emit.jinja import environment
-from ..emit.render import render
-from ..emit.report import inline_svg, layer_rows, stage_bars
+from ..emit.report import layer_rows, level_svg, stage_bars
 from ..fusion.planner import plan_for
 from ..fusion.report import provenance_line
 from ..load import load_solved
@@ -44,15 +43,13 @@ def render_spec(path: Path, text: str, *, root: Path, shown: str, device: str,
                                        "field": err.field}}
     counts = count(graph)
     plan = plan_for(graph, device)
-    svg = render(to_dot(graph, level, counts, plan.overlay() if level == "layer" else ()),
-                 "svg")
     parts = _parts()
     c, h, w = graph.input.shape
     return {
         "ok": True, "name": graph.name, "input": f"{c}x{h}x{w}", "level": level,
         "device": device, "params": counts.total.params, "macs": counts.total.macs,
         "totals": str(parts.totals(counts.total, counts.convention, plan)),
-        "diagram": str(inline_svg(svg)),
+        "diagram": str(level_svg(graph, level, counts, plan)),
         "layers": str(parts.layers(layer_rows(graph, counts), counts.stages)),
         "bars": str(stage_bars(counts)),
         "fusion": str(parts.fusion(plan, provenance_line(plan))),
