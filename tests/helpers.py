@@ -31,7 +31,8 @@ def ruff_bin() -> str | None:
 
 
 # every shipped device profile (test_fusion_plan holds archdsl's list to this one)
-DEVICES = ["eager", "x86-onednn", "openvino-cpu", "onnxruntime-cpu", "tensorrt", "mobile"]
+DEVICES = ["eager", "eager-cuda", "x86-onednn", "openvino-cpu", "onnxruntime-cpu", "tensorrt",
+           "cuda", "mobile"]
 
 
 def all_specs() -> list[Path]:

@@ -20,6 +20,7 @@ from helpers import SPECS, all_specs, comparable_graph, spec_id
 
 import archdsl
 from archdsl.fusion.engines import (
+    code_kernels,
     comparable,
     inductor_kernels,
     openvino_kernels,
@@ -53,6 +54,19 @@ def test_inductor_runs_what_the_x86_onednn_plan_says(name):
     graph = comparable_graph(SPECS / f"{name}.yaml")
     profile = load_profile("x86-onednn")
     engine = inductor_kernels(archdsl.build_model(graph), small_input(graph))
+    assert engine == planned_kernels(plan(graph, profile), profile)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="no CUDA device: the cuda profile is held to Inductor's generated "
+                           "Triton code on a GPU (and by benchmarks/gpu.py)")
+@pytest.mark.parametrize("name", ["resnet50", "resnext50_32x4d", "seresnext50_32x4d",
+                                  "resnetv2_50"])
+def test_inductor_on_cuda_runs_what_the_cuda_plan_says(name):
+    graph = comparable_graph(SPECS / f"{name}.yaml")
+    profile = load_profile("cuda")
+    engine = inductor_kernels(archdsl.build_model(graph).cuda(), small_input(graph).cuda(),
+                              freezing=False)
     assert engine == planned_kernels(plan(graph, profile), profile)
 
 
@@ -105,13 +119,29 @@ def test_inductor_labels_follow_the_documented_mapping():
                           "[None], ''") == "onednn_conv+sum+relu"
     assert inductor_label("cpp_fused_mean_2", "buf125, buf106") == "generated"
     assert inductor_label("extern_kernels.mm", "a, b") == "extern_kernels.mm"
+    assert inductor_label("extern_kernels.convolution", "buf0, w, stride=(1, 1)") == "conv"
+
+
+def test_gpu_code_is_counted_launch_for_launch():
+    """A GPU's call(): Triton launches (``.run``) and cuDNN/cuBLAS extern calls."""
+    code = """
+def call(args):
+    buf0 = empty_strided_cuda((1, 3, 64, 64), (12288, 1, 192, 3), torch.float32)
+    stream0 = get_raw_stream(0)
+    triton_poi_fused_0.run(arg0_1, buf0, 12288, stream=stream0)
+    buf1 = extern_kernels.convolution(buf0, buf2, stride=(2, 2), padding=(3, 3), dilation=(1, 1), transposed=False, output_padding=(0, 0), groups=1, bias=None)
+    triton_poi_fused__native_batch_norm_legit_no_training_relu_1.run(buf3, arg2_1, 262144, stream=stream0)
+    extern_kernels.addmm(arg9_1, reinterpret_tensor(buf8, (1, 2048), (2048, 1), 0), buf9, alpha=1, beta=1, out=buf10)
+    return (buf10, )
+"""
+    assert code_kernels(code) == {"generated": 2, "conv": 1, "addmm": 1}
 
 
 def test_every_plan_says_whether_an_engine_checked_it():
     graph = load_spec_with_graph(SPECS / "resnet18.yaml")[1]
     checked = {"x86-onednn": "torch-inductor", "openvino-cpu": "openvino",
                "onnxruntime-cpu": "onnxruntime"}
-    for device in ["eager", "tensorrt", "mobile", *checked]:
+    for device in ["eager", "eager-cuda", "cuda", "tensorrt", "mobile", *checked]:
         p = plan(graph, load_profile(device), "avx2").to_json()
         if device in checked:
             assert p["verified_with"]["engine"] == checked[device]

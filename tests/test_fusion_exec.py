@@ -186,11 +186,121 @@ def test_fuse_on_the_meta_device_and_of_a_deep_copy():
     assert_close(again(torch.ones(1, 3, 64, 64)), built(torch.ones(1, 3, 64, 64)), FUSED_RTOL)
 
 
+GPU_SPECS = ["resnet50", "resnext50_32x4d", "seresnext50_32x4d", "resnetv2_50"]
+
+
+def module_kinds(fused):
+    return collections.Counter(type(m).__name__ for m in fused.modules())
+
+
+@pytest.mark.parametrize("name", GPU_SPECS)
+def test_cuda_targeted_fuse_runs_cudnn_kernels_and_no_bias_alone(name):
+    """The CUDA-targeted fuse (eager-cuda), pinned on the CPU: one ConvReLU per planned
+    cudnn_conv_relu and one ConvAddReLU per cudnn_conv_add_relu, and no folded bias on a
+    plain conv (on CUDA a conv's bias is a broadcast add of its own); the same function."""
+    model, shape = model_for(SPECS / f"{name}.yaml")
+    fused = archdsl.fuse(model, "eager-cuda")
+    planned = plan_for(model.archdsl_graph, "eager-cuda").kernel_counts
+    kinds = module_kinds(fused)
+    assert kinds["ConvReLU"] == planned["cudnn_conv_relu"] > 0
+    assert kinds["ConvAddReLU"] == planned.get("cudnn_conv_add_relu", 0)
+    assert (kinds["ConvAddReLU"] > 0) == (name != "resnetv2_50")  # pre-act adds end no ReLU
+    assert kinds["Conv2d"] == planned["conv2d"]
+    own = model.state_dict()
+    assert [n for n, m in fused.named_modules() if isinstance(m, torch.nn.Conv2d)
+            and m.bias is not None and f"{n}.bias" not in own] == []
+    assert_close(outputs(fused, shape), outputs(model, shape), FUSED_RTOL)
+
+
+@pytest.mark.parametrize("path", all_specs(), ids=spec_id)
+def test_cuda_targeted_fuse_leaves_no_folded_bias_alone(path):
+    with torch.device("meta"):
+        model = archdsl.build_model(path).eval()
+        fused = archdsl.fuse(model, "eager-cuda")
+    own = model.state_dict()
+    assert [n for n, m in fused.named_modules() if isinstance(m, torch.nn.Conv2d)
+            and m.bias is not None and f"{n}.bias" not in own] == []
+    graph = model.archdsl_graph
+    kinds = module_kinds(fused)
+    planned = plan_for(graph, "eager-cuda").kernel_counts
+    assert kinds["ConvReLU"] == planned.get("cudnn_conv_relu", 0)
+    assert kinds["ConvAddReLU"] == planned.get("cudnn_conv_add_relu", 0)
+
+
+def schema_bound(op, compute):
+    """A stand-in for a cuDNN op that takes its arguments exactly as the real schema
+    orders them, checks that the operands share one dtype (cuDNN's requirement, which
+    autocast does not meet for these ops by itself) and computes with ``compute``."""
+    names = [a.name for a in op.default._schema.arguments]
+    calls = []
+
+    def fake(*args):
+        assert len(args) == len(names), (len(args), names)
+        kw = dict(zip(names, args, strict=True))
+        tensors = [v for k, v in kw.items() if isinstance(v, torch.Tensor)]
+        assert len({t.dtype for t in tensors}) == 1, {k: v.dtype for k, v in kw.items()
+                                                       if isinstance(v, torch.Tensor)}
+        calls.append(kw)
+        return compute(kw)
+    fake.calls = calls
+    return fake
+
+
+def test_cudnn_ops_are_called_by_their_schema_and_cast_under_autocast(monkeypatch):
+    import torch.nn.functional as F
+
+    from archdsl.fusion import executor
+
+    def conv(kw):
+        return F.conv2d(kw["self"], kw["weight"], kw["bias"], kw["stride"], kw["padding"],
+                        kw["dilation"], kw["groups"])
+
+    relu = schema_bound(torch.ops.aten.cudnn_convolution_relu, lambda kw: F.relu(conv(kw)))
+    add_relu = schema_bound(torch.ops.aten.cudnn_convolution_add_relu,
+                            lambda kw: F.relu(conv(kw) + kw["alpha"] * kw["z"]))
+    monkeypatch.setattr(torch, "cudnn_convolution_relu", relu)
+    monkeypatch.setattr(torch, "cudnn_convolution_add_relu", add_relu)
+    monkeypatch.setattr(executor, "_cudnn", lambda x: True)
+    model, shape = model_for(SPECS / "resnext50_32x4d.yaml")
+    fused = archdsl.fuse(model, "eager-cuda")
+    kinds = module_kinds(fused)
+    assert_close(outputs(fused, shape), outputs(model, shape), FUSED_RTOL)
+    assert (len(relu.calls), len(add_relu.calls)) == (kinds["ConvReLU"], kinds["ConvAddReLU"])
+    assert {c["groups"] for c in relu.calls} == {1, 32}
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ref = model(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low, twin_low = fused(x), model(x)
+    assert relu.calls[-1]["self"].dtype == torch.bfloat16
+    # autocast's error, no more: as far from the float32 result as the unfused module is
+    assert err(low, ref) <= 1.25 * err(twin_low, ref)
+
+
+def err(a, ref):
+    return ((a.float() - ref).abs().max() / ref.abs().max()).item()
+
+
+def test_fuse_picks_the_profile_by_the_module_device():
+    model, _ = model_for(SPECS / "resnet18.yaml")
+    assert module_kinds(archdsl.fuse(model))["ConvReLU"] == 0  # eager on the CPU
+    assert module_kinds(archdsl.fuse(model, "eager-cuda"))["ConvReLU"] > 0
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_fuse_on_cuda():
-    model = randomised(archdsl.build_model(SPECS / "resnet18.yaml"), (3, 64, 64)).cuda()
-    fused = archdsl.fuse(model)
+@pytest.mark.parametrize("name", GPU_SPECS)
+def test_fuse_on_cuda(name):
+    model, shape = model_for(SPECS / f"{name}.yaml")
+    model = model.cuda()
+    fused = archdsl.fuse(model)  # eager-cuda: cuDNN's fused kernels
+    assert module_kinds(fused)["ConvReLU"] > 0
     assert {p.device.type for p in fused.parameters()} == {"cuda"}
-    x = torch.randn(2, 3, 64, 64, device="cuda")
+    x = torch.randn(2, *shape, device="cuda")
     with torch.no_grad():
         assert_close(fused(x), model(x), FUSED_RTOL)
+        cl = fused.to(memory_format=torch.channels_last)
+        assert_close(cl(x.contiguous(memory_format=torch.channels_last)), model(x), FUSED_RTOL)
+        ref = model(x)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            low, twin_low = fused(x), model(x)
+        assert err(low, ref) <= 1.25 * err(twin_low, ref)

@@ -1,6 +1,6 @@
-"""What the engines behind the CPU profiles really run, counted in each profile's kernel
+"""What the engines behind the profiles really run, counted in each profile's kernel
 names, so that a plan can be held to its engine kernel for kernel: Inductor for
-``x86-onednn``, OpenVINO for ``openvino-cpu``. (ONNX Runtime's check for
+``x86-onednn`` (CPU) and ``cuda`` (GPU), OpenVINO for ``openvino-cpu``. (ONNX Runtime's check for
 ``onnxruntime-cpu`` reads the optimised ONNX graph; see tests/test_fusion_exec.py.)
 
 The engines are optional dependencies, imported only when a count is asked for."""
@@ -18,20 +18,27 @@ from .profiles import Profile
 if TYPE_CHECKING:
     import torch
 
-# one statement of Inductor's generated call(): an extern call or a generated kernel
-_CALL = re.compile(r"^\s*(?:\w+ = )?(extern_kernels\.\w+|torch\.ops\.[\w.]+|cpp_fused_\w+)"
-                   r"\((.*)\)\s*$")
+# one statement of Inductor's generated call(): an extern call or a generated kernel (C++
+# on the CPU, a Triton kernel's .run(...) launch on a GPU)
+_CALL = re.compile(r"^\s*(?:\w+ = )?(extern_kernels\.\w+|torch\.ops\.[\w.]+|cpp_fused_\w+|"
+                   r"triton_\w+)(?:\.run)?\((.*)\)\s*$")
+# extern calls on a GPU, by the plan's name
+_EXTERN = {"extern_kernels.convolution": "conv", "extern_kernels.addmm": "addmm"}
 
 
 def inductor_label(call: str, args: str) -> str:
     """The plan's kernel name for one statement of Inductor's code (docs/fusion.md):
     ``_convolution_pointwise`` with attr ``relu`` is ``onednn_conv+relu`` (``none``:
     ``onednn_conv``), ``_convolution_pointwise_.binary`` with ``add``/``relu`` is
-    ``onednn_conv+sum+relu``, ``_mkl_linear`` is ``mkl_linear``, any ``cpp_fused_*`` is
-    ``generated``; another extern call keeps its own name (and shows as a difference)."""
+    ``onednn_conv+sum+relu``, ``_mkl_linear`` is ``mkl_linear``, any ``cpp_fused_*`` (or,
+    on a GPU, ``triton_*``) is ``generated``; on a GPU, ``extern_kernels.convolution`` is
+    ``conv`` and ``extern_kernels.addmm`` ``addmm``; another extern call keeps its own name
+    (and shows as a difference)."""
     words = [w for w in re.findall(r"'(\w*)'", args) if w and w != "none"]
-    if call.startswith("cpp_fused_"):
+    if call.startswith(("cpp_fused_", "triton_")):
         return "generated"
+    if call in _EXTERN:
+        return _EXTERN[call]
     if call.startswith("torch.ops.mkldnn._convolution_pointwise_.binary"):
         return "onednn_conv+sum" + "".join(f"+{w}" for w in words[1:])
     if call.startswith("torch.ops.mkldnn._convolution_pointwise"):
@@ -41,21 +48,28 @@ def inductor_label(call: str, args: str) -> str:
     return call
 
 
-def inductor_code(model: torch.nn.Module, x: torch.Tensor) -> str:
-    """The code Inductor generates for ``model`` with freezing (it folds BN itself)."""
+def inductor_code(model: torch.nn.Module, x: torch.Tensor, freezing: bool = True) -> str:
+    """The code Inductor generates for ``model`` on ``x``'s device, with freezing (it
+    folds BN itself) or without (``torch.compile``'s default mode)."""
     import torch
     import torch._inductor.config as cfg
     from torch._inductor.utils import run_and_get_code
 
     torch._dynamo.reset()
-    with cfg.patch(freezing=True), torch.no_grad():
+    with cfg.patch(freezing=freezing), torch.no_grad():
         _, codes = run_and_get_code(torch.compile(model.eval()), x)
     return "\n".join(codes)
 
 
-def inductor_kernels(model: torch.nn.Module, x: torch.Tensor) -> Counter[str]:
+def inductor_kernels(model: torch.nn.Module, x: torch.Tensor,
+                     freezing: bool = True) -> Counter[str]:
     """The kernels Inductor runs for one forward of ``model`` on ``x``, by plan label."""
-    body = inductor_code(model, x).split("def call(")[-1]
+    return code_kernels(inductor_code(model, x, freezing))
+
+
+def code_kernels(code: str) -> Counter[str]:
+    """The kernels that Inductor's generated ``call()`` in ``code`` launches, by label."""
+    body = code.split("def call(")[-1]
     return Counter(inductor_label(*m.groups()) for line in body.splitlines()
                    if (m := _CALL.match(line)))
 

@@ -1,6 +1,6 @@
-"""The fusion executor: apply a plan's eager-applicable rules to a built module and
-return a new ``torch.fx.GraphModule`` that computes the same function with fewer kernels
-(and, with kernel-1 pooling, fewer MACs)."""
+"""The fusion executor: apply a plan's rules that archdsl carries out itself (the profile's
+``executes``) to a built module and return a new ``torch.fx.GraphModule`` that computes
+the same function with fewer kernels (and, with kernel-1 pooling, fewer MACs)."""
 
 from __future__ import annotations
 
@@ -9,23 +9,74 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import fx, nn
 
 from ..emit.torch import FUNCTIONS, MODULES, ArchdslModule, build_model
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 from .planner import FusionPlan, plan_for
-from .rules import subsampled_only
+from .rules import EXECUTES, subsampled_only
 from .state import State
-
-# Rules this executor applies; the others are left to the engine the plan describes.
-EXECUTED = ("bn_fold", "bn_fold_forward", "scale_fold", "horizontal_merge", "se_axpy",
-            "kernel1_pool", "dropout_elim")
 
 
 def subsample2(x: torch.Tensor) -> torch.Tensor:
     """Every other pixel: the kernel-1 pooling moved upstream."""
     return x[:, :, ::2, ::2]
+
+
+def _cudnn(x: torch.Tensor) -> bool:
+    """Whether ``x`` runs cuDNN's fused conv kernels: on CUDA with cuDNN, outside
+    ``torch.compile`` (they have no fake kernel; Inductor lowers the plain ops itself)."""
+    return x.is_cuda and torch.backends.cudnn.enabled and not torch.compiler.is_compiling()
+
+
+def _autocast(*ts: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """The operands as autocast would cast a conv's: cuDNN's fused ops have no autocast
+    rule, so under ``torch.autocast`` they are cast to its dtype by hand."""
+    dev = next(t for t in ts if t is not None).device.type
+    if not torch.is_autocast_enabled(dev):
+        return ts
+    dt = torch.get_autocast_dtype(dev)
+    return tuple(t.to(dt) if t is not None else None for t in ts)
+
+
+class _FusedConv(nn.Module):
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
+                 padding: int, groups: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(weight, requires_grad=False)
+        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
+        self.stride, self.padding, self.groups = (stride, stride), (padding, padding), groups
+
+    def extra_repr(self) -> str:
+        o, i, k, _ = self.weight.shape
+        return (f"{i * self.groups}, {o}, kernel_size={k}, stride={self.stride[0]}, "
+                f"padding={self.padding[0]}, groups={self.groups}, bias={self.bias is not None}")
+
+
+class ConvReLU(_FusedConv):
+    """relu(conv(x) + b) as one kernel: cuDNN's ``torch.cudnn_convolution_relu`` on CUDA;
+    ``conv2d`` then ``relu`` elsewhere."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, w, b = _autocast(x, self.weight, self.bias)
+        if _cudnn(x):
+            return torch.cudnn_convolution_relu(x, w, b, self.stride, self.padding, (1, 1),
+                                                self.groups)
+        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, 1, self.groups))
+
+
+class ConvAddReLU(_FusedConv):
+    """relu(conv(x) + b + z) as one kernel: cuDNN's ``torch.cudnn_convolution_add_relu``
+    on CUDA; ``conv2d``, ``add`` and ``relu`` elsewhere."""
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x, w, b, z = _autocast(x, self.weight, self.bias, z)
+        if _cudnn(x):
+            return torch.cudnn_convolution_add_relu(x, w, z, 1.0, b, self.stride, self.padding,
+                                                    (1, 1), self.groups)
+        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, 1, self.groups) + z)
 
 
 def _bn_affine(sd: dict[str, torch.Tensor], name: str, eps: float) -> tuple[torch.Tensor, ...]:
@@ -46,6 +97,9 @@ class _Fuser:
         # the folding's inputs, in the compute precision, on the module's device
         self.f = {k: v.to(compute) if v.is_floating_point() else v for k, v in sd.items()}
         self.weights: dict[str, list[torch.Tensor]] = {}
+        # the convs whose bias is not all zeros: their own, or a folded one
+        self.biased = {n.name for n in graph if f"{n.name}.bias" in sd and n.op == "conv2d"}
+        self.executes = plan.executes or EXECUTES
         for n in graph:
             if n.op == "conv2d":
                 w = self.f[f"{n.name}.weight"].clone()
@@ -59,6 +113,8 @@ class _Fuser:
         self.sub: set[str] = set()           # outputs computed at every other pixel
         self.axpy: dict[str, str] = {}       # add → the SE mul it absorbs
         self.merged: dict[str, list[str]] = {}  # first conv → the convs merged with it
+        self.conv_relu: set[str] = set()     # convs run as ConvReLU
+        self.conv_add: dict[str, tuple[str, str]] = {}  # add → (conv, z) as ConvAddReLU
         self.applied: list[str] = []
 
     def value_of(self, name: str) -> str:
@@ -67,6 +123,8 @@ class _Fuser:
         return name
 
     def _groups(self, rule: str) -> list[tuple[str, ...]]:
+        if rule not in self.executes:
+            return []
         return [g.nodes for g in self.plan.groups if rule in (g.rules or (g.rule,))]
 
     def prepare(self) -> None:
@@ -99,7 +157,37 @@ class _Fuser:
             self.axpy[add] = mul
         for d in (n for n in g if n.op == "dropout"):
             self.alias[d.name] = d.inputs[0]  # identity at inference
-        self.applied = [r for r in EXECUTED if self._groups(r)]
+        for nodes in self._groups("conv_act"):
+            conv = next(n for n in nodes if g[n].op == "conv2d")
+            self.conv_relu.add(conv)
+            self.alias[nodes[-1]] = conv
+        for nodes in self._groups("conv_add_act"):
+            conv = next(n for n in nodes if g[n].op == "conv2d")
+            add = next(n for n in nodes if g[n].op == "add")
+            z = next(i for i in g[add].inputs if self.value_of(i) != conv)
+            self.conv_add[add] = (conv, z)
+            if nodes[-1] != add:
+                self.alias[nodes[-1]] = add
+        for conv, z in self.conv_add.values():
+            self._move_bias(self.value_of(z), conv)
+        self.applied = [r for r in self.executes if self._groups(r)]
+
+    def _move_bias(self, src: str, conv: str) -> None:
+        """A folded bias on a conv whose one reader is a conv+add kernel's ``z`` (a
+        projection shortcut) moves into that kernel's bias: it is added there anyway, and
+        on CUDA a bias of its own would be a broadcast add."""
+        g = self.g
+        if src not in self.biased or g[src].op != "conv2d" or src in self.conv_relu \
+                or src in self.merged or any(src in ms for ms in self.merged.values()):
+            return
+        readers = [n.name for n in g if n.name not in self.alias
+                   and any(self.value_of(i) == src for i in n.inputs)]
+        if len(readers) != 1 or readers[0] not in self.conv_add:
+            return
+        self.weights[conv][1] = self.weights[conv][1] + self.weights[src][1]
+        self.weights[src][1] = torch.zeros_like(self.weights[src][1])
+        self.biased.discard(src)
+        self.biased.add(conv)
 
     def _fold(self, rule: str, nodes: tuple[str, ...]) -> None:
         g = self.g
@@ -111,6 +199,7 @@ class _Fuser:
                 s, t = _bn_affine(self.f, n, node.attrs["eps"])
                 w, b = self.weights[conv]
                 self.weights[conv] = [w * s.view(-1, 1, 1, 1), b * s + t]
+                self.biased.add(conv)
                 self.alias[n] = conv
             elif rule == "scale_fold" and node.op == "scale":
                 conv = self.value_of(node.inputs[0])
@@ -131,19 +220,33 @@ class _Fuser:
                 b = b + (w_g * t_g.view(groups, 1, cin, 1, 1)).sum((2, 3, 4)).reshape(-1)
                 w = (w_g * s_g.view(groups, 1, cin, 1, 1)).reshape(w.shape)
                 self.weights[conv] = [w, b]
+                self.biased.add(conv)
                 self.alias[n] = node.inputs[0]
 
-    def _conv(self, names: list[str]) -> nn.Conv2d:
-        first = self.g[names[0]]
-        a = first.attrs
-        w = torch.cat([self.weights[c][0] for c in names])
-        b = torch.cat([self.weights[c][1] for c in names])
-        conv = nn.Conv2d(a["in_channels"], w.shape[0], a["kernel"], stride=self.stride[names[0]],
-                         padding=a["padding"], groups=a["groups"], bias=True,
+    def _weights(self, names: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The (merged) convs' weight and bias, cast once, at the end, to the module's own
+        dtype; no bias where all are zeros by construction (no bias of their own, none
+        folded), since on CUDA a conv's bias is a kernel of its own."""
+        w = torch.cat([self.weights[c][0] for c in names]).to(self.dtype)
+        if not any(c in self.biased for c in names):
+            return w, None
+        return w, torch.cat([self.weights[c][1] for c in names]).to(self.dtype)
+
+    def _conv(self, names: list[str]) -> nn.Module:
+        a = self.g[names[0]].attrs
+        w, b = self._weights(names)
+        stride = self.stride[names[0]]
+        if names[0] in self.conv_relu:
+            return ConvReLU(w, b, stride, a["padding"], a["groups"])
+        if any(names[0] == conv for conv, _ in self.conv_add.values()):
+            return ConvAddReLU(w, b, stride, a["padding"], a["groups"])
+        conv = nn.Conv2d(a["in_channels"], w.shape[0], a["kernel"], stride=stride,
+                         padding=a["padding"], groups=a["groups"], bias=b is not None,
                          dtype=self.dtype, device=w.device)
-        with torch.no_grad():  # cast once, at the end, to the module's own dtype
+        with torch.no_grad():
             conv.weight.copy_(w)
-            conv.bias.copy_(b)
+            if b is not None:
+                conv.bias.copy_(b)
         return conv
 
     def emit(self) -> fx.GraphModule:
@@ -151,7 +254,8 @@ class _Fuser:
         fxg = fx.Graph()
         val: dict[str, fx.Node] = {}
         mods: dict[str, nn.Module] = {}
-        skip = set(self.axpy.values()) | {m for ms in self.merged.values() for m in ms[1:]}
+        skip = set(self.axpy.values()) | {m for ms in self.merged.values() for m in ms[1:]} \
+            | {conv for conv, _ in self.conv_add.values()}
 
         def arg(n: Node, i: str) -> fx.Node:
             v = val[self.value_of(i)]
@@ -179,6 +283,11 @@ class _Fuser:
                     width = self.weights[c][0].shape[0]
                     val[c] = call(torch.narrow, (out, 1, start, width), {}, f"{c}_part")
                     start += width
+            elif n.name in self.conv_add:
+                conv, z = self.conv_add[n.name]
+                mods[conv] = self._conv([conv])
+                val[n.name] = fxg.call_module(conv, (arg(g[conv], g[conv].inputs[0]),
+                                                     arg(n, z)))
             elif n.op == "conv2d":
                 mods[n.name] = self._conv([n.name])
                 val[n.name] = fxg.call_module(n.name, (arg(n, n.inputs[0]),))
@@ -207,7 +316,7 @@ class _Fuser:
 
 
 def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
-         plan_or_device: FusionPlan | str = "eager", *,
+         plan_or_device: FusionPlan | str | None = None, *,
          dtype: torch.dtype | None = None) -> fx.GraphModule:
     """A fused copy of a built module (or of a fresh one built from a spec), in eval mode,
     on the module's device (cpu, cuda, meta) and in ``dtype`` (default: the module's own:
@@ -215,18 +324,26 @@ def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
     where either dtype is) and cast once at the end: to run in bf16/fp16, fuse the float32
     module with ``dtype=torch.bfloat16`` (one rounding of the folded weights), rather than
     a module already cast (its weights are rounded twice). A ``copy.deepcopy`` of a built
-    module fuses too.
+    module fuses too. ``plan_or_device``: a plan, or a profile by name or file (default:
+    ``eager-cuda`` for a module on CUDA, ``eager`` otherwise).
 
-    Applies the plan's eager-applicable rules (``EXECUTED``): BN folding (both ways),
-    constant-scale folding, horizontal merges with a split, SE as ``torch.addcmul``, and
-    kernel-1 pooling; what only an engine can do (conv+activation kernels, …) is left to
-    the engine. ``model.archdsl_applied`` lists the rules applied.
+    Applies the rules of the plan's profile that archdsl carries out itself (its
+    ``executes``; by default BN folding both ways, constant-scale folding, horizontal
+    merges with a split, SE as ``torch.addcmul`` and kernel-1 pooling); what only an engine
+    can do is left to the engine. The ``eager-cuda`` profile (the default for a module on
+    CUDA) also runs conv+bias+ReLU and conv+bias+add+ReLU as cuDNN's fused kernels
+    (:class:`ConvReLU`, :class:`ConvAddReLU`; plain ops off CUDA, so the fused module
+    still runs, and is tested, on the CPU). ``model.archdsl_applied`` lists the rules
+    applied.
     """
     model = model_or_spec if isinstance(model_or_spec, nn.Module) else \
         build_model(model_or_spec)
     graph = getattr(model, "archdsl_graph", None)
     if graph is None:
         raise ValueError("fuse() needs a module built by archdsl (it reads the IR back)")
+    if plan_or_device is None:
+        on_cuda = any(t.is_cuda for t in model.state_dict().values())
+        plan_or_device = "eager-cuda" if on_cuda else "eager"
     plan = plan_or_device if isinstance(plan_or_device, FusionPlan) else \
         plan_for(graph, plan_or_device)
     if model.training:

@@ -29,10 +29,12 @@ class FusionPlan:
     verified_with: dict[str, Any] | None = None
     modelled_from: str = ""
     isa: str | None = None
+    hardware: tuple[str, ...] = ()       # where the device's engine runs
+    executes: tuple[str, ...] = ()       # the rules archdsl.fuse() carries out itself
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "device": self.device, "model": self.model,
+            "device": self.device, "model": self.model, "hardware": list(self.hardware),
             **({"isa": self.isa} if self.isa else {}),
             "verified_with": self.verified_with, "modelled_from": self.modelled_from or None,
             "kernels_before": self.kernels_before, "kernels_after": self.kernels_after,
@@ -64,7 +66,7 @@ def provenance(profile: Profile, isa: str | None = None) -> tuple[dict[str, Any]
     machine's unless given). Planned for an instruction set the profile was not checked
     on, the plan is modelled, and says from what."""
     eng = profile.engine
-    if not eng:
+    if not eng or eng.get("modelled"):
         return None, profile.modelled_from or profile.models, None
     checked = eng.get("verified_isa")
     isa = (isa or detect_isa()) if checked else None
@@ -111,7 +113,8 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
         macs_saved=sum(g.macs_saved for g in notes),
         activation_bytes_saved=saved_bytes,
         groups=tuple(merged) + notes, refused=tuple(st.refused),
-        verified_with=verified_with, modelled_from=modelled_from, isa=isa)
+        verified_with=verified_with, modelled_from=modelled_from, isa=isa,
+        hardware=profile.hardware, executes=profile.executes)
 
 
 def plan_for(graph: Graph, device: str, isa: str | None = None) -> FusionPlan:

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .rules import RULES
+from .rules import EXECUTABLE, EXECUTES, RULES
 from .state import RuleUse
 
 
@@ -27,11 +27,17 @@ class Profile:
     # settings, the instruction sets it was checked on (where its kernels depend on them)
     # and how the plan's kernel names map onto what the engine reports
     engine: dict[str, Any] = field(default_factory=dict)
+    # where the device's engine runs (cpu, cuda; none for a device not runnable here)
+    hardware: tuple[str, ...] = ()
+    # the rules archdsl.fuse() carries out itself for this device; the rest are the engine's
+    executes: tuple[str, ...] = EXECUTES
 
     def kernel_types(self, op: str) -> list[str]:
         """The kernels one unfused IR op becomes (none for an op the device drops)."""
         return list(self.ops.get(op, [op]))
 
+
+HARDWARE = ("cpu", "cuda")
 
 # the instruction sets a plan can be made for, widest first, with the cpuinfo flag of each
 ISAS = {"amx": "amx_tile", "avx512": "avx512f", "avx2": "avx2", "sse4.2": "sse4_2"}
@@ -67,9 +73,22 @@ def _parse(data: dict[str, Any], where: str) -> Profile:
         if rid not in RULES:
             raise ValueError(f"{where}: unknown rule {rid!r}; known: {', '.join(RULES)}")
         uses.append(RuleUse(rid, r.pop("kernel", ""), r.pop("source", ""), r))
+    hardware = tuple(data.get("hardware", ()))
+    if unknown := [h for h in hardware if h not in HARDWARE]:
+        raise ValueError(f"{where}: hardware: unknown {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(HARDWARE)}")
+    executes = tuple(data.get("executes", EXECUTES))
+    if unknown := [r for r in executes if r not in EXECUTABLE]:
+        raise ValueError(f"{where}: executes: archdsl.fuse() can't carry out "
+                         f"{', '.join(map(repr, unknown))}; it can: {', '.join(EXECUTABLE)}")
+    for u in uses:
+        if u.id in ("conv_act", "conv_add_act") and u.id in executes \
+                and list(u.options.get("activations", ())) != ["relu"]:
+            raise ValueError(f"{where}: {u.id}: archdsl.fuse() runs it as cuDNN's conv+ReLU "
+                             "kernel: it needs activations: [relu]")
     return Profile(data["name"], data.get("description", ""), data.get("models", ""),
                    tuple(uses), dict(data.get("ops", {})), data.get("modelled_from", ""),
-                   dict(data.get("engine", {})))
+                   dict(data.get("engine", {})), hardware, executes)
 
 
 def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:

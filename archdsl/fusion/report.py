@@ -23,6 +23,11 @@ def provenance_line(p: FusionPlan) -> str:
     return f"Modelled, not checked against an engine: {p.modelled_from}."
 
 
+def hardware_line(p: FusionPlan) -> str:
+    return (f"Runs on: {', '.join(p.hardware)}." if p.hardware else
+            "Runs on: nothing archdsl can drive here (plan only).")
+
+
 def _summary(p: FusionPlan) -> list[str]:
     counts = ", ".join(f"{k} {v}" for k, v in p.kernel_counts.items())
     return [
@@ -36,7 +41,7 @@ def _summary(p: FusionPlan) -> list[str]:
 def to_text(p: FusionPlan) -> str:
     prof = load_profile(p.device)
     lines = [f"{p.model} on {p.device}: {prof.description}", f"models: {prof.models}",
-             provenance_line(p), "",
+             provenance_line(p), hardware_line(p), "",
              *_summary(p), "", f"groups ({len(p.groups)})"]
     for g in p.groups:
         extra = f"  [saves {g.macs_saved:,} MACs]" if g.macs_saved else ""
@@ -51,7 +56,7 @@ def to_text(p: FusionPlan) -> str:
 def to_markdown(p: FusionPlan) -> str:
     prof = load_profile(p.device)
     lines = [f"# Fusion plan: {p.model} on `{p.device}`", "", prof.description + ".",
-             f"Models: {prof.models}.", "", provenance_line(p), "",
+             f"Models: {prof.models}.", "", provenance_line(p), hardware_line(p), "",
              *[f"- {s}" for s in _summary(p)], "",
              "## Groups", "", "| rule | kernel | nodes | MACs saved |", "|---|---|---|---|"]
     lines += [f"| {'+'.join(g.rules or (g.rule,))} | {g.kernel} | {', '.join(g.nodes)} | "

@@ -13,6 +13,11 @@ from .state import Group, RuleUse, State
 Rule = Callable[[State, RuleUse], None]
 RULES: dict[str, Rule] = {}
 ACTIVATIONS = ("relu", "sigmoid")
+# the rules archdsl.fuse() carries out itself (fusion/executor.py), by default and at most;
+# a profile's ``executes`` names which of its rules it does (the rest are the engine's)
+EXECUTES = ("bn_fold", "bn_fold_forward", "scale_fold", "horizontal_merge", "se_axpy",
+            "kernel1_pool", "dropout_elim")
+EXECUTABLE = (*EXECUTES, "conv_act", "conv_add_act")
 
 
 def rule(rid: str) -> Callable[[Rule], Rule]:
@@ -40,13 +45,34 @@ def _conv_desc(n: Node) -> str:
 
 @rule("bn_fold")
 def bn_fold(st: State, use: RuleUse) -> None:
-    """conv → BN: the BN's affine map folds into the conv's weight and bias."""
+    """conv → BN: the BN's affine map folds into the conv's weight and bias. With
+    ``before`` (chains of ops, such as ``[relu]`` and ``[add, relu]``), only where one of
+    them follows the BN, each op its predecessor's one reader: a kernel that takes the
+    folded bias (on CUDA a bias alone is a broadcast add, slower than the BN kernel)."""
+    before = [list(c) for c in use.options.get("before", ())]
     for b in _of(st, "batch_norm"):
         p = st.producer(b)
         if p.op != "conv2d":
             continue
+        if before and not any(_chain_follows(st, b.name, c) for c in before):
+            readers = ", ".join(f"{c} ({st.node(c).op})" for c in st.consumers[b.name])
+            chains = " or ".join(" → ".join(c) for c in before)
+            st.refuse("bn_fold", [p.name, b.name], f"{b.name} is read by {readers}, not "
+                      f"by {chains}, whose kernel would take the folded bias: the BN "
+                      "kernel is kept")
+            continue
         st.fuse_if_only_reader("bn_fold", p.name, b.name, use.kernel,
                                ", which must see the conv without the BN")
+
+
+def _chain_follows(st: State, name: str, ops: list[str]) -> bool:
+    """``ops`` follow ``name`` in turn, each the one reader of the one before."""
+    for o in ops:
+        nxt = st.only_consumer(name)
+        if nxt is None or st.node(nxt).op != o:
+            return False
+        name = nxt
+    return True
 
 
 @rule("bn_fold_forward")
@@ -112,9 +138,19 @@ def _follow_act(st: State, name: str) -> str | None:
 
 @rule("conv_add_act")
 def conv_add_act(st: State, use: RuleUse) -> None:
-    """conv (+BN) → residual add (→ ReLU): the add is a sum post-op of the conv."""
+    """conv (+BN) → residual add (→ ReLU): the add is a sum post-op of the conv. With
+    ``activations``, only where one of them follows the add (cuDNN's conv+add kernel always
+    ends in ReLU)."""
+    acts = use.options.get("activations")
     for d in _of(st, "add"):
         fused = False
+        after = _follow_act(st, d.name)
+        if acts and (after is None or st.node(after).op not in acts):
+            convs = [i for i in d.inputs if st.conv_tail(i)]
+            if convs:
+                st.refuse("conv_add_act", [convs[0], d.name], f"{d.name} is not followed "
+                          f"by {' or '.join(acts)}: this kernel always ends in {acts[0]}")
+            continue
         for i in d.inputs:
             if fused or not st.conv_tail(i):
                 continue
@@ -122,9 +158,8 @@ def conv_add_act(st: State, use: RuleUse) -> None:
                 st.refuse("conv_add_act", [i, d.name], f"{i}'s output is also read by "
                           f"{st.others(i, d.name)}")
                 continue
-            act = _follow_act(st, d.name)
-            st.merge([i, d.name, *([act] if act else [])], "conv_add_act",
-                     _label(use, st.node(act).op if act else None))
+            st.merge([i, d.name, *([after] if after else [])], "conv_add_act",
+                     _label(use, st.node(after).op if after else None))
             fused = True
 
 
