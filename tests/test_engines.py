@@ -129,9 +129,9 @@ def call(args):
     buf0 = empty_strided_cuda((1, 3, 64, 64), (12288, 1, 192, 3), torch.float32)
     stream0 = get_raw_stream(0)
     triton_poi_fused_0.run(arg0_1, buf0, 12288, stream=stream0)
-    buf1 = extern_kernels.convolution(buf0, buf2, stride=(2, 2), padding=(3, 3), dilation=(1, 1), transposed=False, output_padding=(0, 0), groups=1, bias=None)
-    triton_poi_fused__native_batch_norm_legit_no_training_relu_1.run(buf3, arg2_1, 262144, stream=stream0)
-    extern_kernels.addmm(arg9_1, reinterpret_tensor(buf8, (1, 2048), (2048, 1), 0), buf9, alpha=1, beta=1, out=buf10)
+    buf1 = extern_kernels.convolution(buf0, buf2, stride=(2, 2), padding=(3, 3), bias=None)
+    triton_poi_fused__native_batch_norm_legit_no_training_relu_1.run(buf3, 4096, stream=s)
+    extern_kernels.addmm(arg9_1, buf8, buf9, alpha=1, beta=1, out=buf10)
     return (buf10, )
 """
     assert code_kernels(code) == {"generated": 2, "conv": 1, "addmm": 1}
