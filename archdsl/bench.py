@@ -1,13 +1,16 @@
-"""Side-by-side CPU inference benchmark of every deployment path of one architecture.
+"""Side-by-side inference benchmark of every deployment path of one architecture, on the
+CPU or on a CUDA GPU.
 
 Variants are timed interleaved (one call of each per round, each round starting one
 variant later) so that a noisy machine slows all of them alike; medians and spread are
 reported, with ratios to the eager twin (or to archdsl eager where the spec has no
-torchvision/timm twin) and to each engine on the twin's export.
+torchvision/timm twin) and to each engine on the twin's export. On CUDA each call is timed
+by CUDA events (the GPU's time, launches included), after a warm-up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import tempfile
 import time
@@ -27,6 +30,7 @@ from .ir.graph import Graph
 
 Fn = Callable[[torch.Tensor], Any]
 PAUSE_S = 0.05
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
@@ -163,16 +167,93 @@ def variants(graph: Graph, threads: int, device: str,
     return out
 
 
+def cuda_variants(graph: Graph, device: str, autocast: str | None, channels_last: bool,
+                  log: Callable[[str], None], on: str = "cuda",
+                  ) -> list[tuple[str, Callable[[], Fn]]]:
+    """(name, setup) pairs on the GPU: the twin and archdsl's module eager, the fused module,
+    and ``torch.compile`` (default mode) of the twin and of the fused module. With
+    ``autocast`` the twin and archdsl eager run under ``torch.autocast`` with float32
+    weights, the fused module holds weights folded in float32 and cast once to that dtype
+    (and reads the input in it); ``channels_last`` converts every module and the input.
+    ``on``: the torch device (another than cuda only to test these variants)."""
+    dt = AUTOCAST[autocast] if autocast else None
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = build_model(graph).eval().to(on)
+    ref = twin(graph)
+    if ref is not None:
+        try:
+            model.load_state_dict(ref.state_dict())
+        except RuntimeError as exc:
+            log(f"no twin: {graph.name}'s torchvision/timm model has other weights "
+                f"({str(exc).splitlines()[0][:80]})")
+            ref = None
+    ref = ref.eval().to(on) if ref is not None else None
+
+    def call(m: torch.nn.Module, cast: bool = False) -> Fn:
+        m = m.to(memory_format=fmt)
+
+        def fn(x: torch.Tensor) -> Any:
+            x = x.contiguous(memory_format=fmt)
+            amp = torch.autocast(on, dtype=dt) if dt and not cast else \
+                contextlib.nullcontext()
+            with torch.inference_mode(), amp:
+                return m(x.to(dt) if cast else x)
+        return fn
+
+    def fused() -> torch.nn.Module:
+        return fuse(model, device, dtype=dt)
+
+    def compiled(make: Callable[[], torch.nn.Module], cast: bool = False) -> Callable[[], Fn]:
+        def setup() -> Fn:
+            torch._dynamo.reset()
+            return call(torch.compile(make().to(memory_format=fmt)), cast)
+        return setup
+
+    weights = f", {autocast} weights" if dt else ""
+    out: list[tuple[str, Callable[[], Fn]]] = []
+    if ref is not None:
+        out.append(("twin eager", lambda: call(ref)))
+    out += [("archdsl eager", lambda: call(model)),
+            (f"archdsl fused ({device}{weights})", lambda: call(fused(), cast=dt is not None))]
+    if ref is not None:
+        out.append(("torch.compile, twin", compiled(lambda: ref)))
+    out.append((f"torch.compile, fused ({device})",
+                compiled(fused, cast=dt is not None)))
+    return out
+
+
+def _cuda_time(fn: Fn, x: torch.Tensor) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn(x)
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3
+
+
+def _cpu_time(fn: Fn, x: torch.Tensor) -> float:
+    # ONNX Runtime's and OpenVINO's idle threads spin for a while after a run; let them
+    # stop so they don't steal the cores from the next variant
+    time.sleep(PAUSE_S)
+    t = time.perf_counter()
+    fn(x)
+    return time.perf_counter() - t
+
+
 def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int = 20,
         warmup: int = 3, device: str = "eager", only: tuple[str, ...] = (),
+        on: str = "cpu", autocast: str | None = None, channels_last: bool = False,
         log: Callable[[str], None] = lambda s: None) -> list[Result]:
     """Time every variant (or those whose name contains one of ``only``) on ``batch``
-    images, interleaved over ``repeat`` rounds."""
+    images, interleaved over ``repeat`` rounds, on the CPU or (``on="cuda"``) the GPU."""
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    x = torch.randn(batch, *graph.input.shape)
+    x = torch.randn(batch, *graph.input.shape, device=on)
+    timer = _cuda_time if on == "cuda" else _cpu_time
+    made = cuda_variants(graph, device, autocast, channels_last, log) if on == "cuda" else \
+        variants(graph, threads, device, log)
     results, fns = [], []
-    for name, setup in variants(graph, threads, device, log):
+    for name, setup in made:
         if only and not any(o in name for o in only):
             continue
         r = Result(name)
@@ -181,6 +262,8 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
             fn = setup()
             for _ in range(warmup):
                 fn(x)
+            if on == "cuda":
+                torch.cuda.synchronize()
         except Exception as exc:  # noqa: BLE001 (a path this machine can't run: skip it)
             r.skipped = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
             fn = None
@@ -195,12 +278,7 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
         # always favouring the same variant
         start = k % max(len(ready), 1)
         for r, fn in ready[start:] + ready[:start]:
-            # ONNX Runtime's and OpenVINO's idle threads spin for a while after a run; let
-            # them stop so they don't steal the cores from the next variant
-            time.sleep(PAUSE_S)
-            t = time.perf_counter()
-            fn(x)
-            r.times.append(time.perf_counter() - t)
+            r.times.append(timer(fn, x))
         log(f"round {k + 1}/{repeat}")
     return results
 

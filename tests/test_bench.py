@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+import torch
 from helpers import SPECS
 
+import archdsl
+from archdsl import bench
 from archdsl.cli.main import main
+from archdsl.load import load_spec_with_graph
 
 
 def test_bench_runs_and_reports(capsys):
@@ -30,3 +35,47 @@ def test_bench_json(capsys):
     rows = json.loads(capsys.readouterr().out)
     assert {r["batch"] for r in rows} == {1, 2}
     assert all(len(r["times_s"]) == 2 for r in rows)  # no twin: archdsl only
+
+
+@pytest.mark.parametrize("args, why", [
+    (["--on", "cuda"], "archdsl: --on cuda: no CUDA device here"),
+    (["--device", "tensorrt"], "archdsl: --on cpu: the tensorrt profile runs on cuda only; "
+                               "on cpu: eager, onnxruntime-cpu, openvino-cpu, x86-onednn"),
+    (["--device", "cuda"], "archdsl: --on cpu: the cuda profile runs on cuda only"),
+    (["--device", "mobile"], "archdsl: --on cpu: the mobile profile is a plan only"),
+    (["--device", "x86-onednn", "--on", "cuda"],
+     "archdsl: --on cuda: the x86-onednn profile runs on cpu only; on cuda: cuda, eager, "
+     "eager-cuda, tensorrt"),
+    (["--autocast", "bf16"], "archdsl: --autocast: only with --on cuda"),
+    (["--channels-last"], "archdsl: --channels-last: only with --on cuda"),
+])
+def test_bench_refuses_what_cannot_run_here_in_one_line(args, why, capsys):
+    if torch.cuda.is_available() and args == ["--on", "cuda"]:
+        pytest.skip("this machine has CUDA")
+    assert main(["bench", str(SPECS / "resnet18.yaml"), *args]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith(why) and out.err.count("\n") == 1
+
+
+def test_gpu_variants_compute_the_twins_function():
+    """The --on cuda variants, built on the CPU (only the device differs): the fused module
+    with bf16 weights, channels_last, is as close to the float32 twin as the twin is under
+    bf16 autocast."""
+    graph = load_spec_with_graph(SPECS / "resnet18.yaml")[1]
+    torch.manual_seed(0)
+    made = dict(bench.cuda_variants(graph, "eager-cuda", "bf16", True, print, on="cpu"))
+    assert list(made) == ["twin eager", "archdsl eager", "archdsl fused (eager-cuda, bf16 "
+                          "weights)", "torch.compile, twin", "torch.compile, fused (eager-cuda)"]
+    torch.manual_seed(0)  # the same draws: the twin the variants copied their weights from
+    archdsl.build_model(graph)
+    ref = bench.twin(graph).eval()
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = ref(x)
+    twin_low = made["twin eager"]()(x)
+    fused_low = made["archdsl fused (eager-cuda, bf16 weights)"]()(x)
+    assert twin_low.dtype == fused_low.dtype == torch.bfloat16
+
+    def err(a):
+        return ((a.float() - want).abs().max() / want.abs().max()).item()
+    assert 0 < err(fused_low) <= 1.25 * err(twin_low)
