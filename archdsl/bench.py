@@ -248,21 +248,29 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
     images, interleaved over ``repeat`` rounds, on the CPU or (``on="cuda"``) the GPU."""
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
-    x = torch.randn(batch, *graph.input.shape, device=on)
-    timer = _cuda_time if on == "cuda" else _cpu_time
     made = cuda_variants(graph, device, autocast, channels_last, log) if on == "cuda" else \
         variants(graph, threads, device, log)
+    x = torch.randn(batch, *graph.input.shape, device=on)
+    return time_variants([(n, s) for n, s in made if not only or any(o in n for o in only)],
+                         x, repeat=repeat, warmup=warmup, log=log)
+
+
+def time_variants(made: list[tuple[str, Callable[[], Fn]]], x: torch.Tensor, *,
+                  repeat: int = 20, warmup: int = 3,
+                  log: Callable[[str], None] = lambda s: None) -> list[Result]:
+    """Set up each variant (a setup that raises is skipped, with the reason), warm it up,
+    and time the ready ones on ``x``, interleaved over ``repeat`` rounds."""
+    cuda = x.is_cuda
+    timer = _cuda_time if cuda else _cpu_time
     results, fns = [], []
     for name, setup in made:
-        if only and not any(o in name for o in only):
-            continue
         r = Result(name)
         start = time.perf_counter()
         try:
             fn = setup()
             for _ in range(warmup):
                 fn(x)
-            if on == "cuda":
+            if cuda:
                 torch.cuda.synchronize()
         except Exception as exc:  # noqa: BLE001 (a path this machine can't run: skip it)
             r.skipped = f"{type(exc).__name__}: {str(exc).splitlines()[0][:100]}"
