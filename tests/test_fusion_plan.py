@@ -39,6 +39,29 @@ def test_every_profile_plans_every_spec(path):
         assert all(r.reason for r in p.refused)
 
 
+@pytest.mark.parametrize("device", ["cuda", "eager-cuda"])
+def test_plan_cli_for_the_gpu_profiles_on_every_spec(device, capsys):
+    for path in all_specs():
+        assert main(["plan", str(path), "--device", device, "--format", "json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["device"] == device and out["hardware"] == ["cuda"]
+        assert out["verified_with"] is None and out["modelled_from"]
+
+
+def test_eager_cuda_folds_bn_only_where_a_cudnn_kernel_takes_the_bias():
+    p = plan_for(graph_of("seresnext50_32x4d"), "eager-cuda")
+    kept = [r for r in p.rule_refusals("bn_fold")]
+    assert [r.nodes for r in kept] == [(f"{b}.conv3", f"{b}.bn3") for b in (
+        [f"layer1.{i}" for i in range(3)] + [f"layer2.{i}" for i in range(4)]
+        + [f"layer3.{i}" for i in range(6)] + [f"layer4.{i}" for i in range(3)])]
+    assert kept[0].reason.startswith("layer1.0.bn3 is read by layer1.0.se.pool (")
+    assert "not by relu or add → relu" in kept[0].reason
+    v2 = plan_for(graph_of("resnetv2_50"), "eager-cuda")
+    assert "cudnn_conv_add_relu" not in v2.kernel_counts
+    assert all("always ends in relu" in r.reason for r in v2.rule_refusals("conv_add_act"))
+    assert len(v2.rule_refusals("conv_add_act")) == 16
+
+
 def merges(plan):
     return [g for g in plan.rule_groups("horizontal_merge")]
 

@@ -15,10 +15,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Plan how SPEC runs on a device: the fusion groups (rule, member IR "
                     "nodes, resulting kernel), every refused candidate with its reason, and "
                     "the totals (kernels before/after, activation bytes saved, MACs saved). "
-                    "Devices are profiles (data files); shipped: eager, x86-onednn, "
-                    "openvino-cpu, onnxruntime-cpu, tensorrt, mobile, or give a path to your "
-                    "own .yaml. Each plan says which engine (and version) it was checked "
-                    "against, or what it is modelled from.")
+                    "Devices are profiles (data files); shipped: eager, eager-cuda (PyTorch on "
+                    "a GPU with cuDNN's fused conv kernels), cuda (Inductor on a GPU), "
+                    "x86-onednn, openvino-cpu, onnxruntime-cpu, tensorrt, mobile, or give a "
+                    "path to your own .yaml. Each plan says which engine (and version) it "
+                    "was checked against, or what it is modelled from, and where it runs.")
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml)")
     p.add_argument("--device", default="eager", metavar="NAME",
                    help="device profile name or file (default: eager)")
