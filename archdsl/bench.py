@@ -178,6 +178,7 @@ def cuda_variants(graph: Graph, device: str, autocast: str | None, channels_last
     ``on``: the torch device (another than cuda only to test these variants)."""
     dt = AUTOCAST[autocast] if autocast else None
     fmt = torch.channels_last if channels_last else torch.contiguous_format
+    torch._dynamo.reset()  # once: a reset between compiles would discard the first's code
     model = build_model(graph).eval().to(on)
     ref = twin(graph)
     if ref is not None:
@@ -205,7 +206,6 @@ def cuda_variants(graph: Graph, device: str, autocast: str | None, channels_last
 
     def compiled(make: Callable[[], torch.nn.Module], cast: bool = False) -> Callable[[], Fn]:
         def setup() -> Fn:
-            torch._dynamo.reset()
             return call(torch.compile(make().to(memory_format=fmt)), cast)
         return setup
 

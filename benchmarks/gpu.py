@@ -98,13 +98,13 @@ def timed(name: str, precision: str, batches: list[int], only: tuple[str, ...], 
     for batch in batches:
         x = torch.randn(batch, *graph.input.shape, device=on)
         results = bench.time_variants(made, x, repeat=repeat, warmup=5)
-        base = next(r for r in results if r.name == "twin eager")
+        base = next((r for r in results if r.name == "twin eager" and r.times), None)
         for r in results:
             rows.append({"spec": name, "precision": precision, "batch": batch,
                          "variant": r.name, "skipped": r.skipped or None,
                          "median_ms": 1e3 * r.median if r.times else None,
                          "img_s": batch / r.median if r.times else None,
-                         "vs_twin": base.median / r.median if r.times else None,
+                         "vs_twin": base.median / r.median if r.times and base else None,
                          "setup_s": round(r.setup_s, 1)})
         print(f"  {name} {precision} batch {batch}: " + ", ".join(
             f"{r.name} {1e3 * r.median:.2f} ms" for r in results if r.times), flush=True)
@@ -131,7 +131,7 @@ def markdown(result: dict) -> str:
     lines += ["", "| spec | precision | batch | variant | median ms | img/s | vs twin |",
               "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['spec']} | {r['precision']} | {r['batch']} | {r['variant']} | "
-              + (f"{r['median_ms']:.2f} | {r['img_s']:,.0f} | {r['vs_twin']:.2f}x |"
+              + (f"{r['median_ms']:.2f} | {r['img_s']:,.0f} | {r['vs_twin'] or 0:.2f}x |"
                  if r["median_ms"] else f"skipped: {r['skipped']} | | |")
               for r in result["eager"] + result["compiled"]]
     lines += ["", "| spec | cuda profile = Inductor | engine | planned |", "|---|---|---|---|"]
@@ -191,9 +191,11 @@ def main() -> int:
     print(markdown(result))
     ok = all(e["ok"] for e in result["equivalence"].values()) and \
         all(c["equal"] for c in result["profile"].values())
-    fused = [r for r in result["eager"] if r["variant"].startswith("archdsl fused")]
-    print(f"fused vs twin, eager: min {min(r['vs_twin'] for r in fused):.2f}x, median "
-          f"{statistics.median(r['vs_twin'] for r in fused):.2f}x")
+    fused = [r["vs_twin"] for r in result["eager"]
+             if r["variant"].startswith("archdsl fused") and r["vs_twin"]]
+    if fused:
+        print(f"fused vs twin, eager: min {min(fused):.2f}x, median "
+              f"{statistics.median(fused):.2f}x")
     return 0 if ok else 1
 
 

@@ -26,9 +26,11 @@ def subsample2(x: torch.Tensor) -> torch.Tensor:
 
 
 def _cudnn(x: torch.Tensor) -> bool:
-    """Whether ``x`` runs cuDNN's fused conv kernels: on CUDA with cuDNN, outside
-    ``torch.compile`` (they have no fake kernel; Inductor lowers the plain ops itself)."""
-    return x.is_cuda and torch.backends.cudnn.enabled and not torch.compiler.is_compiling()
+    """Whether ``x`` runs cuDNN's fused conv kernels: on CUDA with cuDNN, in a dtype they
+    have (not float64), outside ``torch.compile`` (they have no fake kernel; Inductor
+    lowers the plain ops itself)."""
+    return x.is_cuda and x.dtype != torch.float64 and torch.backends.cudnn.enabled \
+        and not torch.compiler.is_compiling()
 
 
 def _autocast(*ts: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
@@ -72,8 +74,9 @@ class ConvAddReLU(_FusedConv):
     on CUDA; ``conv2d``, ``add`` and ``relu`` elsewhere."""
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        alias = z is x  # cuDNN before 8.3 read a z that is the input wrongly (torch#62926)
         x, w, b, z = _autocast(x, self.weight, self.bias, z)
-        if _cudnn(x):
+        if _cudnn(x) and not alias:
             return torch.cudnn_convolution_add_relu(x, w, z, 1.0, b, self.stride, self.padding,
                                                     (1, 1), self.groups)
         return F.relu(F.conv2d(x, w, b, self.stride, self.padding, 1, self.groups) + z)
@@ -236,10 +239,12 @@ class _Fuser:
         a = self.g[names[0]].attrs
         w, b = self._weights(names)
         stride = self.stride[names[0]]
-        if names[0] in self.conv_relu:
-            return ConvReLU(w, b, stride, a["padding"], a["groups"])
-        if any(names[0] == conv for conv, _ in self.conv_add.values()):
-            return ConvAddReLU(w, b, stride, a["padding"], a["groups"])
+        fused = ConvReLU if names[0] in self.conv_relu else ConvAddReLU if any(
+            names[0] == conv for conv, _ in self.conv_add.values()) else None
+        if fused is not None:
+            # a zero bias of its own: without one, cuDNN's fused ops fill one every call
+            return fused(w, torch.zeros_like(w[:, 0, 0, 0]) if b is None else b, stride,
+                         a["padding"], a["groups"])
         conv = nn.Conv2d(a["in_channels"], w.shape[0], a["kernel"], stride=stride,
                          padding=a["padding"], groups=a["groups"], bias=b is not None,
                          dtype=self.dtype, device=w.device)
