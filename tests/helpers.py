@@ -45,21 +45,26 @@ def spec_id(path: Path) -> str:
 
 
 _NORMS = (nn.BatchNorm2d, nn.BatchNorm1d)
+_WEIGHTED = (nn.modules.conv._ConvNd, nn.Linear)
+# scale-like parameters of a norm (BN/GN γ, EvoNorm's v): drawn around 1, not 0
+_SCALES = ("weight", "v")
 
 
 @torch.no_grad()
 def randomise(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Conv/linear weights He-normal (fan_in), BN γ ~ U(0.5, 1.5), biases ~ U(-0.2, 0.2)."""
+    """Every parameter away from its initial value: conv (1-D too) and linear weights
+    He-normal (fan_in); every other scale-like parameter (BN, GroupNorm, EvoNorm, FRN γ,
+    EvoNorm's v) ~ U(0.5, 1.5); biases, shifts and FRN's τ ~ U(-0.2, 0.2). (Default inits
+    hide bugs: timm zero-inits each block's last norm, FRN's τ starts at 0.)"""
     g = torch.Generator().manual_seed(seed)
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            fan_in = m.weight[0].numel()
-            m.weight.copy_(torch.randn(m.weight.shape, generator=g) * math.sqrt(2.0 / fan_in))
-            if m.bias is not None:
-                m.bias.copy_(torch.rand(m.bias.shape, generator=g) * 0.4 - 0.2)
-        elif isinstance(m, _NORMS):
-            m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-            m.bias.copy_(torch.rand(m.bias.shape, generator=g) * 0.4 - 0.2)
+        for name, p in m.named_parameters(recurse=False):
+            if isinstance(m, _WEIGHTED) and name == "weight":
+                p.copy_(torch.randn(p.shape, generator=g) * math.sqrt(2.0 / p[0].numel()))
+            elif name in _SCALES:
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+            else:
+                p.copy_(torch.rand(p.shape, generator=g) * 0.4 - 0.2)
     return model
 
 

@@ -4,8 +4,9 @@ variants (SE floor rounding, shortcut options A and C) against hand counts."""
 from __future__ import annotations
 
 import pytest
+import timm
 import torch
-from helpers import SPECS, TIMM_TWINS, assert_twin, randomised, timm_twin
+from helpers import SPECS, TIMM_TWINS, assert_twin, randomise, randomised, timm_twin
 
 import archdsl
 from archdsl.analysis.counts import count
@@ -91,3 +92,17 @@ def test_resnet50d_layout():
     pool = graph["layer2.0.downsample.0"]
     assert (pool.op, pool.attrs["ceil_mode"], pool.attrs["count_include_pad"]) == (
         "avg_pool", True, False)
+
+
+@pytest.mark.parametrize("name", ["resnet50_gn", "resnetv2_50d_evos", "resnetv2_50d_frn",
+                                  "ecaresnet26t", "resnetv2_50x1_bit", "resnetblur18",
+                                  "legacy_seresnet18", "resnetrs50"])
+def test_randomise_moves_every_parameter(name):
+    """The comparison helper leaves no parameter at its initial value, whatever the layer
+    (GroupNorm, EvoNorm, FRN's τ, ECA's Conv1d, weight-standardised convs, ...): a branch
+    whose last norm timm zero-inits would otherwise output nothing in a parity test."""
+    model = timm.create_model(name, pretrained=False)
+    before = {k: v.clone() for k, v in model.named_parameters()}
+    randomise(model)
+    same = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
+    assert same == []
