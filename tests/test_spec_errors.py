@@ -29,7 +29,7 @@ CASES = [
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
      "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "
-     "cardinality, depth, placement, se, stride, width"),
+     "cardinality, depth, eca, placement, se, stride, width"),
     ("missing field",
      "name: x\nstages:\n  - {width: 64, block: basic}\n",
      "3:5: stages[0].depth: required field is missing"),
@@ -72,8 +72,18 @@ CASES = [
     ("unknown defaults field",
      "name: x\ndefaults: {blok: basic}\nstages:\n  - {depth: 2, width: 64}\n",
      "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
-     "block, cardinality, depth, expansion, inner_width, placement, se, stride, stride_on, "
-     "width"),
+     "block, cardinality, depth, eca, expansion, inner_width, placement, se, stride, "
+     "stride_on, width"),
+    ("eca kernel even",
+     "name: x\nstages:\n  - {depth: 1, width: 64, block: basic, eca: {kernel: 4}}\n",
+     "3:55: stages[0].eca.kernel: a kernel of 4 taps; allowed: an odd number from 1 to 255 "
+     "(the conv pads (k − 1) / 2 each side)"),
+    ("eca kernel word",
+     "name: x\nstages:\n  - {depth: 1, width: 64, block: basic, eca: {kernel: three}}\n",
+     "3:55: stages[0].eca.kernel: expected an odd number of taps or 'auto', got 'three'"),
+    ("se and eca",
+     "name: x\nstages:\n  - {depth: 1, width: 64, block: basic, se: {ratio: 16}, eca: {}}\n",
+     "3:63: stages[0].eca: a block has one channel attention; allowed: se or eca, not both"),
     ("duplicate key",
      f"name: x\nname: y\nstages:\n  - {GOOD_STAGE}\n",
      "2:1: name: duplicate key 'name' (first given at line 1); each key may appear once"),

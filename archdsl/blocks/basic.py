@@ -42,7 +42,7 @@ class PreactBasicStage(BasicStage):
 def lower_basic(b: GraphBuilder, x: str, st: BasicStage, ctx: BlockCtx) -> str:
     """conv-BN-ReLU, conv-BN [SE], add the shortcut, ReLU (in the default placement)."""
     convs = [ConvSpec(st.width, 3, ctx.stride), ConvSpec(st.width, 3)]
-    return residual_unit(b, x, convs, st.placement, st.se, ctx)
+    return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
 block(BasicStage)(lower_basic)

@@ -66,7 +66,7 @@ def lower_bottleneck(b: GraphBuilder, x: str, st: BottleneckStage, ctx: BlockCtx
     inner = st.inner()
     convs = [ConvSpec(inner, 1, s1), ConvSpec(inner, 3, s3, st.cardinality),
              ConvSpec(st.width, 1)]
-    return residual_unit(b, x, convs, st.placement, st.se, ctx)
+    return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
 block(BottleneckStage)(lower_bottleneck)

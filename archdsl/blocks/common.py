@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..ir.graph import GraphBuilder
-from ..spec.fields import SE, Model, Ratio
+from ..spec.fields import ECA, SE, Model, Ratio
 
 Placement = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "full_preact"]
 PLACEMENT_DOC = (
@@ -86,10 +86,11 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
 
 
 def residual_unit(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
-                  se: SE | None, ctx: BlockCtx) -> str:
-    """Branch [+SE], shortcut, merge, and what follows the addition."""
+                  attention: SE | ECA | None, ctx: BlockCtx) -> str:
+    """Branch [+SE or ECA], shortcut, merge, and what follows the addition."""
     y, preact = _branch(b, x, convs, placement, ctx)
-    y = squeeze_excite(b, y, se, ctx)
+    if attention is not None:
+        y = ATTENTION[type(attention)](b, y, attention, ctx)
     out = convs[-1].out
     projects = needs_projection(b, x, out, ctx)
     source = preact if placement == "full_preact" and projects else x
@@ -160,11 +161,9 @@ def merge(b: GraphBuilder, x: str, y: str, sc: str, ctx: BlockCtx) -> str:
     return b.add("add", ctx.name("add"), (y, sc))
 
 
-def squeeze_excite(b: GraphBuilder, x: str, se: SE | None, ctx: BlockCtx) -> str:
+def squeeze_excite(b: GraphBuilder, x: str, se: SE, ctx: BlockCtx) -> str:
     """SE on the branch (Hu et al., 2018): pool, 1x1 reduce, ReLU, 1x1 expand,
     sigmoid, scale. The FCs are 1x1 convs with bias, named as timm's."""
-    if se is None:
-        return x
     c = b.shape(x)[0]
     s = b.add("global_avg_pool", ctx.name("se.pool"), (x,))
     s = b.conv(s, ctx.name("se.fc1"), se.channels(c), 1, bias=True)
@@ -172,3 +171,16 @@ def squeeze_excite(b: GraphBuilder, x: str, se: SE | None, ctx: BlockCtx) -> str
     s = b.conv(s, ctx.name("se.fc2"), c, 1, bias=True)
     s = b.act(s, ctx.name("se.gate"), "sigmoid")
     return b.add("mul", ctx.name("se.scale"), (x, s))
+
+
+def efficient_channel_attention(b: GraphBuilder, x: str, eca: ECA, ctx: BlockCtx) -> str:
+    """ECA on the branch (Wang et al., 2020): pool, a k-tap 1-D conv across the channels
+    (no bias), sigmoid, scale; named as timm's (``se.conv``)."""
+    s = b.add("global_avg_pool", ctx.name("se.pool"), (x,))
+    s = b.add("channel_conv", ctx.name("se.conv"), (s,), kernel=eca.size(b.shape(x)[0]))
+    s = b.act(s, ctx.name("se.gate"), "sigmoid")
+    return b.add("mul", ctx.name("se.scale"), (x, s))
+
+
+# the channel attentions a block can carry, by the kind of its spec field
+ATTENTION = {SE: squeeze_excite, ECA: efficient_channel_attention}

@@ -77,6 +77,8 @@ def op_label(n: Node) -> str:
         return f"fc → {a['out_features']}"
     if n.op == "scale":
         return f"× {a['factor']}"
+    if n.op == "channel_conv":
+        return f"ECA conv1d k={a['kernel']}"
     if n.op == "pad_channels":
         return f"zero-pad → {a['out_channels']} /{a['stride']}"
     return n.op.replace("_", " ")
@@ -180,6 +182,9 @@ def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
     se = [n for n in nodes if n.path == "se" and n.op == "conv2d"]
     if se:
         text += f"\n+ SE (squeeze {se[0].attrs['out_channels']})"
+    eca = [n for n in nodes if n.op == "channel_conv"]
+    if eca:
+        text += f"\n+ ECA (k={eca[0].attrs['kernel']})"
     if any(n.path == "gate" for n in nodes):
         text += "\n+ gate"
     shortcut = [n for n in nodes if n.path == "shortcut"]

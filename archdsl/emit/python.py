@@ -81,6 +81,9 @@ def _module(n: Node, ch: dict[str, str], stride: str | None = None,
         if not a["bias"]:
             args.append("bias=False")
         return ["nn.Conv2d", *args]
+    if n.op == "channel_conv":
+        k = a["kernel"]
+        return ["nn.Conv1d", "1", "1", str(k), f"padding={(k - 1) // 2}", "bias=False"]
     if n.op == "batch_norm":
         return ["nn.BatchNorm2d", ch[n.name]] + ([] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
     if n.op == "linear":
@@ -174,7 +177,7 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
             head, *rest = _module(n, ch, s, g)
             b.init.append(_call(f"self.{n.local} = {head}", rest))
     for prefix in ("se", "gate"):
-        subs = [n for n in rep if n.path == prefix and n.op == "conv2d"]
+        subs = [n for n in rep if n.path == prefix and n.op in ("conv2d", "channel_conv")]
         if subs:
             b.init.append(f"self.{prefix} = nn.Module()")
             for n in subs:
@@ -250,7 +253,11 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
         else:
             name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
         module = n.op in ("conv2d", "batch_norm")
-        lines.append(f"{name} = " + (f"self.{n.local}({ins[0]})" if module else _expr(n, ins)))
+        if n.op == "channel_conv":  # across the channels of the pooled (N, C, 1, 1) map
+            call = f"self.{n.local}({ins[0]}.view({ins[0]}.shape[0], 1, -1)).view_as({ins[0]})"
+        else:
+            call = f"self.{n.local}({ins[0]})" if module else _expr(n, ins)
+        lines.append(f"{name} = {call}")
         var[n.name] = name
     last = var[rep[-1].name]
     lines.append(f"return {last}")

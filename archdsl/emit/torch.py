@@ -40,6 +40,17 @@ def pad_channels(x: torch.Tensor, extra: int, stride: int) -> torch.Tensor:
     return F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, extra))
 
 
+class ChannelConv(nn.Conv1d):
+    """ECA's k-tap 1-D conv across the channels of a pooled (N, C, 1, 1) map (one input
+    and one output channel, zero padding, no bias; timm's ``EcaModule.conv``)."""
+
+    def __init__(self, kernel: int) -> None:
+        super().__init__(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.view(x.shape[0], 1, -1)).view_as(x)
+
+
 def _conv(n: Node) -> nn.Module:
     a = n.attrs
     return nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"],
@@ -48,6 +59,7 @@ def _conv(n: Node) -> nn.Module:
 
 MODULES: dict[str, Callable[[Node], nn.Module]] = {
     "conv2d": _conv,
+    "channel_conv": lambda n: ChannelConv(n.attrs["kernel"]),
     "batch_norm": lambda n: nn.BatchNorm2d(n.shape[0], eps=n.attrs["eps"]),
     "linear": lambda n: nn.Linear(n.attrs["in_features"], n.attrs["out_features"],
                                   bias=n.attrs["bias"]),

@@ -425,6 +425,27 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
             st.extra.update(use.options.get("per_op", {}).get(st.node(m).op, []))
 
 
+@rule("sum_operands")
+def sum_operands(st: State, use: RuleUse) -> None:
+    """The two generated kernels that feed one conv with a sum post-op, its input (such
+    as ResNet-D's pooled shortcut) and its summand (such as an SE or ECA scale), run as
+    one kernel where the conv is the input's only reader: Inductor's C++ scheduler emits
+    them together, just before that conv."""
+    gen = set(use.options.get("ops", _ELEMENTWISE))
+    for d in _of(st, "add"):
+        conv = next((m for m in st.members(d.name) if st.node(m).op == "conv2d"), None)
+        if conv is None:
+            continue
+        x = st.node(conv).inputs[0]
+        z = next((i for i in d.inputs if st.find(i) != st.find(d.name)), None)
+        if z is None or st.find(x) == st.find(z):
+            continue
+        if st.consumers[x] != [conv]:
+            continue  # computed earlier, for another reader too (a stem's max-pool)
+        if st.only_of(x, gen) and st.only_of(z, gen):
+            st.merge([x, z], "sum_operands", use.kernel)
+
+
 # what OpenVINO moves a stride through: kernel1_pool's element-wise ops, but not option A's
 # padding (it has a stride of its own)
 _STRIDE_PASSES = _PASS - {"pad_channels"}

@@ -81,6 +81,12 @@ def _pad_channels_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (a["out_channels"], -(-h // s), -(-w // s))
 
 
+def _channel_gate_shape(x: Shape) -> Shape:
+    if x[1:] != (1, 1):
+        raise ShapeError(f"a channel conv reads a pooled (C, 1, 1) map, got {x}")
+    return x
+
+
 def _numel(out: Shape) -> int:
     return prod(out)
 
@@ -129,6 +135,11 @@ OPS: dict[str, OpDef] = {
         shape=_conv_shape, params=_conv_params, macs=_conv_macs,
         doc="Cout·H·W·(Cin/groups)·k² MACs; FLOPs = 2×MACs (bias adds not counted, "
             "as FlopCounterMode)"),
+    "channel_conv": OpDef(
+        shape=lambda a, ins: _channel_gate_shape(ins[0]),
+        params=lambda a, ins: a["kernel"], macs=lambda a, ins, out: _numel(out) * a["kernel"],
+        doc="ECA's 1-D conv of k taps across the channels of a (C, 1, 1) map, zero-padded, "
+            "no bias: C·k MACs"),
     "linear": OpDef(
         shape=lambda a, ins: (a["out_features"],),
         params=lambda a, ins: a["in_features"] * a["out_features"]

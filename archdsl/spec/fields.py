@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
@@ -43,6 +44,41 @@ class SE(Model):
         return max(8, int(v + 4) // 8 * 8)
 
 
+class ECA(Model):
+    """Efficient channel attention on the residual branch (Wang et al., ECA-Net, 2020):
+    global average pool, a 1-D conv of k taps across the channels (no bias), sigmoid,
+    scale. Sits where SE would (timm's attn_layer='eca', keys ``se.conv``)."""
+
+    kernel: PosInt | Literal["auto"] = Field(
+        "auto", description="taps of the 1-D conv, odd; auto: the paper's (and timm's) "
+                            "k = |log2(C) + beta| / gamma rounded to odd, at least 3",
+        examples=["auto", 5])
+    gamma: float = Field(2.0, gt=0.0, description="γ of the auto kernel size", examples=[2])
+    beta: float = Field(1.0, description="b of the auto kernel size", examples=[1])
+
+    @field_validator("kernel", mode="before")
+    @classmethod
+    def _form(cls, v: object) -> object:
+        if v != "auto" and (not isinstance(v, int) or isinstance(v, bool)):
+            raise ValueError(f"expected an odd number of taps or 'auto', got {v!r}")
+        return v
+
+    @field_validator("kernel")
+    @classmethod
+    def _odd(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and (v % 2 == 0 or v > 255):
+            raise ValueError(f"a kernel of {v} taps; allowed: an odd number from 1 to 255 "
+                             "(the conv pads (k − 1) / 2 each side)")
+        return v
+
+    def size(self, channels: int) -> int:
+        """Taps of the conv for a block with ``channels`` output channels."""
+        if self.kernel != "auto":
+            return int(self.kernel)
+        t = int(abs(math.log2(channels) + self.beta) / self.gamma)
+        return max(t if t % 2 else t + 1, 3)
+
+
 class StageBase(Model):
     """Fields every block kind shares."""
 
@@ -51,6 +87,8 @@ class StageBase(Model):
     stride: StrictInt = Field(1, description="stride of the stage's first block: 1 or 2",
                               examples=[2], json_schema_extra={"enum": [1, 2]})
     se: SE | None = Field(None, description="squeeze-and-excitation on every block")
+    eca: ECA | None = Field(None, description="efficient channel attention (ECA-Net) on "
+                                              "every block, where SE would sit")
 
     @field_validator("stride")
     @classmethod
@@ -81,8 +119,16 @@ class StageBase(Model):
         self.check()
         return self
 
+    @property
+    def attention(self) -> SE | ECA | None:
+        """The channel attention of every block: SE, ECA or none."""
+        return self.se or self.eca
+
     def check(self) -> None:
         """Cross-field checks; raise FieldError naming the field to fix."""
+        if self.se is not None and self.eca is not None:
+            raise FieldError("eca", "a block has one channel attention; allowed: se or "
+                                    "eca, not both")
         if self.se is None:
             return
         # ratio ≤ width keeps floor(width / ratio) ≥ 1, so no squeeze is ever empty
