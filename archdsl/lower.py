@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from .blocks import BLOCKS, STEMS
 from .blocks.common import BlockCtx
 from .ir.graph import Graph, GraphBuilder
 from .layouts import LAYOUTS, apply_layout
+from .spec.fields import Norm
 from .spec.schema import Spec
+
+# the norm kinds: the op each lowers to, with its attributes
+NORMS: dict[str, Callable[[Norm], tuple[str, dict[str, Any]]]] = {
+    "batch": lambda n: ("batch_norm", {"eps": n.eps}),
+    "group": lambda n: ("group_norm", {"groups": n.groups, "eps": n.eps}),
+}
 
 
 def lower(spec: Spec) -> Graph:
     """Flatten a spec into shaped primitive nodes named like torchvision's modules."""
     h, w = spec.input.hw
     b = GraphBuilder(spec.name, (spec.input.channels, h, w))
+    b.norm = NORMS[spec.norm.kind](spec.norm)
     x = STEMS[spec.stem.kind].lower(b, "x", spec.stem)
     for i, stage in enumerate(spec.stages, start=1):
         b.stage = f"layer{i}"

@@ -125,7 +125,8 @@ TORCHVISION_TWINS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152
                      "wide_resnet50_2", "wide_resnet101_2"]
 TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152",
               "seresnext50_32x4d", "seresnext101_32x4d", "resnet50d", "resnetv2_50",
-              "resnetv2_101", "resnet10t", "resnet50t", "ecaresnet26t", "ecaresnet50d"]
+              "resnetv2_101", "resnet10t", "resnet50t", "ecaresnet26t", "ecaresnet50d",
+              "resnetrs50", "resnetrs101", "resnet50_gn"]
 
 
 def make_twin(name: str) -> nn.Module:

@@ -35,7 +35,9 @@ def test_every_profile_plans_every_spec(path):
         seen = [n for g in merged for n in g.nodes]
         assert len(seen) == len(set(seen)), "a node sits in two kernels"
         assert p.kernels_before == len(graph) - 1
-        assert p.kernels_after == sum(p.kernel_counts.values()) <= p.kernels_before
+        assert p.kernels_after == sum(p.kernel_counts.values())
+        if device in ("eager", "eager-cuda"):  # archdsl's own executor never adds one
+            assert p.kernels_after <= p.kernels_before
         assert all(r.reason for r in p.refused)
 
 

@@ -25,7 +25,7 @@ CASES = [
     ("misspelt key",
      f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
      "2:1: stagez: unknown key; did you mean 'stages'? allowed: head, input, layout, name, "
-     "shortcut, stages, stem"),
+     "norm, shortcut, stages, stem"),
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
      "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "

@@ -10,6 +10,10 @@ from ..ir.graph import GraphBuilder
 from ..spec.fields import Model, PosInt
 from .registry import stem
 
+StemPool = Literal["max", "conv"]
+POOL_DOC = ("how the stem halves the map at its end: max: a 3x3/2 max-pool; conv: a 3x3/2 "
+            "conv, BN and ReLU in its place (ResNet-RS; timm's replace_stem_pool, keys "
+            "maxpool.0/.1)")
 NORM_DOC = ("BN and ReLU after the conv; false for pre-activation nets, whose first block "
             "normalizes its input (timm's ResNetV2 stem is conv and max-pool only)")
 
@@ -20,6 +24,7 @@ class ClassicStem(Model):
     kind: Literal["classic"] = Field(description="stem kind")
     width: PosInt = Field(64, description="channels of the 7x7 conv", examples=[64])
     norm: bool = Field(True, description=NORM_DOC)
+    pool: StemPool = Field("max", description=POOL_DOC)
 
 
 class CifarStem(Model):
@@ -38,6 +43,7 @@ class DeepStem(Model):
     kind: Literal["deep"] = Field(description="stem kind")
     widths: tuple[PosInt, PosInt, PosInt] = Field(
         (32, 32, 64), description="channels of the three 3x3 convs", examples=[[32, 32, 64]])
+    pool: StemPool = Field("max", description=POOL_DOC)
 
 
 def _conv_norm(b: GraphBuilder, x: str, width: int, kernel: int, stride: int,
@@ -46,10 +52,16 @@ def _conv_norm(b: GraphBuilder, x: str, width: int, kernel: int, stride: int,
     return b.act(b.bn(y, "bn1"), "relu") if norm else y
 
 
+def _pool(b: GraphBuilder, x: str, pool: str) -> str:
+    if pool == "conv":
+        y = b.conv(x, "maxpool.0", b.shape(x)[0], 3, stride=2)
+        return b.act(b.bn(y, "maxpool.1"), "maxpool.2")
+    return b.add("max_pool", "maxpool", (x,), kernel=3, stride=2, padding=1)
+
+
 @stem(ClassicStem)
 def lower_classic(b: GraphBuilder, x: str, st: ClassicStem) -> str:
-    y = _conv_norm(b, x, st.width, 7, 2, st.norm)
-    return b.add("max_pool", "maxpool", (y,), kernel=3, stride=2, padding=1)
+    return _pool(b, _conv_norm(b, x, st.width, 7, 2, st.norm), st.pool)
 
 
 @stem(CifarStem)
@@ -64,4 +76,4 @@ def lower_deep(b: GraphBuilder, x: str, st: DeepStem) -> str:
     y = b.act(b.bn(b.conv(y, "conv1.3", w2, 3), "conv1.4"), "conv1.5")
     y = b.conv(y, "conv1.6", w3, 3)
     y = b.act(b.bn(y, "bn1"), "relu")
-    return b.add("max_pool", "maxpool", (y,), kernel=3, stride=2, padding=1)
+    return _pool(b, y, st.pool)

@@ -38,9 +38,9 @@ STYLES: dict[str, Style] = {
     "fc": Style("#bcbddc", "box3d", "fc"),
     "other": Style("#f0f0f0", "note", "other"),
 }
-OP_KIND = {"conv2d": "conv", "batch_norm": "norm", "relu": "act", "sigmoid": "act",
-           "max_pool": "pool", "avg_pool": "pool", "global_avg_pool": "pool", "add": "add",
-           "mul": "add", "one_minus": "add", "scale": "add", "linear": "fc"}
+OP_KIND = {"conv2d": "conv", "batch_norm": "norm", "group_norm": "norm", "relu": "act",
+           "sigmoid": "act", "max_pool": "pool", "avg_pool": "pool", "global_avg_pool": "pool",
+           "add": "add", "mul": "add", "one_minus": "add", "scale": "add", "linear": "fc"}
 FUSION_FILL = "#e8e8e8"
 
 
@@ -200,8 +200,8 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     stem = [n for n in graph if n.stage == "stem" and n.op != "input"]
     head = [n for n in graph if n.stage == "head"]
     g.node("x", f"input\n{_shape(graph.input.shape)}", **_node_attrs("other"))
-    g.node("stem", "stem\n" + " → ".join(op_label(n) for n in stem if n.op != "batch_norm"
-                                         and n.op != "relu")
+    g.node("stem", "stem\n" + " → ".join(op_label(n) for n in stem
+                                         if n.op not in ("batch_norm", "group_norm", "relu"))
            + f"\n{_shape(stem[-1].shape)}{_counts_line(srows.get('stem'))}",
            **_node_attrs("conv"))
     g.edge("x", "stem")
@@ -268,7 +268,7 @@ def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
             style = "se" if "SE" in branch else "conv"
         else:
             label = f"{stage}\n" + " → ".join(op_label(n) for n in nodes
-                                               if n.op not in ("batch_norm", "relu",
+                                               if n.op not in ("batch_norm", "group_norm", "relu",
                                                                "flatten"))
             style = "fc" if stage == "head" else "conv"
         label += f"\n{_shape(nodes[-1].shape)}{_counts_line(srows.get(stage))}"

@@ -84,6 +84,9 @@ def _module(n: Node, ch: dict[str, str], stride: str | None = None,
     if n.op == "channel_conv":
         k = a["kernel"]
         return ["nn.Conv1d", "1", "1", str(k), f"padding={(k - 1) // 2}", "bias=False"]
+    if n.op == "group_norm":
+        return ["nn.GroupNorm", str(a["groups"]), ch[n.name]] + (
+            [] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
     if n.op == "batch_norm":
         return ["nn.BatchNorm2d", ch[n.name]] + ([] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
     if n.op == "linear":
@@ -169,7 +172,7 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     strided = args["stride"] > 1
     proj = [n for n in rep if n.path == "shortcut" and n.op not in ("scale", "dropout")]
     for n in rep:
-        if n.path == "shortcut" or n.op not in ("conv2d", "batch_norm"):
+        if n.path == "shortcut" or n.op not in ("conv2d", "batch_norm", "group_norm"):
             continue
         s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
         g = "groups" if n.attrs.get("groups", 1) > 1 else None
@@ -252,7 +255,7 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
                 name = "keep"
         else:
             name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
-        module = n.op in ("conv2d", "batch_norm")
+        module = n.op in ("conv2d", "batch_norm", "group_norm")
         if n.op == "channel_conv":  # across the channels of the pooled (N, C, 1, 1) map
             call = f"self.{n.local}({ins[0]}.view({ins[0]}.shape[0], 1, -1)).view_as({ins[0]})"
         else:

@@ -61,6 +61,7 @@ MODULES: dict[str, Callable[[Node], nn.Module]] = {
     "conv2d": _conv,
     "channel_conv": lambda n: ChannelConv(n.attrs["kernel"]),
     "batch_norm": lambda n: nn.BatchNorm2d(n.shape[0], eps=n.attrs["eps"]),
+    "group_norm": lambda n: nn.GroupNorm(n.attrs["groups"], n.shape[0], eps=n.attrs["eps"]),
     "linear": lambda n: nn.Linear(n.attrs["in_features"], n.attrs["out_features"],
                                   bias=n.attrs["bias"]),
     "dropout": lambda n: nn.Dropout(n.attrs["p"]),

@@ -185,12 +185,17 @@ def conv_act_pool(st: State, use: RuleUse) -> None:
 
 @rule("bn_act")
 def bn_act(st: State, use: RuleUse) -> None:
-    """A BN that no conv absorbed, then ReLU (pre-activation nets): one pointwise kernel."""
+    """A BN that no conv absorbed, then ReLU (pre-activation nets): one pointwise kernel.
+    ``norms`` names the norm ops it applies to (default: batch_norm); ``per_op`` the
+    kernels a norm brings besides the merged one (a group norm's reshapes)."""
+    norms = use.options.get("norms", ["batch_norm"])
     for a in _of(st, "relu"):
         b = st.producer(a)
-        if b.op != "batch_norm" or len(st.members(b.name)) > 1:
+        if b.op not in norms or len(st.members(b.name)) > 1:
             continue
         st.fuse_if_only_reader("bn_act", b.name, a.name, use.kernel)
+        if st.find(a.name) == st.find(b.name):  # the norm's own extra kernels stay
+            st.extra.update(use.options.get("per_op", {}).get(b.op, []))
 
 
 def _activation_after(st: State, conv: str) -> str:
@@ -395,16 +400,23 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
 _ELEMENTWISE = ("relu", "sigmoid", "add", "mul", "batch_norm", "scale", "one_minus")
 
 
+def _count_of(st: State, name: str, ops: set[str]) -> int:
+    """How many nodes of ``name``'s kernel are one of ``ops``."""
+    return sum(st.node(m).op in ops for m in st.members(name))
+
+
 @rule("pointwise_chain")
 def pointwise_chain(st: State, use: RuleUse) -> None:
     """Element-wise ops run as one generated kernel: a kernel of ``ops`` joins the kernel
     that produces its input when it is that output's only reader and that kernel holds
     only ``ops`` (or a ``heads`` op, such as a pooling whose epilogue it becomes); an
     ``ends`` op (a reduction) may close the chain. With ``all_inputs`` every such producer
-    joins (Inductor), else the first (OpenVINO's Eltwise chains). ``per_op`` names the
+    joins (Inductor), else the first (OpenVINO's Eltwise chains); a kernel holds at most one
+    ``once`` op (a group norm: a reduction and its normalisation). ``per_op`` names the
     kernels the engine adds for each such op inside a chain (a constant's reorder)."""
     ops = set(use.options.get("ops", _ELEMENTWISE))
     heads, ends = set(use.options.get("heads", [])), set(use.options.get("ends", []))
+    once = set(use.options.get("once", []))
     merged: list[str] = []
     for n in st.graph:
         if not st.only_of(n.name, ops | ends):
@@ -415,6 +427,11 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
             if st.consumers[i] != [n.name]:
                 st.refuse("pointwise_chain", [i, n.name], f"{i}'s output is also read by "
                           f"{st.others(i, n.name)}")
+                continue
+            if _count_of(st, i, once) + _count_of(st, n.name, once) > 1:
+                st.refuse("pointwise_chain", [i, n.name], f"{i} and {n.name} would put two "
+                          f"of {', '.join(sorted(once))} in one kernel: each is a reduction "
+                          "of its own")
                 continue
             st.merge([i, n.name], "pointwise_chain", use.kernel)
             merged.append(n.name)
@@ -444,6 +461,46 @@ def sum_operands(st: State, use: RuleUse) -> None:
             continue  # computed earlier, for another reader too (a stem's max-pool)
         if st.only_of(x, gen) and st.only_of(z, gen):
             st.merge([x, z], "sum_operands", use.kernel)
+
+
+@rule("plain_layout")
+def plain_layout(st: State, use: RuleUse) -> None:
+    """OpenVINO's CPU plugin runs some nodes only in the plain NCHW layout (``ops``: a
+    group norm's MVN), and element-wise kernels reading them stay plain, while
+    convolutions run channels-last: each change of layout is a ``kernel`` (Reorder). A
+    conv's output read by a plain kernel, a plain tensor read by convs (once a tensor), a
+    pooling reading a plain tensor (in, and out to its conv readers); the global pool of a
+    plain tensor is plain, and its flatten needs none of its usual Reorder."""
+    plain_ops = set(use.options["ops"])
+    roots = {st.find(n.name) for n in st.graph}
+    plain: set[str] = set()
+    for n in st.graph:  # in topological order: a kernel's inputs are decided first
+        root = st.find(n.name)
+        if root in plain or root not in roots:
+            continue
+        ops = {st.node(m).op for m in st.members(root)}
+        ins = [i for m in st.members(root) for i in st.node(m).inputs
+               if st.find(i) != root]
+        if ops & plain_ops or (ops <= {*_ELEMENTWISE, "global_avg_pool"} and
+                               any(st.find(i) in plain for i in ins)):
+            plain.add(root)
+    reordered: set[tuple[str, str]] = set()
+    for n in st.graph:
+        for i in n.inputs:
+            src, dst = st.find(i), st.find(n.name)
+            if src == dst:
+                continue
+            dst_ops = {st.node(m).op for m in st.members(dst)}
+            src_ops = {st.node(m).op for m in st.members(src)}
+            if src in plain and "conv2d" in dst_ops:
+                reordered.add((i, "conv"))
+            elif src in plain and dst_ops & {"max_pool", "avg_pool"}:
+                reordered.update({(i, "pool"), (n.name, "conv")})
+            elif dst in plain and "conv2d" in src_ops:
+                reordered.add((i, "plain"))
+            elif src in plain and "flatten" in dst_ops:
+                st.extra[use.kernel] -= 1  # the tensor is plain already
+    st.extra[use.kernel] += len(reordered)
 
 
 # what OpenVINO moves a stride through: kernel1_pool's element-wise ops, but not option A's

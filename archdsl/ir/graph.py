@@ -99,6 +99,8 @@ class GraphBuilder:
         self.stage = "stem"
         self.block: str | None = None
         self.kinds: dict[str, str] = {}
+        # what bn() adds: the spec's norm kind, as an op and its attributes
+        self.norm: tuple[str, dict[str, Any]] = ("batch_norm", {"eps": 1e-5})
         self.add("input", "x", (), shape=tuple(input_shape))
 
     def shape(self, name: str) -> Shape:
@@ -126,8 +128,10 @@ class GraphBuilder:
                         padding=kernel // 2 if padding is None else padding,
                         groups=groups, bias=bias)
 
-    def bn(self, x: str, name: str, eps: float = 1e-5) -> str:
-        return self.add("batch_norm", name, (x,), eps=eps)
+    def bn(self, x: str, name: str) -> str:
+        """The spec's normalization (BatchNorm unless it says otherwise)."""
+        op_name, attrs = self.norm
+        return self.add(op_name, name, (x,), **attrs)
 
     def act(self, x: str, name: str, kind: str = "relu") -> str:
         return self.add(kind, name, (x,))

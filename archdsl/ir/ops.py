@@ -81,6 +81,14 @@ def _pad_channels_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (a["out_channels"], -(-h // s), -(-w // s))
 
 
+def _group_norm_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c = ins[0][0]
+    if c % a["groups"]:
+        raise ShapeError(f"a group norm of {a['groups']} groups over {c} channels; every "
+                         f"normed width must be a multiple of the groups", field="norm.groups")
+    return ins[0]
+
+
 def _channel_gate_shape(x: Shape) -> Shape:
     if x[1:] != (1, 1):
         raise ShapeError(f"a channel conv reads a pooled (C, 1, 1) map, got {x}")
@@ -150,6 +158,12 @@ OPS: dict[str, OpDef] = {
         shape=_same, params=lambda a, ins: 2 * ins[0][0], elem=_per_out(1, 2), elem_text="out",
         doc="inference form y = s·x + b: 1 multiply-add (2 FLOPs) per element; "
             "the running mean and variance are buffers, not parameters"),
+    "group_norm": OpDef(
+        shape=_group_norm_shape, params=lambda a, ins: 2 * ins[0][0], elem=_per_out(5, 7),
+        elem_text="5·out",
+        doc="statistics per sample and group at inference too: mean (1 add), variance (1 "
+            "subtract, 1 multiply-add), then (x − μ)·γ/σ + β (1 subtract, 1 multiply-add): "
+            "5 ops (7 FLOPs) per element; γ and β are the parameters"),
     "relu": OpDef(shape=_same, elem=_per_out(), elem_text="out", doc="1 op per element"),
     "sigmoid": OpDef(shape=_same, elem=_per_out(), elem_text="out", doc="1 op per element"),
     "add": OpDef(shape=_add_shape, elem=_per_out(), elem_text="out", doc="1 op per output element"),

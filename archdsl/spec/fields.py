@@ -44,6 +44,18 @@ class SE(Model):
         return max(8, int(v + 4) // 8 * 8)
 
 
+class Norm(Model):
+    """The normalization after every conv (and before, in pre-activation nets)."""
+
+    kind: Literal["batch", "group"] = Field(
+        "batch", description="batch: BatchNorm (running statistics, folds into convs); "
+                             "group: GroupNorm (Wu and He, 2018: statistics per sample "
+                             "and group of channels; timm's norm_layer=GroupNorm)")
+    groups: PosInt = Field(32, description="channel groups of a group norm; every normed "
+                                           "width must be a multiple", examples=[32])
+    eps: float = Field(1e-5, gt=0.0, description="ε added to the variance", examples=[1e-5])
+
+
 class ECA(Model):
     """Efficient channel attention on the residual branch (Wang et al., ECA-Net, 2020):
     global average pool, a 1-D conv of k taps across the channels (no bias), sigmoid,

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ..blocks import BLOCKS, STEMS
 from ..blocks.common import Shortcut
 from ..layouts import LAYOUTS
-from .fields import FieldError, Model, PosInt, Ratio
+from .fields import FieldError, Model, Norm, PosInt, Ratio
 
 MAX_BLOCKS = 2000  # ResNet-1001 has 333; beyond this a spec is a mistake or an attack
 
@@ -82,6 +82,8 @@ class Spec(Model):
                                "every block", examples=[{"kind": "B"}])
     head: Head = Field(default_factory=Head, description="pooling and classifier",
                        examples=[{"classes": 1000}])
+    norm: Norm = Field(default_factory=Norm, description="the normalization layers' kind: "
+                       "batch (default) or group", examples=[{"kind": "group", "groups": 32}])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet) or "
                                    "timm_resnetv2 (timm's ResNetV2)")
