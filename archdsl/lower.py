@@ -24,6 +24,8 @@ def lower(spec: Spec) -> Graph:
     h, w = spec.input.hw
     b = GraphBuilder(spec.name, (spec.input.channels, h, w))
     b.norm = NORMS[spec.norm.kind](spec.norm)
+    if spec.antialias is not None:
+        b.antialias = (spec.antialias.kind, spec.antialias.size)
     x = STEMS[spec.stem.kind].lower(b, "x", spec.stem)
     for i, stage in enumerate(spec.stages, start=1):
         b.stage = f"layer{i}"

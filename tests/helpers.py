@@ -126,7 +126,8 @@ TORCHVISION_TWINS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152
 TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152",
               "seresnext50_32x4d", "seresnext101_32x4d", "resnet50d", "resnetv2_50",
               "resnetv2_101", "resnet10t", "resnet50t", "ecaresnet26t", "ecaresnet50d",
-              "resnetrs50", "resnetrs101", "resnet50_gn"]
+              "resnetrs50", "resnetrs101", "resnet50_gn", "resnetblur50", "resnetaa50d",
+              "seresnextaa101d_32x8d"]
 
 
 def make_twin(name: str) -> nn.Module:

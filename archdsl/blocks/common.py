@@ -75,13 +75,17 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
             y = b.act(y, ctx.name(f"relu{i}"))
         if i == 1:
             preact = y
-        y = b.conv(y, ctx.name(f"conv{i}"), c.out, c.kernel, stride=c.stride, groups=c.groups)
+        aa = c.stride > 1 and b.antialias is not None  # the stride moves to a low-pass
+        y = b.conv(y, ctx.name(f"conv{i}"), c.out, c.kernel, stride=1 if aa else c.stride,
+                   groups=c.groups)
         if placement == "relu_preact" or (
                 placement != "full_preact" and not (last and placement == "bn_after_add")):
             y = b.bn(y, ctx.name(f"bn{i}"))
         if placement in ("post", "bn_after_add") and not last or (
                 placement == "relu_before_add"):
             y = b.act(y, ctx.name(f"relu{i}"))
+        if aa:
+            y = b.downsample(y, ctx.name("aa"))
     return y, preact
 
 

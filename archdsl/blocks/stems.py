@@ -53,9 +53,21 @@ def _conv_norm(b: GraphBuilder, x: str, width: int, kernel: int, stride: int,
 
 
 def _pool(b: GraphBuilder, x: str, pool: str) -> str:
+    """The stem's last halving: a 3x3/2 max-pool or conv, anti-aliased as timm's: the
+    conv at stride 1 then the low-pass (keys shift by one), the max-pool at stride 1 then
+    the blur, or a 2x2/2 average pool in the max-pool's place."""
+    aa = b.antialias
     if pool == "conv":
-        y = b.conv(x, "maxpool.0", b.shape(x)[0], 3, stride=2)
-        return b.act(b.bn(y, "maxpool.1"), "maxpool.2")
+        y = b.conv(x, "maxpool.0", b.shape(x)[0], 3, stride=1 if aa else 2)
+        if aa:
+            y = b.downsample(y, "maxpool.1")
+        k = 2 if aa else 1
+        return b.act(b.bn(y, f"maxpool.{k}"), f"maxpool.{k + 1}")
+    if aa and aa[0] == "blur":
+        y = b.add("max_pool", "maxpool.0", (x,), kernel=3, stride=1, padding=1)
+        return b.downsample(y, "maxpool.1")
+    if aa:
+        return b.downsample(x, "maxpool")
     return b.add("max_pool", "maxpool", (x,), kernel=3, stride=2, padding=1)
 
 

@@ -40,6 +40,7 @@ STYLES: dict[str, Style] = {
 }
 OP_KIND = {"conv2d": "conv", "batch_norm": "norm", "group_norm": "norm", "relu": "act",
            "sigmoid": "act", "max_pool": "pool", "avg_pool": "pool", "global_avg_pool": "pool",
+           "blur_pool": "pool",
            "add": "add", "mul": "add", "one_minus": "add", "scale": "add", "linear": "fc"}
 FUSION_FILL = "#e8e8e8"
 
@@ -79,6 +80,8 @@ def op_label(n: Node) -> str:
         return f"× {a['factor']}"
     if n.op == "channel_conv":
         return f"ECA conv1d k={a['kernel']}"
+    if n.op == "blur_pool":
+        return f"blur {a['size']}×{a['size']}/{a['stride']}"
     if n.op == "pad_channels":
         return f"zero-pad → {a['out_channels']} /{a['stride']}"
     return n.op.replace("_", " ")

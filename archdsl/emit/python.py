@@ -81,6 +81,8 @@ def _module(n: Node, ch: dict[str, str], stride: str | None = None,
         if not a["bias"]:
             args.append("bias=False")
         return ["nn.Conv2d", *args]
+    if n.op == "blur_pool":
+        return ["BlurPool", ch[n.name], str(a["size"]), f"stride={stride or a['stride']}"]
     if n.op == "channel_conv":
         k = a["kernel"]
         return ["nn.Conv1d", "1", "1", str(k), f"padding={(k - 1) // 2}", "bias=False"]
@@ -172,7 +174,8 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     strided = args["stride"] > 1
     proj = [n for n in rep if n.path == "shortcut" and n.op not in ("scale", "dropout")]
     for n in rep:
-        if n.path == "shortcut" or n.op not in ("conv2d", "batch_norm", "group_norm"):
+        if n.path == "shortcut" or n.op not in ("conv2d", "batch_norm", "group_norm",
+                                                "blur_pool", "avg_pool"):
             continue
         s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
         g = "groups" if n.attrs.get("groups", 1) > 1 else None
@@ -255,7 +258,7 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
                 name = "keep"
         else:
             name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
-        module = n.op in ("conv2d", "batch_norm", "group_norm")
+        module = n.op in ("conv2d", "batch_norm", "group_norm", "blur_pool", "avg_pool")
         if n.op == "channel_conv":  # across the channels of the pooled (N, C, 1, 1) map
             call = f"self.{n.local}({ins[0]}.view({ins[0]}.shape[0], 1, -1)).view_as({ins[0]})"
         else:
@@ -366,6 +369,7 @@ def to_python(graph: Graph, source: str) -> str:
     fc = graph.output if graph.output.op == "linear" else graph[graph.output.inputs[0]]
     text = env.get_template("model.py.j2").render(
         name=graph.name, version=__version__, source=source, ordered=ordered,
+        blur=any(n.op == "blur_pool" for n in graph),
         blocks=block_defs, stage_class=stage_class, input=f"{c}x{h}x{w}",
         params=f"{count(graph).total.params:,}",
         classes=fc.attrs.get("out_features") or fc.attrs.get("out_channels"),

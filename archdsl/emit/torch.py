@@ -7,6 +7,7 @@ so a call runs exactly the IR's ops with no interpretation.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 from collections.abc import Callable
@@ -51,6 +52,23 @@ class ChannelConv(nn.Conv1d):
         return super().forward(x.view(x.shape[0], 1, -1)).view_as(x)
 
 
+class BlurPool(nn.Module):
+    """Anti-aliased downsampling (Zhang, 2019): a k×k binomial filter per channel, reflect
+    padding, stride 2 (timm's BlurPool2d; the filter is a constant, not in state_dict)."""
+
+    def __init__(self, channels: int, size: int, stride: int) -> None:
+        super().__init__()
+        row = torch.tensor([math.comb(size - 1, k) for k in range(size)], dtype=torch.float32)
+        row = row / row.sum()
+        self.register_buffer("filt", (row[:, None] * row[None, :]).expand(
+            channels, 1, size, size).contiguous(), persistent=False)
+        self.stride, self.pad = stride, size // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (self.pad,) * 4, mode="reflect")
+        return F.conv2d(x, self.filt, stride=self.stride, groups=x.shape[1])
+
+
 def _conv(n: Node) -> nn.Module:
     a = n.attrs
     return nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"],
@@ -60,6 +78,7 @@ def _conv(n: Node) -> nn.Module:
 MODULES: dict[str, Callable[[Node], nn.Module]] = {
     "conv2d": _conv,
     "channel_conv": lambda n: ChannelConv(n.attrs["kernel"]),
+    "blur_pool": lambda n: BlurPool(n.shape[0], n.attrs["size"], n.attrs["stride"]),
     "batch_norm": lambda n: nn.BatchNorm2d(n.shape[0], eps=n.attrs["eps"]),
     "group_norm": lambda n: nn.GroupNorm(n.attrs["groups"], n.shape[0], eps=n.attrs["eps"]),
     "linear": lambda n: nn.Linear(n.attrs["in_features"], n.attrs["out_features"],

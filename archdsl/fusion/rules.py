@@ -503,6 +503,19 @@ def plain_layout(st: State, use: RuleUse) -> None:
     st.extra[use.kernel] += len(reordered)
 
 
+@rule("pad_joins")
+def pad_joins(st: State, use: RuleUse) -> None:
+    """A blur's reflect padding is index arithmetic: Inductor computes it inside the
+    generated kernel that produces the blur's input (a stride-1 max-pool) when the blur
+    is that kernel's only reader, instead of as a ``kernel`` of its own (the profile's
+    ``ops`` count one per blur)."""
+    gen = set(use.options["ops"])
+    for n in _of(st, "blur_pool"):
+        p = n.inputs[0]
+        if st.consumers[p] == [n.name] and st.only_of(p, gen):
+            st.extra[use.kernel] -= 1
+
+
 # what OpenVINO moves a stride through: kernel1_pool's element-wise ops, but not option A's
 # padding (it has a stride of its own)
 _STRIDE_PASSES = _PASS - {"pad_channels"}

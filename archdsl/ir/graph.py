@@ -101,6 +101,8 @@ class GraphBuilder:
         self.kinds: dict[str, str] = {}
         # what bn() adds: the spec's norm kind, as an op and its attributes
         self.norm: tuple[str, dict[str, Any]] = ("batch_norm", {"eps": 1e-5})
+        # anti-aliased downsampling: (kind, blur taps), or None for strided convs
+        self.antialias: tuple[str, int] | None = None
         self.add("input", "x", (), shape=tuple(input_shape))
 
     def shape(self, name: str) -> Shape:
@@ -132,6 +134,15 @@ class GraphBuilder:
         """The spec's normalization (BatchNorm unless it says otherwise)."""
         op_name, attrs = self.norm
         return self.add(op_name, name, (x,), **attrs)
+
+    def downsample(self, x: str, name: str) -> str:
+        """The anti-aliased stride 2 after a conv run at stride 1: a blur or a 2x2 avg."""
+        assert self.antialias is not None
+        kind, size = self.antialias
+        if kind == "blur":
+            return self.add("blur_pool", name, (x,), size=size, stride=2)
+        return self.add("avg_pool", name, (x,), kernel=2, stride=2, padding=0,
+                        ceil_mode=False, count_include_pad=True)
 
     def act(self, x: str, name: str, kind: str = "relu") -> str:
         return self.add(kind, name, (x,))

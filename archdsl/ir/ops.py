@@ -178,6 +178,13 @@ OPS: dict[str, OpDef] = {
                       elem_text="k²·out", doc="k² comparisons per output element"),
     "avg_pool": OpDef(shape=lambda a, ins: _window(a, ins, ins[0][0]), elem=_window_cost,
                       elem_text="k²·out", doc="k² adds per output element"),
+    "blur_pool": OpDef(
+        shape=lambda a, ins: _window({"kernel": a["size"], "stride": a["stride"],
+                                      "padding": a["size"] // 2}, ins, ins[0][0]),
+        macs=lambda a, ins, out: _numel(out) * a["size"] ** 2,
+        doc="anti-aliasing blur (Zhang, 2019): a fixed k×k binomial filter per channel, "
+            "reflect-padded, at stride 2: out·k² MACs, counted as the depthwise conv it "
+            "is (as FlopCounterMode); no parameters (the filter is a constant)"),
     "global_avg_pool": OpDef(
         shape=lambda a, ins: (ins[0][0], 1, 1),
         elem=lambda a, ins, out: (_numel(ins[0]), _numel(ins[0])), elem_text="in",

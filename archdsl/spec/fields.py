@@ -56,6 +56,19 @@ class Norm(Model):
     eps: float = Field(1e-5, gt=0.0, description="ε added to the variance", examples=[1e-5])
 
 
+class Antialias(Model):
+    """Anti-aliased downsampling (Zhang, "Making Convolutional Networks Shift-Invariant
+    Again", 2019): every stride-2 conv of a block runs at stride 1 and a low-pass
+    downsampling follows it (after its BN and ReLU); the stem's max-pool is treated alike.
+    timm's aa_layer (resnetblur*, resnetaa*)."""
+
+    kind: Literal["blur", "avg"] = Field(
+        description="blur: a fixed binomial filter, reflect-padded, at stride 2 (timm's "
+                    "BlurPool2d; the stem keeps a 3x3/1 max-pool before it); avg: a 2x2/2 "
+                    "average pool (the stem's max-pool becomes one)")
+    size: Literal[3, 5] = Field(3, description="taps of the blur filter a side", examples=[3])
+
+
 class ECA(Model):
     """Efficient channel attention on the residual branch (Wang et al., ECA-Net, 2020):
     global average pool, a 1-D conv of k taps across the channels (no bias), sigmoid,

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ..blocks import BLOCKS, STEMS
 from ..blocks.common import Shortcut
 from ..layouts import LAYOUTS
-from .fields import FieldError, Model, Norm, PosInt, Ratio
+from .fields import Antialias, FieldError, Model, Norm, PosInt, Ratio
 
 MAX_BLOCKS = 2000  # ResNet-1001 has 333; beyond this a spec is a mistake or an attack
 
@@ -84,6 +84,9 @@ class Spec(Model):
                        examples=[{"classes": 1000}])
     norm: Norm = Field(default_factory=Norm, description="the normalization layers' kind: "
                        "batch (default) or group", examples=[{"kind": "group", "groups": 32}])
+    antialias: Antialias | None = Field(
+        None, description="anti-aliased downsampling in every strided block and the stem",
+        examples=[{"kind": "blur"}, {"kind": "avg"}])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet) or "
                                    "timm_resnetv2 (timm's ResNetV2)")
