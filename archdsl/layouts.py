@@ -15,7 +15,8 @@ class Layout:
     """How one library names a residual network's modules.
 
     ``stage`` and ``block`` are templates over ``{stage}`` (1-based), ``{stage0}``
-    (0-based) and ``{index}``; ``local`` renames a block's members (``bn1`` → ``norm1``),
+    (0-based) and ``{index}``; ``local`` renames a block's members (``bn1`` → ``norm1``;
+    a key ``name@op`` applies only to a node of that op, checked first),
     ``top`` renames everything outside blocks; ``classifier`` says whether the final
     classifier is a Linear or a 1x1 conv with bias; ``held`` names the module of the
     library's model that computes a parameter-free node (timm's ``BatchNormAct2d``
@@ -33,19 +34,25 @@ class Layout:
 LAYOUTS: dict[str, Layout] = {
     # torchvision.models.resnet / timm.models.resnet: the IR's own names.
     "torchvision": Layout(),
-    # timm.models.resnetv2.ResNetV2 (resnetv2_50, resnetv2_101): stem.conv, stages.N.blocks.M
-    # with norm1..3 before conv1..3, downsample.conv (no norm), the final norm, head.fc as a
-    # 1x1 conv with bias.
+    # timm.models.resnetv2.ResNetV2 (resnetv2_50, resnetv2_101): stem.conv (a deep stem:
+    # stem.conv1..3 with norm1..2), stages.N.blocks.M with norm1..3 before conv1..3,
+    # downsample.conv (no norm; ResNet-D's average pool before it is downsample.pool), the
+    # final norm, head.fc as a 1x1 conv with bias.
     "timm_resnetv2": Layout(
         stage="stages.{stage0}",
         block="{stage_name}.blocks.{index}",
         local={"bn1": "norm1", "bn2": "norm2", "bn3": "norm3", "downsample.0": "downsample.conv",
-               "downsample.1": "downsample.norm"},
+               "downsample.1": "downsample.norm", "downsample.0@avg_pool": "downsample.pool",
+               "downsample.1@conv2d": "downsample.conv"},
         top={"conv1": "stem.conv", "bn1": "stem.norm", "relu": "stem.act", "maxpool": "stem.pool",
+             "conv1.0": "stem.conv1", "conv1.1": "stem.norm1", "conv1.2": "stem.act1",
+             "conv1.3": "stem.conv2", "conv1.4": "stem.norm2", "conv1.5": "stem.act2",
+             "conv1.6": "stem.conv3",
              "avgpool": "head.global_pool", "fc": "head.fc", "flatten": "head.flatten",
              "dropout": "head.drop"},
         classifier="conv",
-        held={"relu1": "norm1", "relu2": "norm2", "relu3": "norm3", "norm_act": "norm"}),
+        held={"relu1": "norm1", "relu2": "norm2", "relu3": "norm3", "norm_act": "norm",
+              "stem.act1": "stem.norm1", "stem.act2": "stem.norm2"}),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")
@@ -70,7 +77,8 @@ def _rename(layout: Layout, n: Node) -> str:
     if n.block is None:
         return layout.top.get(n.name, n.name)
     local = n.name[len(n.block) + 1:]
-    return f"{_block_name(layout, n.block)}.{layout.local.get(local, local)}"
+    renamed = layout.local.get(f"{local}@{n.op}", layout.local.get(local, local))
+    return f"{_block_name(layout, n.block)}.{renamed}"
 
 
 def module_of(graph: Graph, node: Node) -> str:

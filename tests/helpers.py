@@ -127,7 +127,8 @@ TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet
               "seresnext50_32x4d", "seresnext101_32x4d", "resnet50d", "resnetv2_50",
               "resnetv2_101", "resnet10t", "resnet50t", "ecaresnet26t", "ecaresnet50d",
               "resnetrs50", "resnetrs101", "resnet50_gn", "resnetblur50", "resnetaa50d",
-              "seresnextaa101d_32x8d"]
+              "seresnextaa101d_32x8d", "resnetv2_18", "resnetv2_50d", "resnetv2_50t",
+              "resnetv2_50d_gn"]
 
 
 def make_twin(name: str) -> nn.Module:

@@ -24,7 +24,11 @@ ABL = SPECS / "ablations"
 
 
 @pytest.mark.parametrize("name,params", [("resnetv2_50", 25_549_352),
-                                         ("resnetv2_101", None)])
+                                         ("resnetv2_101", None),
+                                         ("resnetv2_18", 11_687_720),
+                                         ("resnetv2_50d", 25_568_584),
+                                         ("resnetv2_50t", 25_566_048),
+                                         ("resnetv2_50d_gn", 25_568_584)])
 def test_timm_resnetv2_parity(name, params):
     n_ref = assert_twin(SPECS / f"{name}.yaml", timm_twin(name), INPUT)
     if params:
@@ -39,6 +43,17 @@ def test_resnetv2_layout_names():
     assert g["stages.0.blocks.0.downsample.conv"].inputs == ("stages.0.blocks.0.relu1",)
     assert g["head.fc"].op == "conv2d" and g["head.fc"].attrs["bias"]
     assert names[-5:] == ["norm", "norm_act", "head.global_pool", "head.fc", "head.flatten"]
+
+
+def test_resnetv2_deep_stem_and_avg_down_names():
+    """A deep stem and ResNet-D's average-pool projection under timm's ResNetV2 names."""
+    _, g = load_spec_with_graph(SPECS / "resnetv2_50d.yaml")
+    names = [n.name for n in g]
+    assert names[1:9] == ["stem.conv1", "stem.norm1", "stem.act1", "stem.conv2",
+                          "stem.norm2", "stem.act2", "stem.conv3", "stem.pool"]
+    assert g["stages.1.blocks.0.downsample.pool"].op == "avg_pool"
+    assert g["stages.1.blocks.0.downsample.conv"].inputs == (
+        "stages.1.blocks.0.downsample.pool",)
 
 
 def block_ops(path, block):

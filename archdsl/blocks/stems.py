@@ -43,6 +43,9 @@ class DeepStem(Model):
     kind: Literal["deep"] = Field(description="stem kind")
     widths: tuple[PosInt, PosInt, PosInt] = Field(
         (32, 32, 64), description="channels of the three 3x3 convs", examples=[[32, 32, 64]])
+    norm: bool = Field(True, description="BN and ReLU after the third conv; false for "
+                                         "pre-activation nets, whose first block normalizes "
+                                         "its input (timm's ResNetV2 deep stems)")
     pool: StemPool = Field("max", description=POOL_DOC)
 
 
@@ -87,5 +90,6 @@ def lower_deep(b: GraphBuilder, x: str, st: DeepStem) -> str:
     y = b.act(b.bn(b.conv(x, "conv1.0", w1, 3, stride=2), "conv1.1"), "conv1.2")
     y = b.act(b.bn(b.conv(y, "conv1.3", w2, 3), "conv1.4"), "conv1.5")
     y = b.conv(y, "conv1.6", w3, 3)
-    y = b.act(b.bn(y, "bn1"), "relu")
+    if st.norm:
+        y = b.act(b.bn(y, "bn1"), "relu")
     return _pool(b, y, st.pool)

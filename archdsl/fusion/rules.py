@@ -186,12 +186,18 @@ def conv_act_pool(st: State, use: RuleUse) -> None:
 @rule("bn_act")
 def bn_act(st: State, use: RuleUse) -> None:
     """A BN that no conv absorbed, then ReLU (pre-activation nets): one pointwise kernel.
-    ``norms`` names the norm ops it applies to (default: batch_norm); ``per_op`` the
+    ``norms`` names the norm ops it applies to (default: batch_norm); with
+    ``act_one_reader`` only where one node reads the activation; ``per_op`` the
     kernels a norm brings besides the merged one (a group norm's reshapes)."""
     norms = use.options.get("norms", ["batch_norm"])
     for a in _of(st, "relu"):
         b = st.producer(a)
         if b.op not in norms or len(st.members(b.name)) > 1:
+            continue
+        if use.options.get("act_one_reader") and len(st.consumers[a.name]) > 1:
+            st.refuse("bn_act", [b.name, a.name], f"{a.name}'s output is read by "
+                      f"{', '.join(st.consumers[a.name])}: this engine fuses an activation "
+                      "into the norm only where one node reads it")
             continue
         st.fuse_if_only_reader("bn_act", b.name, a.name, use.kernel)
         if st.find(a.name) == st.find(b.name):  # the norm's own extra kernels stay
@@ -411,7 +417,9 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
     that produces its input when it is that output's only reader and that kernel holds
     only ``ops`` (or a ``heads`` op, such as a pooling whose epilogue it becomes); an
     ``ends`` op (a reduction) may close the chain. With ``all_inputs`` every such producer
-    joins (Inductor), else the first (OpenVINO's Eltwise chains); a kernel holds at most one
+    joins (Inductor), else the first (OpenVINO's Eltwise chains); with ``shared_heads`` a
+    pooling head joins its first reader even where later ones read its output too
+    (Inductor's kernel then writes both results); a kernel holds at most one
     ``once`` op (a group norm: a reduction and its normalisation). ``per_op`` names the
     kernels the engine adds for each such op inside a chain (a constant's reorder)."""
     ops = set(use.options.get("ops", _ELEMENTWISE))
@@ -424,7 +432,9 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
         for i in n.inputs:
             if st.find(i) == st.find(n.name) or not st.only_of(i, ops | heads):
                 continue
-            if st.consumers[i] != [n.name]:
+            shared = (use.options.get("shared_heads") and st.only_of(i, heads)
+                      and st.consumers[i][0] == n.name)
+            if st.consumers[i] != [n.name] and not shared:
                 st.refuse("pointwise_chain", [i, n.name], f"{i}'s output is also read by "
                           f"{st.others(i, n.name)}")
                 continue
@@ -468,7 +478,8 @@ def plain_layout(st: State, use: RuleUse) -> None:
     """OpenVINO's CPU plugin runs some nodes only in the plain NCHW layout (``ops``: a
     group norm's MVN), and element-wise kernels reading them stay plain, while
     convolutions run channels-last: each change of layout is a ``kernel`` (Reorder). A
-    conv's output read by a plain kernel, a plain tensor read by convs (once a tensor), a
+    conv's (or a pool of one's) output read by a plain kernel, a plain tensor read by
+    convs (once a tensor), a
     pooling reading a plain tensor (in, and out to its conv readers); the global pool of a
     plain tensor is plain, and its flatten needs none of its usual Reorder."""
     plain_ops = set(use.options["ops"])
@@ -496,8 +507,8 @@ def plain_layout(st: State, use: RuleUse) -> None:
                 reordered.add((i, "conv"))
             elif src in plain and dst_ops & {"max_pool", "avg_pool"}:
                 reordered.update({(i, "pool"), (n.name, "conv")})
-            elif dst in plain and "conv2d" in src_ops:
-                reordered.add((i, "plain"))
+            elif dst in plain and ("conv2d" in src_ops or src_ops & {"max_pool", "avg_pool"}):
+                reordered.add((i, "plain"))  # from a conv's layout (a pool keeps its input's)
             elif src in plain and "flatten" in dst_ops:
                 st.extra[use.kernel] -= 1  # the tensor is plain already
     st.extra[use.kernel] += len(reordered)
