@@ -81,21 +81,30 @@ def _openvino(path: Path, threads: int) -> Fn:
     return lambda x: request.infer({0: x.numpy()})
 
 
+def built_and_twin(graph: Graph, log: Callable[[str], None]
+                   ) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """archdsl's module and its twin (None without one), both in eval mode, with the
+    twin's weights: every path runs the same weights, since engines' speed varies by some
+    percent with the random draw alone, which would otherwise pass for a difference
+    between exports."""
+    model = build_model(graph).eval()
+    ref = twin(graph)
+    if ref is None:
+        return model, None
+    try:
+        model.load_state_dict(ref.state_dict())
+    except RuntimeError as exc:  # a spec that only shares the twin's name
+        log(f"no twin: {graph.name}'s torchvision/timm model has other weights "
+            f"({str(exc).splitlines()[0][:80]})")
+        return model, None
+    return model, ref.eval()
+
+
 def variants(graph: Graph, threads: int, device: str,
              log: Callable[[str], None]) -> list[tuple[str, Callable[[], Fn]]]:
     """(name, setup) pairs; a setup returns the callable to time, or raises to skip."""
     tmp = Path(tempfile.mkdtemp(prefix="archdsl-bench-"))
-    model = build_model(graph).eval()
-    ref = twin(graph)
-    if ref is not None:
-        # every path runs the same weights: engines' speed varies by some percent with the
-        # random draw alone, which would otherwise pass for a difference between exports
-        try:
-            model.load_state_dict(ref.state_dict())
-        except RuntimeError as exc:  # a spec that only shares the twin's name
-            log(f"no twin: {graph.name}'s torchvision/timm model has other weights "
-                f"({str(exc).splitlines()[0][:80]})")
-            ref = None
+    model, ref = built_and_twin(graph, log)
     fused = fuse(model, device)
 
     def no_grad(m: torch.nn.Module) -> Fn:
@@ -179,16 +188,8 @@ def cuda_variants(graph: Graph, device: str, autocast: str | None, channels_last
     dt = AUTOCAST[autocast] if autocast else None
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     torch._dynamo.reset()  # once: a reset between compiles would discard the first's code
-    model = build_model(graph).eval().to(on)
-    ref = twin(graph)
-    if ref is not None:
-        try:
-            model.load_state_dict(ref.state_dict())
-        except RuntimeError as exc:
-            log(f"no twin: {graph.name}'s torchvision/timm model has other weights "
-                f"({str(exc).splitlines()[0][:80]})")
-            ref = None
-    ref = ref.eval().to(on) if ref is not None else None
+    model, ref = built_and_twin(graph, log)
+    model, ref = model.to(on), ref.to(on) if ref is not None else None
 
     def call(m: torch.nn.Module, cast: bool = False) -> Fn:
         m = m.to(memory_format=fmt)

@@ -175,6 +175,11 @@ class _Fuser:
             self._move_bias(self.value_of(z), conv)
         self.applied = [r for r in self.executes if self._groups(r)]
 
+    @property
+    def add_convs(self) -> set[str]:
+        """The convs that run as ConvAddReLU, emitted at their add."""
+        return {conv for conv, _ in self.conv_add.values()}
+
     def _move_bias(self, src: str, conv: str) -> None:
         """A folded bias on a conv whose one reader is a conv+add kernel's ``z`` (a
         projection shortcut) moves into that kernel's bias: it is added there anyway, and
@@ -239,8 +244,8 @@ class _Fuser:
         a = self.g[names[0]].attrs
         w, b = self._weights(names)
         stride = self.stride[names[0]]
-        fused = ConvReLU if names[0] in self.conv_relu else ConvAddReLU if any(
-            names[0] == conv for conv, _ in self.conv_add.values()) else None
+        fused = ConvReLU if names[0] in self.conv_relu else \
+            ConvAddReLU if names[0] in self.add_convs else None
         if fused is not None:
             # a zero bias of its own: without one, cuDNN's fused ops fill one every call
             return fused(w, torch.zeros_like(w[:, 0, 0, 0]) if b is None else b, stride,
@@ -260,7 +265,7 @@ class _Fuser:
         val: dict[str, fx.Node] = {}
         mods: dict[str, nn.Module] = {}
         skip = set(self.axpy.values()) | {m for ms in self.merged.values() for m in ms[1:]} \
-            | {conv for conv, _ in self.conv_add.values()}
+            | self.add_convs
 
         def arg(n: Node, i: str) -> fx.Node:
             v = val[self.value_of(i)]

@@ -406,6 +406,11 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
 _ELEMENTWISE = ("relu", "sigmoid", "add", "mul", "batch_norm", "scale", "one_minus")
 
 
+def _kernel_ops(st: State, name: str) -> set[str]:
+    """The ops of the nodes that run in ``name``'s kernel."""
+    return {st.node(m).op for m in st.members(name)}
+
+
 def _count_of(st: State, name: str, ops: set[str]) -> int:
     """How many nodes of ``name``'s kernel are one of ``ops``."""
     return sum(st.node(m).op in ops for m in st.members(name))
@@ -476,22 +481,19 @@ def sum_operands(st: State, use: RuleUse) -> None:
 @rule("plain_layout")
 def plain_layout(st: State, use: RuleUse) -> None:
     """OpenVINO's CPU plugin runs some nodes only in the plain NCHW layout (``ops``: a
-    group norm's MVN), and element-wise kernels reading them stay plain, while
-    convolutions run channels-last: each change of layout is a ``kernel`` (Reorder). A
-    conv's (or a pool of one's) output read by a plain kernel, a plain tensor read by
-    convs (once a tensor), a
-    pooling reading a plain tensor (in, and out to its conv readers); the global pool of a
-    plain tensor is plain, and its flatten needs none of its usual Reorder."""
-    plain_ops = set(use.options["ops"])
-    roots = {st.find(n.name) for n in st.graph}
+    group norm's MVN), and element-wise kernels (or a global pool) reading them stay
+    plain, while convolutions run channels-last: each change of layout is a ``kernel``
+    (Reorder). A conv's (or a pool of one's) output read by a plain kernel; a plain tensor
+    read by convs (once a tensor); a pooling reading a plain tensor (in, and out to its
+    convs). A flatten of a plain tensor needs none of its usual Reorder."""
+    plain_ops, pools = set(use.options["ops"]), {"max_pool", "avg_pool"}
     plain: set[str] = set()
     for n in st.graph:  # in topological order: a kernel's inputs are decided first
         root = st.find(n.name)
-        if root in plain or root not in roots:
+        if root in plain:
             continue
-        ops = {st.node(m).op for m in st.members(root)}
-        ins = [i for m in st.members(root) for i in st.node(m).inputs
-               if st.find(i) != root]
+        ops = _kernel_ops(st, root)
+        ins = [i for m in st.members(root) for i in st.node(m).inputs if st.find(i) != root]
         if ops & plain_ops or (ops <= {*_ELEMENTWISE, "global_avg_pool"} and
                                any(st.find(i) in plain for i in ins)):
             plain.add(root)
@@ -501,13 +503,12 @@ def plain_layout(st: State, use: RuleUse) -> None:
             src, dst = st.find(i), st.find(n.name)
             if src == dst:
                 continue
-            dst_ops = {st.node(m).op for m in st.members(dst)}
-            src_ops = {st.node(m).op for m in st.members(src)}
+            dst_ops, src_ops = _kernel_ops(st, dst), _kernel_ops(st, src)
             if src in plain and "conv2d" in dst_ops:
                 reordered.add((i, "conv"))
-            elif src in plain and dst_ops & {"max_pool", "avg_pool"}:
+            elif src in plain and dst_ops & pools:
                 reordered.update({(i, "pool"), (n.name, "conv")})
-            elif dst in plain and ("conv2d" in src_ops or src_ops & {"max_pool", "avg_pool"}):
+            elif dst in plain and ("conv2d" in src_ops or src_ops & pools):
                 reordered.add((i, "plain"))  # from a conv's layout (a pool keeps its input's)
             elif src in plain and "flatten" in dst_ops:
                 st.extra[use.kernel] -= 1  # the tensor is plain already

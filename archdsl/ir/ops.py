@@ -89,7 +89,8 @@ def _group_norm_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return ins[0]
 
 
-def _channel_gate_shape(x: Shape) -> Shape:
+def _channel_gate_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    x = ins[0]
     if x[1:] != (1, 1):
         raise ShapeError(f"a channel conv reads a pooled (C, 1, 1) map, got {x}")
     return x
@@ -144,7 +145,7 @@ OPS: dict[str, OpDef] = {
         doc="Cout·H·W·(Cin/groups)·k² MACs; FLOPs = 2×MACs (bias adds not counted, "
             "as FlopCounterMode)"),
     "channel_conv": OpDef(
-        shape=lambda a, ins: _channel_gate_shape(ins[0]),
+        shape=_channel_gate_shape,
         params=lambda a, ins: a["kernel"], macs=lambda a, ins, out: _numel(out) * a["kernel"],
         doc="ECA's 1-D conv of k taps across the channels of a (C, 1, 1) map, zero-padded, "
             "no bias: C·k MACs"),
