@@ -17,16 +17,19 @@ class Layout:
     ``stage`` and ``block`` are templates over ``{stage}`` (1-based), ``{stage0}``
     (0-based) and ``{index}``; ``local`` renames a block's members (``bn1`` → ``norm1``;
     a key ``name@op`` applies only to a node of that op, checked first),
-    ``top`` renames everything outside blocks; ``classifier`` says whether the final
-    classifier is a Linear or a 1x1 conv with bias; ``held`` names the module of the
-    library's model that computes a parameter-free node (timm's ``BatchNormAct2d``
-    holds the ReLU after its norm), by local (or top-level) name after renaming.
+    ``top`` renames everything outside blocks, and ``deep_stem`` over it the nodes of a
+    deep stem (a graph with a node ``conv1.0``), whose names may differ; ``classifier``
+    says whether the final classifier is a Linear or a 1x1 conv with bias; ``held``
+    names the module of the library's model that computes a parameter-free node (timm's
+    ``BatchNormAct2d`` holds the ReLU after its norm), by local (or top-level) name after
+    renaming.
     """
 
     stage: str = "layer{stage}"
     block: str = "{stage_name}.{index}"
     local: dict[str, str] = field(default_factory=dict)
     top: dict[str, str] = field(default_factory=dict)
+    deep_stem: dict[str, str] = field(default_factory=dict)
     classifier: Literal["linear", "conv"] = "linear"
     held: dict[str, str] = field(default_factory=dict)
 
@@ -45,14 +48,30 @@ LAYOUTS: dict[str, Layout] = {
                "downsample.1": "downsample.norm", "downsample.0@avg_pool": "downsample.pool",
                "downsample.1@conv2d": "downsample.conv"},
         top={"conv1": "stem.conv", "bn1": "stem.norm", "relu": "stem.act", "maxpool": "stem.pool",
-             "conv1.0": "stem.conv1", "conv1.1": "stem.norm1", "conv1.2": "stem.act1",
-             "conv1.3": "stem.conv2", "conv1.4": "stem.norm2", "conv1.5": "stem.act2",
-             "conv1.6": "stem.conv3",
+             "pad": "stem.pad",
              "avgpool": "head.global_pool", "fc": "head.fc", "flatten": "head.flatten",
              "dropout": "head.drop"},
+        deep_stem={"conv1.0": "stem.conv1", "conv1.1": "stem.norm1", "conv1.2": "stem.act1",
+                   "conv1.3": "stem.conv2", "conv1.4": "stem.norm2", "conv1.5": "stem.act2",
+                   "conv1.6": "stem.conv3"},
         classifier="conv",
         held={"relu1": "norm1", "relu2": "norm2", "relu3": "norm3", "norm_act": "norm",
               "stem.act1": "stem.norm1", "stem.act2": "stem.norm2"}),
+    # timm.models.senet.SENet (legacy_seresnet*, legacy_seresnext*, legacy_senet154): the
+    # stem is layer0 (conv1, bn1, relu1; a deep stem conv1..3, bn1..3, relu1..3) and pool0,
+    # SE is se_module (fc1, relu, fc2, sigmoid), the classifier last_linear after
+    # global_pool. The stem pool (max_ceil) and the stride on the first 1x1 of an SE-ResNet
+    # bottleneck are the spec's to say, as legacy_seresnet50.yaml does.
+    "timm_senet": Layout(
+        local={"se.pool": "se_module.pool", "se.fc1": "se_module.fc1",
+               "se.act": "se_module.relu", "se.fc2": "se_module.fc2",
+               "se.gate": "se_module.sigmoid", "se.scale": "se_module.scale"},
+        top={"conv1": "layer0.conv1", "bn1": "layer0.bn1", "relu": "layer0.relu1",
+             "maxpool": "pool0", "avgpool": "global_pool", "fc": "last_linear"},
+        deep_stem={"conv1.0": "layer0.conv1", "conv1.1": "layer0.bn1",
+                   "conv1.2": "layer0.relu1", "conv1.3": "layer0.conv2",
+                   "conv1.4": "layer0.bn2", "conv1.5": "layer0.relu2",
+                   "conv1.6": "layer0.conv3", "bn1": "layer0.bn3", "relu": "layer0.relu3"}),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")
@@ -73,8 +92,10 @@ def _block_name(layout: Layout, block: str) -> str:
     return layout.block.format(stage_name=stage_name, stage=i, stage0=i - 1, index=j)
 
 
-def _rename(layout: Layout, n: Node) -> str:
+def _rename(layout: Layout, n: Node, deep: bool) -> str:
     if n.block is None:
+        if deep and n.name in layout.deep_stem:
+            return layout.deep_stem[n.name]
         return layout.top.get(n.name, n.name)
     local = n.name[len(n.block) + 1:]
     renamed = layout.local.get(f"{local}@{n.op}", layout.local.get(local, local))
@@ -96,7 +117,8 @@ def apply_layout(graph: Graph, name: str) -> Graph:
     layout = LAYOUTS[name]
     if layout == Layout():
         return graph
-    names = {n.name: _rename(layout, n) for n in graph}
+    deep = any(n.name == "conv1.0" for n in graph)
+    names = {n.name: _rename(layout, n, deep) for n in graph}
     nodes = tuple(
         replace(n, name=names[n.name], inputs=tuple(names[i] for i in n.inputs),
                 stage=_stage_name(layout, n.stage),

@@ -16,6 +16,9 @@ from .spec.schema import Spec
 NORMS: dict[str, Callable[[Norm], tuple[str, dict[str, Any]]]] = {
     "batch": lambda n: ("batch_norm", {"eps": n.eps}),
     "group": lambda n: ("group_norm", {"groups": n.groups, "eps": n.eps}),
+    # norms with their activation built in: the ReLU after one is absorbed (act: true)
+    "evonorm_s0": lambda n: ("evonorm_s0", {"groups": n.groups, "eps": n.eps, "act": False}),
+    "frn": lambda n: ("frn", {"eps": n.eps, "act": False}),
 }
 
 
@@ -24,6 +27,8 @@ def lower(spec: Spec) -> Graph:
     h, w = spec.input.hw
     b = GraphBuilder(spec.name, (spec.input.channels, h, w))
     b.norm = NORMS[spec.norm.kind](spec.norm)
+    if spec.conv.kind == "standardized":
+        b.standardize = spec.conv.eps
     if spec.antialias is not None:
         b.antialias = (spec.antialias.kind, spec.antialias.size)
     x = STEMS[spec.stem.kind].lower(b, "x", spec.stem)
@@ -34,7 +39,7 @@ def lower(spec: Spec) -> Graph:
             b.block = f"layer{i}.{j}"
             b.kinds[b.block] = stage.block
             ctx = BlockCtx(prefix=b.block, stride=stage.stride if j == 0 else 1,
-                           shortcut=spec.shortcut)
+                           shortcut=spec.shortcut, index=j)
             x = lower_block(b, x, stage, ctx)
     b.stage, b.block = "head", None
     head = spec.head

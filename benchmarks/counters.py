@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from helpers import SPECS, TIMM_TWINS, TORCHVISION_TWINS, make_twin  # noqa: E402
+from helpers import COUNTED_TWINS, SPECS, make_twin  # noqa: E402
 
 from archdsl.analysis import counters  # noqa: E402
 from archdsl.analysis.counting_doc import generated, replace_generated  # noqa: E402
@@ -37,7 +37,7 @@ DOC = ROOT / "docs" / "counting.md"
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    twins = TORCHVISION_TWINS + TIMM_TWINS
+    twins = COUNTED_TWINS
     ap.add_argument("--specs", nargs="+", metavar="NAME", default=twins, choices=twins,
                     help="twin specs (default: all 20)")
     ap.add_argument("--input", type=input_shape, metavar="CxHxW",

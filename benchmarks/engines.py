@@ -56,7 +56,7 @@ def check(engine: str, graph: Graph, full: bool, tmp: Path) -> tuple[Counter[str
         got = openvino_kernels(archdsl.export_onnx(model, tmp / "m.onnx"))
     seconds = time.perf_counter() - start
     planned = planned_kernels(plan(graph, profile), profile)
-    return (*comparable(got, planned, profile, detect_isa()), seconds)
+    return (*comparable(got, planned, profile, detect_isa(), graph), seconds)
 
 
 def main() -> int:

@@ -128,7 +128,17 @@ TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet
               "resnetv2_101", "resnet10t", "resnet50t", "ecaresnet26t", "ecaresnet50d",
               "resnetrs50", "resnetrs101", "resnet50_gn", "resnetblur50", "resnetaa50d",
               "seresnextaa101d_32x8d", "resnetv2_18", "resnetv2_50d", "resnetv2_50t",
-              "resnetv2_50d_gn"]
+              "resnetv2_50d_gn", "senet154", "legacy_seresnet50", "legacy_seresnext50_32x4d",
+              "resnetv2_50x1_bit", "legacy_seresnet18", "resnetv2_50d_evos",
+              "resnetv2_50d_frn", "ecaresnet50d_pruned"]
+
+
+# the twins the counters are held to: all but those whose twin object the tools see
+# differently from its architecture
+UNCOUNTED = {"ecaresnet50d_pruned": "timm adapts a pruned model's classifier to "
+             "timm.layers.Linear, a subclass of nn.Linear that thop and ptflops look hooks "
+             "up for by exact type and skip: a property of timm's object, not of the net"}
+COUNTED_TWINS = [n for n in TORCHVISION_TWINS + TIMM_TWINS if n not in UNCOUNTED]
 
 
 def make_twin(name: str) -> nn.Module:

@@ -14,7 +14,7 @@ from math import prod
 
 import pytest
 import torch
-from helpers import ROOT, SPECS, TIMM_TWINS, TORCHVISION_TWINS, all_specs, make_twin, spec_id
+from helpers import COUNTED_TWINS, ROOT, SPECS, all_specs, make_twin, spec_id
 
 from archdsl.analysis import counters
 from archdsl.analysis.counts import CONVENTIONS, count, formula, versus
@@ -22,7 +22,7 @@ from archdsl.analysis.measure import _RUN, installed, measure
 from archdsl.ir.ops import OPS
 from archdsl.load import load_spec_with_graph
 
-TWINS = TORCHVISION_TWINS + TIMM_TWINS
+TWINS = COUNTED_TWINS
 TOOLS = counters.names()
 
 
@@ -212,5 +212,5 @@ def test_a_counter_yaml_with_a_bad_term_is_refused():
         counters._rule({"op": "relu", "cost": {"elements": 1}, "why": "x"}, "here")
     with pytest.raises(ValueError, match="unknown op 'gelu'"):
         counters._rule({"op": "gelu", "cost": {}, "why": "x"}, "here")
-    with pytest.raises(ValueError, match="may have outside_modules, stage, path and layout"):
+    with pytest.raises(ValueError, match="may have outside_modules, stage, path, layout and has"):
         counters._rule({"op": "relu", "stages": "head", "cost": {}, "why": "x"}, "here")

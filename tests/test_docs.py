@@ -12,7 +12,7 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from helpers import ROOT, SPECS, TIMM_TWINS, TORCHVISION_TWINS, all_specs, spec_id
+from helpers import COUNTED_TWINS, ROOT, SPECS, all_specs, spec_id
 
 from archdsl.analysis.counting_doc import generated
 from archdsl.build import normalized_yaml
@@ -72,7 +72,7 @@ def test_counting_page_is_current():
     for every twin spec (benchmarks/counters.py --write checked them against the tools),
     and its --vs example is the command's output."""
     page = (ROOT / "docs" / "counting.md").read_text()
-    specs = [SPECS / f"{n}.yaml" for n in TORCHVISION_TWINS + TIMM_TWINS]
+    specs = [SPECS / f"{n}.yaml" for n in COUNTED_TWINS]
     assert generated(specs) in page
     cmd = "archdsl count specs/resnet50.yaml --convention fvcore --vs thop"
     out = subprocess.run([sys.executable, "-m", "archdsl", *cmd.split()[1:]], cwd=ROOT,

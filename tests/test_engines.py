@@ -80,7 +80,7 @@ def test_openvino_runs_what_the_openvino_cpu_plan_says(path, tmp_path):
     onnx = archdsl.export_onnx(archdsl.build_model(graph).eval(), tmp_path / "m.onnx")
     engine, planned, left_out = comparable(
         openvino_kernels(onnx), planned_kernels(plan(graph, profile), profile), profile,
-        detect_isa())
+        detect_isa(), graph)
     if left_out:
         warnings.warn(left_out, stacklevel=1)  # a difference outside the model, named
     assert engine == planned
@@ -94,6 +94,22 @@ def test_a_machine_of_another_isa_compares_all_but_the_layout_kernels():
     e, p, why = comparable(engine, planned, profile, "avx512")
     assert e == p == {"Convolution": 53} and "checked on avx2, this machine is avx512" in why
     assert comparable(engine, planned, load_profile("x86-onednn"), "avx512")[2] == ""
+
+
+def test_unmodelled_layouts_leave_only_the_layout_kernels_out():
+    """OpenVINO's Reorders around an FRN are not modelled: the plan of a graph with one
+    says so (modelled, not verified), and the check compares every other kernel."""
+    profile = load_profile("openvino-cpu")
+    _, frn = load_spec_with_graph(SPECS / "resnetv2_50d_frn.yaml")
+    _, bn = load_spec_with_graph(SPECS / "resnetv2_50d.yaml")
+    assert plan(frn, profile, "avx2").verified_with is None
+    assert "layout kernels around frn" in plan(frn, profile, "avx2").modelled_from
+    assert plan(bn, profile, "avx2").verified_with is not None
+    engine = collections.Counter({"Convolution": 53, "Reorder": 9})
+    planned = collections.Counter({"Convolution": 53, "Reorder": 2})
+    e, p, why = comparable(engine, planned, profile, "avx2", frn)
+    assert e == p == {"Convolution": 53} and "around frn" in why
+    assert comparable(engine, planned, profile, "avx2", bn)[:2] == (engine, planned)
 
 
 def test_full_depth_figures():

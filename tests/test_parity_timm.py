@@ -17,7 +17,8 @@ from archdsl.load import load_spec_with_graph
 TWINS = [n for n in TIMM_TWINS if not n.startswith("resnetv2")]
 # timm's parameter counts as published for these models
 PUBLISHED = {"seresnet18": 11_779_624, "seresnext50_32x4d": 27_559_896,
-             "resnet50d": 25_576_264}
+             "resnet50d": 25_576_264, "senet154": 115_088_984,
+             "legacy_seresnet50": 28_088_024, "legacy_seresnet18": 11_778_592}
 INPUT = (3, 64, 64)
 
 
@@ -26,6 +27,30 @@ def test_timm_parity(name):
     n_ref = assert_twin(SPECS / f"{name}.yaml", timm_twin(name), INPUT)
     if name in PUBLISHED:
         assert n_ref == PUBLISHED[name]
+
+
+def test_legacy_seresnet50_strides_its_first_1x1():
+    """The legacy SE-ResNet-50 has seresnet50's parameters but its stride on the first
+    1x1 (3.860 G MACs, the issue's figure, vs 4.092 G) and the Caffe pool: unpadded,
+    rounding up (an odd map of 113 pools to 56, where padding 1 gives 57), as timm's."""
+    spec, graph = load_spec_with_graph(SPECS / "legacy_seresnet50.yaml")
+    assert count(graph).total.macs == 3_860_488_192
+    assert graph["layer2.0.conv1"].attrs["stride"] == 2
+    assert graph["pool0"].attrs == {"kernel": 3, "stride": 2, "padding": 0, "ceil_mode": True}
+    _, odd = load_spec_with_graph(SPECS / "legacy_seresnet50.yaml", (3, 226, 226))
+    _, padded = load_spec_with_graph(SPECS / "seresnet50.yaml", (3, 226, 226))
+    assert odd["pool0"].shape[1:] == (56, 56) != padded["maxpool"].shape[1:]
+    with torch.device("meta"):
+        stem = timm.create_model("legacy_seresnet50").forward_features
+        assert stem(torch.empty(1, 3, 226, 226)).shape[2:] == odd["layer4.2.add"].shape[1:]
+
+
+def test_senet154_projects_with_a_3x3_where_strided():
+    _, graph = load_spec_with_graph(SPECS / "senet154.yaml")
+    kernels = {n.name: n.attrs["kernel"] for n in graph if n.name.endswith("downsample.0")}
+    assert kernels == {"layer1.0.downsample.0": 1, "layer2.0.downsample.0": 3,
+                       "layer3.0.downsample.0": 3, "layer4.0.downsample.0": 3}
+    assert graph["layer1.0.conv1"].shape[0] == 128  # half the grouped 3x3's 256
 
 
 def test_se_branch_matters():

@@ -4,6 +4,7 @@ paper's ablations, and its argument that constant scaling decays as λ^L."""
 from __future__ import annotations
 
 import pytest
+import timm
 import torch
 import torch.nn.functional as F  # noqa: N812
 from helpers import (
@@ -28,11 +29,39 @@ ABL = SPECS / "ablations"
                                          ("resnetv2_18", 11_687_720),
                                          ("resnetv2_50d", 25_568_584),
                                          ("resnetv2_50t", 25_566_048),
-                                         ("resnetv2_50d_gn", 25_568_584)])
+                                         ("resnetv2_50d_gn", 25_568_584),
+                                         ("resnetv2_50x1_bit", 25_549_352),
+                                         ("resnetv2_50d_evos", 25_591_368),
+                                         ("resnetv2_50d_frn", 25_591_368)])
 def test_timm_resnetv2_parity(name, params):
     n_ref = assert_twin(SPECS / f"{name}.yaml", timm_twin(name), INPUT)
     if params:
         assert n_ref == params
+
+
+def test_bit_standardises_weights_and_pads_with_zeros():
+    """BiT's two constructs each matter: a plain conv, or a max-pool padded with −∞,
+    changes the output (the parity above could not pass without them)."""
+    spec, graph = load_spec_with_graph(SPECS / "resnetv2_50x1_bit.yaml")
+    assert graph["stem.conv"].attrs["standardize"] == 1e-8
+    assert "standardize" not in graph["head.fc"].attrs  # the classifier keeps its weights
+    assert [graph["stem.pad"].op, graph["stem.pool"].attrs["padding"]] == ["pad", 0]
+    small = spec.model_copy(update={"stages": tuple(
+        s.model_copy(update={"depth": 1}) for s in spec.stages)})
+    model = randomised(archdsl.build_model(archdsl.lower(small)), INPUT)
+    x = torch.randn(2, *INPUT)
+    with torch.no_grad():
+        y = model(x)
+        ref = timm.layers.StdConv2d(3, 64, 7, stride=2, eps=1e-8)
+        ref.weight.copy_(model.stem.conv.weight)
+        assert_close(model.stem.conv(x), ref(x), PARITY_RTOL)
+        assert not torch.allclose(model.stem.conv(x), F.conv2d(x, ref.weight, None, 2, 3))
+    for other in ({"conv": small.conv.model_copy(update={"kind": "plain"})},
+                  {"stem": small.stem.model_copy(update={"pool": "max"})}):
+        plain = archdsl.build_model(archdsl.lower(small.model_copy(update=other)))
+        plain.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            assert (plain.eval()(x) - y).abs().max() > 1e-3 * y.abs().max(), other
 
 
 def test_resnetv2_layout_names():

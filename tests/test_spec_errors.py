@@ -24,7 +24,7 @@ GOOD_STAGE = "{depth: 2, width: 64, block: basic}"
 CASES = [
     ("misspelt key",
      f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
-     "2:1: stagez: unknown key; did you mean 'stages'? allowed: antialias, head, input, "
+     "2:1: stagez: unknown key; did you mean 'stages'? allowed: antialias, conv, head, input, "
      "layout, name, norm, shortcut, stages, stem"),
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
@@ -72,8 +72,8 @@ CASES = [
     ("unknown defaults field",
      "name: x\ndefaults: {blok: basic}\nstages:\n  - {depth: 2, width: 64}\n",
      "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
-     "block, cardinality, depth, eca, expansion, inner_width, placement, se, stride, "
-     "stride_on, width"),
+     "block, cardinality, depth, eca, expansion, inner_width, inner_widths, placement, "
+     "reduce_first, se, stride, stride_on, width"),
     ("eca kernel even",
      "name: x\nstages:\n  - {depth: 1, width: 64, block: basic, eca: {kernel: 4}}\n",
      "3:55: stages[0].eca.kernel: a kernel of 4 taps; allowed: an odd number from 1 to 255 "

@@ -3,11 +3,13 @@ torchinfo count, at what cost, and what they skip (``counters/*.yaml``).
 
 A rule matches an op, optionally only in one place (``stage: head``, ``path: se``) or
 in one twin layout (``layout: timm_resnetv2``, where timm's ``BatchNormAct2d`` holds BN
-and ReLU); the first rule that fits a node prices it. A cost is a sum of terms of the
-node: ``macs`` (the conv/linear multiply-accumulates), ``bias`` (1 per output element
-when the op has a bias), ``out`` and ``in`` (output and first-input elements) and
-``params``. ``outside_modules`` is the part of a cost that the tool counts in no
-module's per-layer figure (ptflops' patched functionals). No torch.
+and ReLU), or only for a node with an attribute (``has: standardize``: a weight-
+standardised conv); the first rule that fits a node prices it. A cost is a sum of terms
+of the node: ``macs`` (the conv/linear multiply-accumulates), ``bias`` (1 per output element
+when the op has a bias), ``out`` and ``in`` (output and first-input elements),
+``params``, ``channels`` (of the output) and ``groups`` (a grouped norm's, per sample).
+``outside_modules`` is the part of a cost that the tool counts in no module's per-layer
+figure (ptflops' patched functionals). No torch.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, op
 from ..layouts import module_of
 
-TERMS = ("macs", "bias", "in", "out", "params")
-_WHERE = ("stage", "path", "layout")
+TERMS = ("macs", "bias", "in", "out", "params", "channels", "groups")
+_WHERE = ("stage", "path", "layout", "has")
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Rule:
             return False
         place = {"stage": node.stage, "path": node.path if node.block else "",
                  "layout": graph.layout}
-        return all(place[k] == v for k, v in self.where)
+        return all(v in node.attrs if k == "has" else place[k] == v for k, v in self.where)
 
     @property
     def formula(self) -> str:
@@ -111,7 +113,8 @@ def _terms(graph: Graph, node: Node) -> dict[str, int]:
     return {"macs": spec.macs(node.attrs, ins, node.shape),
             "bias": out if node.attrs.get("bias") else 0,
             "out": out, "in": prod(ins[0]) if ins else 0,
-            "params": spec.params(node.attrs, ins)}
+            "params": spec.params(node.attrs, ins), "channels": node.shape[0],
+            "groups": node.attrs.get("groups", 0)}
 
 
 def _price(cost: tuple[tuple[str, int], ...], graph: Graph, node: Node) -> int:
@@ -136,7 +139,7 @@ def _rule(raw: Any, where: str) -> Rule:
     if not isinstance(raw, dict) or not {"op", "cost", "why"} <= raw.keys() or \
             raw.keys() - _RULE_KEYS:
         raise ValueError(f"{where}: a rule has op, cost and why, and may have "
-                         f"outside_modules, stage, path and layout; got {raw!r}")
+                         f"outside_modules, stage, path, layout and has; got {raw!r}")
     ops = (raw["op"],) if isinstance(raw["op"], str) else tuple(raw["op"])
     unknown = [o for o in ops if o not in OPS]
     if unknown:

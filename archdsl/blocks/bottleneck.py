@@ -28,6 +28,14 @@ class BottleneckStage(StageBase):
         "3x3", description="3x3: stride on the 3x3 conv (torchvision, 'v1.5'); 1x1: on the "
                            "first 1x1 (the original MSRA ResNet)")
     expansion: PosInt = Field(4, description="width / bottleneck planes", examples=[4])
+    inner_widths: tuple[tuple[PosInt, PosInt], ...] | None = Field(
+        None, description="per block, the widths of the first 1x1 and of the 3x3 (pruned "
+                          "nets: timm's ecaresnet50d_pruned); overrides inner_width, "
+                          "base_width and reduce_first, and frees width from the expansion",
+        examples=[[[47, 18], [52, 22], [64, 35]]])
+    reduce_first: PosInt = Field(
+        1, description="the first 1x1 conv outputs inner width / reduce_first channels "
+                       "(SENet-154's 2; timm's block_reduce_first)", examples=[2])
     placement: Placement = Field("post", description=PLACEMENT_DOC)
 
     def inner(self) -> int:
@@ -37,6 +45,13 @@ class BottleneckStage(StageBase):
         return self.width // self.expansion * self.base_width // 64 * self.cardinality
 
     def check(self) -> None:
+        if self.inner_widths is not None:
+            self._check_inner_widths()
+        else:
+            self._check_inner()
+        super().check()
+
+    def _check_inner(self) -> None:
         if self.inner_width is None:
             if self.width % self.expansion:
                 raise FieldError("width", f"{self.width} is not divisible by the expansion "
@@ -48,7 +63,29 @@ class BottleneckStage(StageBase):
             raise FieldError("inner_width", f"{self.inner_width} is not divisible by the "
                              f"cardinality {self.cardinality}; allowed: multiples of "
                              f"{self.cardinality}")
-        super().check()
+        first, unit = self.inner() // self.reduce_first, self.cardinality
+        if first < 1 or first % unit:
+            raise FieldError("reduce_first", f"leaves floor({self.inner()} / "
+                             f"{self.reduce_first}) = {first} channels for the first 1x1, "
+                             f"not a positive multiple of the 3x3's {unit} groups; allowed: "
+                             f"a reduce_first that leaves one (e.g. 1)")
+
+    def _check_inner_widths(self) -> None:
+        widths = self.inner_widths or ()
+        if len(widths) != self.depth:
+            raise FieldError("inner_widths", f"{len(widths)} pairs for {self.depth} blocks; "
+                                             "allowed: one [1x1, 3x3] pair a block")
+        for i, pair in enumerate(widths):
+            if any(w % self.cardinality for w in pair):
+                raise FieldError("inner_widths", f"block {i}'s {list(pair)} are not "
+                                 f"multiples of the cardinality {self.cardinality}; allowed: "
+                                 f"multiples of {self.cardinality}")
+
+    def widths(self, index: int) -> tuple[int, int]:
+        """The first 1x1's and the 3x3's widths in block ``index`` of the stage."""
+        if self.inner_widths is not None:
+            return self.inner_widths[index]
+        return self.inner() // self.reduce_first, self.inner()
 
 
 class PreactBottleneckStage(BottleneckStage):
@@ -63,8 +100,8 @@ def lower_bottleneck(b: GraphBuilder, x: str, st: BottleneckStage, ctx: BlockCtx
     """1x1 reduce, 3x3 (grouped), 1x1 expand, [SE], add the shortcut, ReLU (in the
     default placement)."""
     s1, s3 = (ctx.stride, 1) if st.stride_on == "1x1" else (1, ctx.stride)
-    inner = st.inner()
-    convs = [ConvSpec(inner, 1, s1), ConvSpec(inner, 3, s3, st.cardinality),
+    first, inner = st.widths(ctx.index)
+    convs = [ConvSpec(first, 1, s1), ConvSpec(inner, 3, s3, st.cardinality),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 

@@ -6,17 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..ir.graph import GraphBuilder
-from ..spec.fields import ECA, SE, Model, Ratio
+from ..spec.fields import ECA, SE, FieldError, Model, Ratio
 
-Placement = Literal["post", "bn_after_add", "relu_before_add", "relu_preact", "full_preact"]
+Placement = Literal["post", "bn_after_add", "relu_before_add", "relu_before_and_after_add",
+                    "relu_preact", "full_preact"]
 PLACEMENT_DOC = (
     "where BN and ReLU sit (Identity Mappings paper, Fig. 4): post: the original, ReLU "
     "after the addition; bn_after_add: BN and ReLU after the addition; relu_before_add: "
-    "the branch ends with ReLU, nothing after the addition; relu_preact: ReLU before each "
-    "conv, BN after it; full_preact: BN and ReLU before each conv (ResNet-v2)")
+    "the branch ends with ReLU, nothing after the addition; relu_before_and_after_add: the "
+    "branch ends with ReLU (before SE) and another follows the addition (timm's legacy "
+    "SEResNetBlock: legacy_seresnet18/34); relu_preact: ReLU before each conv, BN after "
+    "it; full_preact: BN and ReLU before each conv (ResNet-v2)")
 
 
 class Shortcut(Model):
@@ -38,15 +41,28 @@ class Shortcut(Model):
                                 "block; dropout: dropout(x) with p = dropout")
     scale: float = Field(0.5, gt=0.0, description="λ of the scaling form", examples=[0.5])
     dropout: Ratio = Field(0.5, description="p of the dropout form", examples=[0.5])
+    kernel: Literal[1, 3] = Field(
+        1, description="kernel of a strided projection conv: 1, or 3 (padding 1) as "
+                       "SENet-154's (timm's down_kernel_size=3); a projection at stride 1 "
+                       "stays 1x1", examples=[3])
+
+    @model_validator(mode="after")
+    def _kernel(self) -> Shortcut:
+        if self.kernel != 1 and self.downsample == "avgpool":
+            raise FieldError("kernel", f"a {self.kernel}x{self.kernel} projection after "
+                                       "ResNet-D's average pool; allowed: 1 with downsample "
+                                       "avgpool, 3 with downsample conv")
+        return self
 
 
 @dataclass(frozen=True)
 class BlockCtx:
-    """Where a block sits: its name prefix, its stride, the shortcut policy."""
+    """Where a block sits: its name prefix, its stride, the shortcut policy, its index."""
 
     prefix: str
     stride: int
     shortcut: Shortcut
+    index: int = 0  # the block's place in its stage
 
     def name(self, local: str) -> str:
         return f"{self.prefix}.{local}"
@@ -81,8 +97,8 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
         if placement == "relu_preact" or (
                 placement != "full_preact" and not (last and placement == "bn_after_add")):
             y = b.bn(y, ctx.name(f"bn{i}"))
-        if placement in ("post", "bn_after_add") and not last or (
-                placement == "relu_before_add"):
+        if placement in ("post", "bn_after_add") and not last or placement in (
+                "relu_before_add", "relu_before_and_after_add"):
             y = b.act(y, ctx.name(f"relu{i}"))
         if aa:
             y = b.downsample(y, ctx.name("aa"))
@@ -104,6 +120,8 @@ def residual_unit(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str
         y = b.bn(y, ctx.name("bn_out"))
     if placement in ("post", "bn_after_add"):
         y = b.act(y, ctx.name(f"relu{len(convs)}"))
+    elif placement == "relu_before_and_after_add":
+        y = b.act(y, ctx.name("relu_out"))
     return y
 
 
@@ -146,7 +164,8 @@ def _projection(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx,
                       count_include_pad=False)
         y = b.conv(x, ctx.name("downsample.1"), out_channels, 1)
         return b.bn(y, ctx.name("downsample.2")) if norm else y
-    y = b.conv(x, ctx.name("downsample.0"), out_channels, 1, stride=ctx.stride)
+    kernel = ctx.shortcut.kernel if ctx.stride > 1 else 1
+    y = b.conv(x, ctx.name("downsample.0"), out_channels, kernel, stride=ctx.stride)
     return b.bn(y, ctx.name("downsample.1")) if norm else y
 
 

@@ -10,10 +10,13 @@ from ..ir.graph import GraphBuilder
 from ..spec.fields import Model, PosInt
 from .registry import stem
 
-StemPool = Literal["max", "conv"]
-POOL_DOC = ("how the stem halves the map at its end: max: a 3x3/2 max-pool; conv: a 3x3/2 "
-            "conv, BN and ReLU in its place (ResNet-RS; timm's replace_stem_pool, keys "
-            "maxpool.0/.1)")
+StemPool = Literal["max", "max_ceil", "zero_pad_max", "conv"]
+POOL_DOC = ("how the stem halves the map at its end: max: a 3x3/2 max-pool, padding 1; "
+            "max_ceil: a 3x3/2 max-pool without padding that rounds up (Caffe's, kept by "
+            "timm's legacy SENets as pool0); zero_pad_max: a zero pad of 1, then a 3x3/2 "
+            "max-pool without padding (BiT's 'fixed' stem: zeros, not −∞, at the border; "
+            "keys pad, maxpool); conv: a 3x3/2 conv, BN and ReLU in its place "
+            "(ResNet-RS; timm's replace_stem_pool, keys maxpool.0/.1)")
 NORM_DOC = ("BN and ReLU after the conv; false for pre-activation nets, whose first block "
             "normalizes its input (timm's ResNetV2 stem is conv and max-pool only)")
 
@@ -67,11 +70,17 @@ def _pool(b: GraphBuilder, x: str, pool: str) -> str:
         k = 2 if aa else 1
         return b.act(b.bn(y, f"maxpool.{k}"), f"maxpool.{k + 1}")
     if aa and aa[0] == "blur":
-        y = b.add("max_pool", "maxpool.0", (x,), kernel=3, stride=1, padding=1)
+        y = b.add("max_pool", "maxpool.0", (x,), kernel=3, stride=1, padding=1,
+                  ceil_mode=False)
         return b.downsample(y, "maxpool.1")
     if aa:
         return b.downsample(x, "maxpool")
-    return b.add("max_pool", "maxpool", (x,), kernel=3, stride=2, padding=1)
+    if pool == "zero_pad_max":
+        x = b.add("pad", "pad", (x,), padding=1)
+    ceil = pool == "max_ceil"
+    padding = 1 if pool == "max" else 0
+    return b.add("max_pool", "maxpool", (x,), kernel=3, stride=2, padding=padding,
+                 ceil_mode=ceil)
 
 
 @stem(ClassicStem)

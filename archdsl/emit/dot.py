@@ -15,6 +15,7 @@ import graphviz
 
 from ..analysis.counts import Counts, Row
 from ..ir.graph import Graph, Node
+from ..ir.ops import NORM_OPS
 
 LEVELS = ("stage", "block", "layer")
 
@@ -38,9 +39,9 @@ STYLES: dict[str, Style] = {
     "fc": Style("#bcbddc", "box3d", "fc"),
     "other": Style("#f0f0f0", "note", "other"),
 }
-OP_KIND = {"conv2d": "conv", "batch_norm": "norm", "group_norm": "norm", "relu": "act",
+OP_KIND = {"conv2d": "conv", **dict.fromkeys(NORM_OPS, "norm"), "relu": "act",
            "sigmoid": "act", "max_pool": "pool", "avg_pool": "pool", "global_avg_pool": "pool",
-           "blur_pool": "pool",
+           "blur_pool": "pool", "pad": "pool",
            "add": "add", "mul": "add", "one_minus": "add", "scale": "add", "linear": "fc"}
 FUSION_FILL = "#e8e8e8"
 
@@ -71,9 +72,11 @@ def op_label(n: Node) -> str:
         s = f"conv {a['kernel']}×{a['kernel']}"
         s += f"/{a['stride']}" if a["stride"] > 1 else ""
         s += f" g{a['groups']}" if a["groups"] > 1 else ""
+        s += " WS" if "standardize" in a else ""
         return f"{s} → {a['out_channels']}"
     if n.op in ("max_pool", "avg_pool"):
-        return f"{n.op.replace('_', ' ')} {a['kernel']}×{a['kernel']}/{a['stride']}"
+        ceil = " ceil" if a.get("ceil_mode") and n.op == "max_pool" else ""
+        return f"{n.op.replace('_', ' ')} {a['kernel']}×{a['kernel']}/{a['stride']}{ceil}"
     if n.op == "linear":
         return f"fc → {a['out_features']}"
     if n.op == "scale":
@@ -82,6 +85,11 @@ def op_label(n: Node) -> str:
         return f"ECA conv1d k={a['kernel']}"
     if n.op == "blur_pool":
         return f"blur {a['size']}×{a['size']}/{a['stride']}"
+    if n.op == "pad":
+        return f"zero pad {a['padding']}"
+    if n.op in ("evonorm_s0", "frn"):
+        name = {"evonorm_s0": "EvoNorm-S0", "frn": "FRN"}[n.op]
+        return name + (" + act" if a["act"] else "")
     if n.op == "pad_channels":
         return f"zero-pad → {a['out_channels']} /{a['stride']}"
     return n.op.replace("_", " ")
@@ -204,7 +212,7 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     head = [n for n in graph if n.stage == "head"]
     g.node("x", f"input\n{_shape(graph.input.shape)}", **_node_attrs("other"))
     g.node("stem", "stem\n" + " → ".join(op_label(n) for n in stem
-                                         if n.op not in ("batch_norm", "group_norm", "relu"))
+                                         if n.op not in (*NORM_OPS, "relu"))
            + f"\n{_shape(stem[-1].shape)}{_counts_line(srows.get('stem'))}",
            **_node_attrs("conv"))
     g.edge("x", "stem")
@@ -271,8 +279,7 @@ def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
             style = "se" if "SE" in branch else "conv"
         else:
             label = f"{stage}\n" + " → ".join(op_label(n) for n in nodes
-                                               if n.op not in ("batch_norm", "group_norm", "relu",
-                                                               "flatten"))
+                                               if n.op not in (*NORM_OPS, "relu", "flatten"))
             style = "fc" if stage == "head" else "conv"
         label += f"\n{_shape(nodes[-1].shape)}{_counts_line(srows.get(stage))}"
         g.node(stage, label, **_node_attrs(style))

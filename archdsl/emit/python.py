@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .. import __version__
 from ..analysis.counts import count
 from ..ir.graph import Graph, Node
+from ..ir.ops import NORM_OPS
 from .jinja import environment
 
 _CLASS = {"basic": "BasicBlock", "bottleneck": "Bottleneck",
@@ -80,12 +81,19 @@ def _module(n: Node, ch: dict[str, str], stride: str | None = None,
             args.append(f"groups={g}")
         if not a["bias"]:
             args.append("bias=False")
+        if "standardize" in a:
+            return ["StdConv2d", *args, f"eps={a['standardize']}"]
         return ["nn.Conv2d", *args]
     if n.op == "blur_pool":
         return ["BlurPool", ch[n.name], str(a["size"]), f"stride={stride or a['stride']}"]
     if n.op == "channel_conv":
         k = a["kernel"]
         return ["nn.Conv1d", "1", "1", str(k), f"padding={(k - 1) // 2}", "bias=False"]
+    if n.op == "evonorm_s0":
+        return ["EvoNormS0", ch[n.name], f"groups={a['groups']}", f"eps={a['eps']}",
+                f"act={a['act']}"]
+    if n.op == "frn":
+        return ["FilterResponseNorm", ch[n.name], f"eps={a['eps']}", f"act={a['act']}"]
     if n.op == "group_norm":
         return ["nn.GroupNorm", str(a["groups"]), ch[n.name]] + (
             [] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
@@ -95,10 +103,12 @@ def _module(n: Node, ch: dict[str, str], stride: str | None = None,
         return ["nn.Linear", str(a["in_features"]), classes or str(a["out_features"])]
     if n.op == "max_pool":
         return ["nn.MaxPool2d", str(a["kernel"]), f"stride={a['stride']}",
-                f"padding={a['padding']}"]
+                f"padding={a['padding']}"] + (["ceil_mode=True"] if a["ceil_mode"] else [])
     if n.op == "avg_pool":
         return ["nn.AvgPool2d", str(a["kernel"]), f"stride={stride or a['stride']}",
                 f"ceil_mode={a['ceil_mode']}", f"count_include_pad={a['count_include_pad']}"]
+    if n.op == "pad":
+        return ["nn.ConstantPad2d", str(a["padding"]), "0.0"]
     simple = {"relu": "nn.ReLU", "sigmoid": "nn.Sigmoid", "global_avg_pool": "nn.AdaptiveAvgPool2d",
               "flatten": "nn.Flatten", "dropout": "nn.Dropout"}
     extra = {"global_avg_pool": ["1"], "flatten": ["1"], "dropout": [str(a.get("p"))]}
@@ -116,6 +126,7 @@ def _expr(n: Node, v: list[str]) -> str:
         "scale": lambda: f"{v[0]} * {n.attrs.get('factor')}",
         "global_avg_pool": lambda: f"{v[0]}.mean((2, 3), keepdim=True)",
         "dropout": lambda: f"F.dropout({v[0]}, {n.attrs.get('p')}, self.training)",
+        "pad": lambda: f"F.pad({v[0]}, ({n.attrs.get('padding')},) * 4)",
     }[n.op]()
 
 
@@ -126,14 +137,25 @@ class _Block:
     inner: bool
     groups: bool
     se: bool
+    first: bool = False  # the first 1x1 narrower than the 3x3 (reduce_first, pruned nets)
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
 
 
+def _first_differs(nodes: list[Node]) -> bool:
+    """Whether a bottleneck's first 1x1 outputs other than its 3x3's width."""
+    convs = [n for n in nodes if n.op == "conv2d" and n.path == "branch"]
+    return len(convs) == 3 and convs[0].attrs["out_channels"] != convs[1].attrs["out_channels"]
+
+
 def _signature(kind: str, nodes: list[Node]) -> tuple:
-    keep = ("kernel", "padding", "bias", "factor", "p")
-    return (kind, tuple((n.local, n.op, tuple((k, n.attrs[k]) for k in keep if k in n.attrs))
-                        for n in nodes if n.path != "shortcut"))
+    keep = ("kernel", "padding", "bias", "factor", "p", "standardize", "act", "groups")
+    # a projection wider than 1x1 (SENet-154's 3x3 where strided) is a class of its own
+    wide = max((n.attrs["kernel"] for n in nodes if n.path == "shortcut" and n.op == "conv2d"),
+               default=1)
+    return (kind, _first_differs(nodes), wide if wide > 1 else None,
+            tuple((n.local, n.op, tuple((k, n.attrs[k]) for k in keep if k in n.attrs))
+                  for n in nodes if n.path != "shortcut"))
 
 
 def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
@@ -142,12 +164,14 @@ def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
     args: dict[str, int | bool] = {"in_channels": first.shape[0],
                                    "out_channels": nodes[-1].shape[0]}
     if "bottleneck" in kind:
-        args["inner"] = convs[0].attrs["out_channels"]
+        args["inner"] = convs[1].attrs["out_channels"]
+        if _first_differs(nodes):
+            args["first"] = convs[0].attrs["out_channels"]
     args["stride"] = max(n.attrs.get("stride", 1) for n in nodes)
     groups = max(c.attrs["groups"] for c in convs)
     if groups > 1:
         args["groups"] = groups
-    se = [n for n in nodes if n.local == "se.fc1"]
+    se = [n for n in nodes if n.path == "se" and n.local.endswith(".fc1")]
     if se:
         args["se_channels"] = se[0].attrs["out_channels"]
     args["project"] = any(n.path == "shortcut" and n.op != "scale" and n.op != "dropout"
@@ -160,13 +184,16 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     rep = max(members, key=lambda ns: (sum(n.path == "shortcut" for n in ns),
                                        max(n.attrs.get("stride", 1) for n in ns)))
     args = _args(graph, rep, kind)
-    b = _Block(cls, _DOC[kind] + ".", "inner" in args, "groups" in args, "se_channels" in args)
+    b = _Block(cls, _DOC[kind] + ".", "inner" in args, "groups" in args, "se_channels" in args,
+               "first" in args)
     x = rep[0].inputs[0]
     branch = [n for n in rep if n.op == "conv2d" and n.path == "branch"]
     ch = {x: "in_channels"}
     for n in rep:
         if n.op == "conv2d":
-            ch[n.name] = {"se.fc1": "se_channels"}.get(n.local) or (
+            ch[n.name] = (
+                "se_channels" if n.path == "se" and n.local.endswith(".fc1") else
+                "first" if b.first and n is branch[0] else
                 "inner" if b.inner and n.path == "branch" and n is not branch[-1]
                 else "out_channels")
         else:
@@ -174,18 +201,17 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     strided = args["stride"] > 1
     proj = [n for n in rep if n.path == "shortcut" and n.op not in ("scale", "dropout")]
     for n in rep:
-        if n.path == "shortcut" or n.op not in ("conv2d", "batch_norm", "group_norm",
-                                                "blur_pool", "avg_pool"):
+        if n.path == "shortcut" or n.op not in ("conv2d", *NORM_OPS, "blur_pool", "avg_pool"):
             continue
         s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
         g = "groups" if n.attrs.get("groups", 1) > 1 else None
         if "." not in n.local:
             head, *rest = _module(n, ch, s, g)
             b.init.append(_call(f"self.{n.local} = {head}", rest))
-    for prefix in ("se", "gate"):
-        subs = [n for n in rep if n.path == prefix and n.op in ("conv2d", "channel_conv")]
-        if subs:
-            b.init.append(f"self.{prefix} = nn.Module()")
+    for path in ("se", "gate"):
+        subs = [n for n in rep if n.path == path and n.op in ("conv2d", "channel_conv")]
+        if subs:  # the container as the layout names it (se, se_module, gate)
+            b.init.append(f"self.{subs[0].local.split('.')[0]} = nn.Module()")
             for n in subs:
                 s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
                 head, *rest = _module(n, ch, s)
@@ -258,7 +284,7 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
                 name = "keep"
         else:
             name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
-        module = n.op in ("conv2d", "batch_norm", "group_norm", "blur_pool", "avg_pool")
+        module = n.op in ("conv2d", *NORM_OPS, "blur_pool", "avg_pool")
         if n.op == "channel_conv":  # across the channels of the pooled (N, C, 1, 1) map
             call = f"self.{n.local}({ins[0]}.view({ins[0]}.shape[0], 1, -1)).view_as({ins[0]})"
         else:
@@ -367,11 +393,18 @@ def to_python(graph: Graph, source: str) -> str:
     env = environment(html=False)
     c, h, w = graph.input.shape
     fc = graph.output if graph.output.op == "linear" else graph[graph.output.inputs[0]]
-    text = env.get_template("model.py.j2").render(
+    context = dict(
         name=graph.name, version=__version__, source=source, ordered=ordered,
         blur=any(n.op == "blur_pool" for n in graph),
+        std_conv=any("standardize" in n.attrs for n in graph),
+        evonorm=any(n.op == "evonorm_s0" for n in graph),
+        frn=any(n.op == "frn" for n in graph),
         blocks=block_defs, stage_class=stage_class, input=f"{c}x{h}x{w}",
         params=f"{count(graph).total.params:,}",
         classes=fc.attrs.get("out_features") or fc.attrs.get("out_channels"),
         init=init, forward=forward)
+    template = env.get_template("model.py.j2")
+    text = template.render(functional=False, **context)
+    if "F." in text:  # import torch.nn.functional only where the source calls it
+        text = template.render(functional=True, **context)
     return "\n".join(w for line in text.split("\n") for w in wrap(line))

@@ -69,10 +69,70 @@ class BlurPool(nn.Module):
         return F.conv2d(x, self.filt, stride=self.stride, groups=x.shape[1])
 
 
+def standardized(weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Weight standardisation (Qiao et al., 2019): each output channel's weights shifted
+    to mean 0 and scaled by 1/sqrt(variance + ε), the variance biased as BN's."""
+    var, mean = torch.var_mean(weight, dim=(1, 2, 3), unbiased=False, keepdim=True)
+    return (weight - mean) * torch.rsqrt(var + eps)
+
+
+class StdConv2d(nn.Conv2d):
+    """A conv whose weights are standardised on every call (BiT; timm's StdConv2d): the
+    stored weights are the raw ones, as timm's state_dict holds them."""
+
+    def __init__(self, *args: Any, eps: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(x, standardized(self.weight, self.eps), self.bias)
+
+
+class EvoNormS0(nn.Module):
+    """EvoNorm-S0 (Liu et al., "Evolving Normalization-Activation Layers", 2020) as timm's
+    EvoNorm2dS0: x·σ(v·x) / std(x over each sample's group of channels) ·γ + β, the std
+    biased, +ε under the root; without its activation (``act`` false) only ·γ + β."""
+
+    def __init__(self, channels: int, groups: int, eps: float, act: bool) -> None:
+        super().__init__()
+        self.groups, self.eps = groups, eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.v = nn.Parameter(torch.ones(channels)) if act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.v is not None:
+            g = x.unflatten(1, (self.groups, -1))
+            std = (g.var(dim=(2, 3, 4), unbiased=False, keepdim=True) + self.eps).sqrt()
+            gated = x * torch.sigmoid(x * self.v.view(1, -1, 1, 1))
+            x = (gated.view_as(g) / std).view_as(x)
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+class FilterResponseNorm(nn.Module):
+    """Filter Response Normalization with a thresholded linear unit (Singh and Krishnan,
+    2020) as timm's FilterResponseNormTlu2d: max(γ·x / √(mean over the map of x² + ε) + β,
+    τ); without its activation (``act`` false) no τ and no max."""
+
+    def __init__(self, channels: int, eps: float, act: bool) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.tau = nn.Parameter(torch.zeros(channels)) if act else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + self.eps)
+        x = x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return x if self.tau is None else torch.maximum(x, self.tau.view(1, -1, 1, 1))
+
+
 def _conv(n: Node) -> nn.Module:
     a = n.attrs
-    return nn.Conv2d(a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"],
-                     padding=a["padding"], groups=a["groups"], bias=a["bias"])
+    kw = {"eps": a["standardize"]} if "standardize" in a else {}
+    return (StdConv2d if kw else nn.Conv2d)(
+        a["in_channels"], a["out_channels"], a["kernel"], stride=a["stride"],
+        padding=a["padding"], groups=a["groups"], bias=a["bias"], **kw)
 
 
 MODULES: dict[str, Callable[[Node], nn.Module]] = {
@@ -81,6 +141,9 @@ MODULES: dict[str, Callable[[Node], nn.Module]] = {
     "blur_pool": lambda n: BlurPool(n.shape[0], n.attrs["size"], n.attrs["stride"]),
     "batch_norm": lambda n: nn.BatchNorm2d(n.shape[0], eps=n.attrs["eps"]),
     "group_norm": lambda n: nn.GroupNorm(n.attrs["groups"], n.shape[0], eps=n.attrs["eps"]),
+    "evonorm_s0": lambda n: EvoNormS0(n.shape[0], n.attrs["groups"], n.attrs["eps"],
+                                      n.attrs["act"]),
+    "frn": lambda n: FilterResponseNorm(n.shape[0], n.attrs["eps"], n.attrs["act"]),
     "linear": lambda n: nn.Linear(n.attrs["in_features"], n.attrs["out_features"],
                                   bias=n.attrs["bias"]),
     "dropout": lambda n: nn.Dropout(n.attrs["p"]),
@@ -96,13 +159,15 @@ FUNCTIONS: dict[str, Callable[[Node], Call]] = {
     "one_minus": lambda n: (torch.rsub, (1.0,), {}),
     "scale": lambda n: (operator.mul, (n.attrs["factor"],), {}),
     "max_pool": lambda n: (F.max_pool2d, (n.attrs["kernel"], n.attrs["stride"],
-                                          n.attrs["padding"]), {}),
+                                          n.attrs["padding"]),
+                           {"ceil_mode": n.attrs["ceil_mode"]}),
     "avg_pool": lambda n: (F.avg_pool2d, (n.attrs["kernel"], n.attrs["stride"],
                                           n.attrs["padding"]),
                            {"ceil_mode": n.attrs["ceil_mode"],
                             "count_include_pad": n.attrs["count_include_pad"]}),
     "global_avg_pool": lambda n: (F.adaptive_avg_pool2d, (1,), {}),
     "flatten": lambda n: (torch.flatten, (1,), {}),
+    "pad": lambda n: (F.pad, ((n.attrs["padding"],) * 4,), {"value": 0.0}),
     "pad_channels": lambda n: (pad_channels, (n.attrs["out_channels"] - n.attrs["in_channels"],
                                               n.attrs["stride"]), {}),
 }

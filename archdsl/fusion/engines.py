@@ -18,6 +18,8 @@ from .profiles import Profile
 if TYPE_CHECKING:
     import torch
 
+    from ..ir.graph import Graph
+
 # one statement of Inductor's generated call(): an extern call or a generated kernel (C++
 # on the CPU, a Triton kernel's .run(...) launch on a GPU)
 _CALL = re.compile(r"^\s*(?:\w+ = )?(extern_kernels\.\w+|torch\.ops\.[\w.]+|cpp_fused_\w+|"
@@ -97,19 +99,24 @@ def planned_kernels(plan: FusionPlan, profile: Profile) -> Counter[str]:
 
 
 def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
-               isa: str) -> tuple[Counter[str], Counter[str], str]:
+               isa: str, graph: Graph | None = None) -> tuple[Counter[str], Counter[str], str]:
     """The two counts a check compares on a machine of instruction set ``isa``, and what it
-    leaves out and why: on an instruction set the profile was not checked on, the kernels
-    that follow it (``engine.isa_dependent``: OpenVINO's layout Reorders) are outside the
-    model; every other kernel must still agree."""
+    leaves out and why: on an instruction set the profile was not checked on, or for a
+    ``graph`` with an op whose layout kernels the profile does not model
+    (``engine.layouts_unmodelled``: OpenVINO's Reorders around EvoNorm and FRN), the
+    kernels that follow the layout (``engine.isa_dependent``) are outside the model; every
+    other kernel must still agree."""
     checked = profile.engine.get("verified_isa")
     left_out = profile.engine.get("isa_dependent", [])
-    if not checked or isa in checked or not left_out:
+    ops = profile.layouts_unmodelled({n.op for n in graph}) if graph is not None else []
+    if not left_out or (not ops and (not checked or isa in checked)):
         return engine, planned, ""
 
     def keep(c: Counter[str]) -> Counter[str]:
         return Counter({k: v for k, v in c.items() if k not in left_out})
 
-    return keep(engine), keep(planned), (
-        f"{', '.join(left_out)} not compared: {profile.name} was checked on "
-        f"{', '.join(checked)}, this machine is {isa}")
+    why = (f"{profile.name} does not model the layout kernels around {', '.join(ops)}"
+           if ops else f"{profile.name} was checked on {', '.join(checked)}, this machine "
+                       f"is {isa}")
+    return keep(engine), keep(planned), f"{', '.join(left_out)} not compared: {why}"
+

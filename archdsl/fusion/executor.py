@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..emit.torch import FUNCTIONS, MODULES, ArchdslModule, build_model
+from ..emit.torch import FUNCTIONS, MODULES, ArchdslModule, build_model, standardized
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 from .planner import FusionPlan, plan_for
@@ -106,6 +106,8 @@ class _Fuser:
         for n in graph:
             if n.op == "conv2d":
                 w = self.f[f"{n.name}.weight"].clone()
+                if "standardize" in n.attrs:  # once, here, rather than on every call
+                    w = standardized(w, n.attrs["standardize"])
                 b = self.f.get(f"{n.name}.bias")
                 self.weights[n.name] = [w, b.clone() if b is not None else
                                         torch.zeros(w.shape[0], dtype=w.dtype,

@@ -85,6 +85,11 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
     the kernels are those of the instruction sets the profile was checked on, and on
     another the plan says it is modelled."""
     verified_with, modelled_from, isa = provenance(profile, isa)
+    unmodelled = profile.layouts_unmodelled({n.op for n in graph})
+    if verified_with and unmodelled:
+        verified_with, modelled_from = None, (
+            f"{verified_with['engine']} {verified_with['version']} as checked, all but its "
+            f"layout kernels around {', '.join(unmodelled)}, which are not modelled")
     st = State(graph)
     for use in profile.rules:
         RULES[use.id](st, use)

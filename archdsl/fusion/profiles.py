@@ -32,6 +32,11 @@ class Profile:
     # the rules archdsl.fuse() carries out itself for this device; the rest are the engine's
     executes: tuple[str, ...] = EXECUTES
 
+    def layouts_unmodelled(self, ops: set[str]) -> list[str]:
+        """Those of ``ops`` whose surrounding layout kernels the profile does not model
+        (``engine.layouts_unmodelled``)."""
+        return [o for o in self.engine.get("layouts_unmodelled", []) if o in ops]
+
     def kernel_types(self, op: str) -> list[str]:
         """The kernels one unfused IR op becomes (none for an op the device drops)."""
         return list(self.ops.get(op, [op]))

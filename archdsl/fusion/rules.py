@@ -543,7 +543,10 @@ def strides_opt(st: State, use: RuleUse) -> None:
     """OpenVINO's StridesOptimization, a narrower kernel = 1 pooling: when every reader of a
     tensor is a 1x1/2 conv, the stride moves to its producer, through element-wise ops,
     onto a 1x1/1 conv (which then runs at a quarter of the pixels); an input of the
-    element-wise ops that is also read at full size gets a 1x1/2 pooling of its own."""
+    element-wise ops that is also read at full size, or that no stride passes (an SE
+    scale), gets a 1x1/2 pooling of its own, even where no conv takes the stride (the
+    legacy SE-ResNets: two poolings before each stage's add instead of two strided
+    convs after it)."""
     sub = _subsampled(st, lambda c, producer, sub: c.name in sub and c.op in _STRIDE_PASSES)
     taken: set[str] = set()  # a node two walks reach takes the stride once
     for x in st.graph:
@@ -567,16 +570,17 @@ def strides_opt(st: State, use: RuleUse) -> None:
                     todo.append(i)
                 else:
                     pools += 1
-        if not absorbed:
-            continue
+        if not absorbed and len(region) == 1:
+            continue  # nothing to move through
         if pools:
             st.extra[use.kernel] += pools
         saved = sum(_conv_macs(st, st.node(n), st.node(n).shape)
                     - _conv_macs(st, st.node(n), _half(st.node(n).shape)) for n in absorbed)
         region.sort(key=st.order.__getitem__)
+        onto = f"onto {', '.join(absorbed)}" if absorbed else "through element-wise ops only"
         st.notes.append(Group("strides_opt", tuple(region), f"stride moved upstream of "
-                              f"{x.name} onto {', '.join(absorbed)}; {pools} 1x1/2 "
-                              "pooling(s) inserted", macs_saved=saved))
+                              f"{x.name} {onto}; {pools} 1x1/2 pooling(s) inserted",
+                              macs_saved=saved))
 
 
 def bytes_internal(st: State, names: list[str]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .ops import Shape, ShapeError, op
@@ -35,7 +35,7 @@ class Node:
     def path(self) -> str:
         """Which part of its block the node is on: branch, shortcut, se or gate."""
         for prefix, path in (("downsample", "shortcut"), ("shortcut", "shortcut"),
-                             ("se.", "se"), ("gate.", "gate")):
+                             ("se.", "se"), ("se_module.", "se"), ("gate.", "gate")):
             if self.block and self.local.startswith(prefix):
                 return path
         return "branch"
@@ -103,6 +103,8 @@ class GraphBuilder:
         self.norm: tuple[str, dict[str, Any]] = ("batch_norm", {"eps": 1e-5})
         # anti-aliased downsampling: (kind, blur taps), or None for strided convs
         self.antialias: tuple[str, int] | None = None
+        # weight standardisation of every conv without a bias: its ε, or None
+        self.standardize: float | None = None
         self.add("input", "x", (), shape=tuple(input_shape))
 
     def shape(self, name: str) -> Shape:
@@ -124,11 +126,14 @@ class GraphBuilder:
 
     def conv(self, x: str, name: str, out: int, kernel: int, *, stride: int = 1,
              groups: int = 1, bias: bool = False, padding: int | None = None) -> str:
-        """A 2-D convolution; padding defaults to kernel // 2 ("same" at stride 1)."""
+        """A 2-D convolution; padding defaults to kernel // 2 ("same" at stride 1). A conv
+        without a bias standardises its weights where the spec says so (BiT's StdConv2d;
+        SE's FCs and a conv classifier, with biases, keep plain weights)."""
+        ws = {} if bias or self.standardize is None else {"standardize": self.standardize}
         return self.add("conv2d", name, (x,), in_channels=self._shapes[x][0],
                         out_channels=out, kernel=kernel, stride=stride,
                         padding=kernel // 2 if padding is None else padding,
-                        groups=groups, bias=bias)
+                        groups=groups, bias=bias, **ws)
 
     def bn(self, x: str, name: str) -> str:
         """The spec's normalization (BatchNorm unless it says otherwise)."""
@@ -145,6 +150,12 @@ class GraphBuilder:
                         ceil_mode=False, count_include_pad=True)
 
     def act(self, x: str, name: str, kind: str = "relu") -> str:
+        """An activation; a ReLU straight after a norm that carries its own (EvoNorm-S0,
+        FRN: attribute ``act``) is that norm's: it applies it, and no node is added."""
+        last = self._nodes[-1]
+        if kind == "relu" and last.name == x and last.attrs.get("act") is False:
+            self._nodes[-1] = replace(last, attrs={**last.attrs, "act": True})
+            return x
         return self.add(kind, name, (x,))
 
     def build(self) -> Graph:

@@ -138,6 +138,22 @@ class OpDef:
     elem_text: str = "0"  # ``elem``'s MAC-equivalents as a formula (``out``, ``k²·out``)
 
 
+def _norm_act(shape: Callable[[Attrs, list[Shape]], Shape], with_act: tuple[int, int],
+              without: tuple[int, int], doc: str) -> OpDef:
+    """A norm with its activation built in (attribute ``act``): γ, β and, when it applies
+    the activation, a third per-channel parameter; ``with_act``/``without``: ops and
+    FLOPs per output element."""
+    def cost(a: Attrs, ins: list[Shape], out: Shape) -> tuple[int, int]:
+        n, flops = with_act if a["act"] else without
+        return n * _numel(out), flops * _numel(out)
+    return OpDef(shape=shape, params=lambda a, ins: (3 if a["act"] else 2) * ins[0][0],
+                 elem=cost, elem_text=f"{with_act[0]}·out ({without[0]}·out with act false)",
+                 doc=doc)
+
+
+# the normalizations (EvoNorm-S0 and FRN carry their activation: attribute ``act``)
+NORM_OPS = ("batch_norm", "group_norm", "evonorm_s0", "frn")
+
 OPS: dict[str, OpDef] = {
     "input": OpDef(shape=lambda a, ins: tuple(a["shape"]), doc="the image batch"),
     "conv2d": OpDef(
@@ -165,6 +181,18 @@ OPS: dict[str, OpDef] = {
         doc="statistics per sample and group at inference too: mean (1 add), variance (1 "
             "subtract, 1 multiply-add), then (x − μ)·γ/σ + β (1 subtract, 1 multiply-add): "
             "5 ops (7 FLOPs) per element; γ and β are the parameters"),
+    "evonorm_s0": _norm_act(
+        _group_norm_shape, (7, 9), (1, 2),
+        "EvoNorm-S0 (Liu et al., 2020) with its activation: x·σ(v·x) / std(x over the "
+        "group) ·γ + β: v·x, σ, ×, the group variance (1 subtract, 1 multiply-add), ÷, then "
+        "·γ + β: 7 ops (9 FLOPs) per element; γ, β, v are the parameters. Without its "
+        "activation (act false, as timm's apply_act=False) only ·γ + β"),
+    "frn": _norm_act(
+        _same, (4, 6), (3, 5),
+        "Filter Response Normalization with a TLU (Singh and Krishnan, 2020): "
+        "max(γ·x/√(mean(x²) + ε) + β, τ), the mean over each channel's map: mean of squares "
+        "(1 multiply-add), the scale, ·γ + β, the max with τ: 4 ops (6 FLOPs) per element; "
+        "γ, β, τ are the parameters (no τ, no max with act false)"),
     "relu": OpDef(shape=_same, elem=_per_out(), elem_text="out", doc="1 op per element"),
     "sigmoid": OpDef(shape=_same, elem=_per_out(), elem_text="out", doc="1 op per element"),
     "add": OpDef(shape=_add_shape, elem=_per_out(), elem_text="out", doc="1 op per output element"),
@@ -192,6 +220,11 @@ OPS: dict[str, OpDef] = {
         doc="1 add per input element"),
     "flatten": OpDef(shape=lambda a, ins: (_numel(ins[0]),), doc="free (a view)"),
     "dropout": OpDef(shape=_same, doc="identity at inference"),
+    "pad": OpDef(
+        shape=lambda a, ins: (ins[0][0], ins[0][1] + 2 * a["padding"],
+                              ins[0][2] + 2 * a["padding"]),
+        doc="constant zero padding on every side (BiT's stem, before its unpadded "
+            "max-pool): free (a copy)"),
     "pad_channels": OpDef(
         shape=_pad_channels_shape,
         doc="shortcut option A: subsample by the stride, zero-pad the new channels; "

@@ -47,13 +47,34 @@ class SE(Model):
 class Norm(Model):
     """The normalization after every conv (and before, in pre-activation nets)."""
 
-    kind: Literal["batch", "group"] = Field(
+    kind: Literal["batch", "group", "evonorm_s0", "frn"] = Field(
         "batch", description="batch: BatchNorm (running statistics, folds into convs); "
                              "group: GroupNorm (Wu and He, 2018: statistics per sample "
-                             "and group of channels; timm's norm_layer=GroupNorm)")
-    groups: PosInt = Field(32, description="channel groups of a group norm; every normed "
-                                           "width must be a multiple", examples=[32])
+                             "and group of channels; timm's norm_layer=GroupNorm); "
+                             "evonorm_s0: EvoNorm-S0 (Liu et al., 2020), x·σ(v·x) / "
+                             "group std ·γ + β, and frn: Filter Response Normalization "
+                             "with a TLU (Singh and Krishnan, 2020), max(γ·x / "
+                             "√(mean(x²) + ε) + β, τ): each takes the ReLU after it as "
+                             "its own activation (timm's EvoNorm2dS0, "
+                             "FilterResponseNormTlu2d)")
+    groups: PosInt = Field(32, description="channel groups of a group norm or EvoNorm-S0; "
+                                           "every normed width must be a multiple",
+                           examples=[32])
     eps: float = Field(1e-5, gt=0.0, description="ε added to the variance", examples=[1e-5])
+
+
+class Conv(Model):
+    """The weights of every conv without a bias (the stem's, the blocks', the
+    projections'; not SE's FCs or a conv classifier)."""
+
+    kind: Literal["plain", "standardized"] = Field(
+        "plain", description="plain: as stored; standardized: weight standardisation "
+                             "(Qiao et al., 2019; BiT): each output channel's weights "
+                             "shifted to mean 0 and scaled to variance 1 before the conv "
+                             "(timm's StdConv2d)")
+    eps: float = Field(1e-6, gt=0.0, description="ε added to the weights' variance (timm's "
+                                                 "StdConv2d: 1e-6; BiT: 1e-8)",
+                       examples=[1e-8])
 
 
 class Antialias(Model):

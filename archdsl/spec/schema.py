@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ..blocks import BLOCKS, STEMS
 from ..blocks.common import Shortcut
 from ..layouts import LAYOUTS
-from .fields import Antialias, FieldError, Model, Norm, PosInt, Ratio
+from .fields import Antialias, Conv, FieldError, Model, Norm, PosInt, Ratio
 
 MAX_BLOCKS = 2000  # ResNet-1001 has 333; beyond this a spec is a mistake or an attack
 
@@ -84,12 +84,16 @@ class Spec(Model):
                        examples=[{"classes": 1000}])
     norm: Norm = Field(default_factory=Norm, description="the normalization layers' kind: "
                        "batch (default) or group", examples=[{"kind": "group", "groups": 32}])
+    conv: Conv = Field(default_factory=Conv, description="the convs' weights: plain "
+                       "(default) or standardized (BiT)",
+                       examples=[{"kind": "standardized", "eps": 1e-8}])
     antialias: Antialias | None = Field(
         None, description="anti-aliased downsampling in every strided block and the stem",
         examples=[{"kind": "blur"}, {"kind": "avg"}])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
-        "torchvision", description="state_dict naming: torchvision (also timm's ResNet) or "
-                                   "timm_resnetv2 (timm's ResNetV2)")
+        "torchvision", description="state_dict naming: torchvision (also timm's ResNet), "
+                                   "timm_resnetv2 (timm's ResNetV2) or timm_senet (timm's "
+                                   "legacy SENet: layer0, pool0, se_module, last_linear)")
 
     @model_validator(mode="after")
     def _budget(self) -> Spec:
@@ -97,6 +101,10 @@ class Spec(Model):
         if blocks > MAX_BLOCKS:
             raise FieldError("stages", f"{blocks} residual blocks in all; allowed: at most "
                                        f"{MAX_BLOCKS}")
+        pool = getattr(self.stem, "pool", None)
+        if self.antialias is not None and pool in ("max_ceil", "zero_pad_max"):
+            raise FieldError("antialias", "anti-aliasing replaces the stem's padded max-pool; "
+                                          f"allowed with stem pool max or conv, not {pool}")
         return self
 
 

@@ -1,0 +1,157 @@
+"""Every ResNet timm registers (resnet.py 81, resnetv2.py 20, senet.py 9) as a spec
+generated from timm's own constructor arguments (tests/timm_family.py), held to timm:
+
+- on the meta device, the same state_dict keys and shapes, the same parameter count as
+  timm's module, archdsl's module and archdsl's analytic count;
+- archdsl's MACs equal FlopCounterMode's on timm's module, at timm's default input size;
+- for a sample that covers every construct, the same function (randomised weights loaded
+  strictly, at 64x64, deep nets cut to two blocks a stage on both sides).
+
+Every one translates: a timm argument the generator does not know raises
+UnknownTimmConstruct, a known construct the language cannot state (dilation, stochastic
+depth) NotExpressible.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+import timm
+import timm_family as tf
+import torch
+from helpers import DEEP, SPECS, TIMM_TWINS, assert_same_function, state_shapes
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from archdsl import build_model
+from archdsl.analysis.counts import count
+from archdsl.ir.graph import Graph
+from archdsl.load import load_spec
+
+NAMES = tf.all_names()
+INPUT = (3, 64, 64)
+
+# every construct at least once: basic/bottleneck/mixed stages, classic/deep/tiered
+# stems, the conv stem pool, SE (divisor8, ratio 4, floor), ECA, blur and avg
+# anti-aliasing, GroupNorm, ResNet-D shortcuts, 3x3 projections, reduce_first, the
+# stride on the 1x1, ceil-mode and zero-pad stem pools, the four layouts, BiT's
+# standardised convs, EvoNorm-S0 and FRN, the legacy SE basic block, pruned widths
+SAMPLE = ["resnet18d", "resnet26d", "resnet14t", "seresnext26t_32x4d", "ecaresnetlight",
+          "resnetblur18", "resnetaa34d", "resnetrs50", "resnet50_gn", "test_resnet",
+          "senet154", "legacy_senet154", "legacy_seresnet50", "legacy_seresnet18",
+          "legacy_seresnext26_32x4d", "resnetv2_18d", "resnetv2_50t", "resnetv2_50d_gn",
+          "resnetv2_50x1_bit", "resnetv2_50d_evos", "resnetv2_50d_frn", "ecaresnet50d_pruned"]
+
+
+def graph_of(spec: dict[str, Any]) -> Graph:
+    return tf.load(spec)[1]
+
+
+@functools.lru_cache(maxsize=2)
+def timm_meta(name: str) -> nn.Module:
+    with torch.device("meta"):
+        return timm.create_model(name, pretrained=False).eval()
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def shape_diff(ours: dict[str, tuple[int, ...]], ref: dict[str, tuple[int, ...]]) -> str:
+    """A short account of how two state_dict shape tables differ."""
+    missing = [k for k in ref if k not in ours]
+    extra = [k for k in ours if k not in ref]
+    shapes = [f"{k}: {ours[k]} vs timm {ref[k]}" for k in ref if k in ours and ours[k] != ref[k]]
+    return (f"missing {len(missing)} {missing[:6]}; unexpected {len(extra)} {extra[:6]}; "
+            f"shapes {len(shapes)} {shapes[:6]}")
+
+
+def test_registry() -> None:
+    assert {m: len(tf.model_names(m)) for m in tf.MODULES} == {
+        "resnet": 81, "resnetv2": 20, "senet": 9}
+    assert len(NAMES) == len(set(NAMES)) == 110
+    assert set(SAMPLE) <= set(NAMES)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "match"), [
+    ({"foo": 1}, tf.UnknownTimmConstruct, "unknown argument.*foo=1"),
+    ({"block_args": {"attn_layer": "cbam"}}, tf.UnknownTimmConstruct, "attn_layer='cbam'"),
+    ({"block_args": {"attn_layer": "se", "x": 1}}, tf.UnknownTimmConstruct, "block_args"),
+    ({"stem_type": "deep_fancy"}, tf.UnknownTimmConstruct, "stem_type='deep_fancy'"),
+    ({"norm_layer": nn.LayerNorm}, tf.UnknownTimmConstruct, "norm_layer"),
+    ({"act_layer": nn.GELU}, tf.UnknownTimmConstruct, "act_layer"),
+    ({"output_stride": 16}, tf.NotExpressible, "dilated stages"),
+    ({"drop_path_rate": 0.1}, tf.NotExpressible, "drop_path_rate"),
+], ids=["new-kwarg", "attn", "block-args", "stem", "norm", "act", "dilation", "drop-path"])
+def test_unknown_constructs_raise(kwargs: dict[str, Any], error: type[Exception],
+                                  match: str) -> None:
+    """Nothing timm passes is ignored: a new argument or value is an error."""
+    with pytest.raises(error, match=match):
+        tf.spec_for("resnet50", **kwargs)
+
+
+def test_unknown_constructs_raise_in_every_family() -> None:
+    with pytest.raises(tf.UnknownTimmConstruct, match="foo"):
+        tf.spec_for("resnetv2_50", foo=1)
+    with pytest.raises(tf.UnknownTimmConstruct, match="norm_layer"):
+        tf.spec_for("resnetv2_50", norm_layer=nn.LayerNorm)
+    with pytest.raises(tf.UnknownTimmConstruct, match="foo"):
+        tf.spec_for("legacy_seresnet50", foo=1)
+    with pytest.raises(tf.UnknownTimmConstruct, match="downsample kernel 5"):
+        tf.spec_for("legacy_seresnet50", downsample_kernel_size=5)
+
+
+@pytest.mark.parametrize("name", TIMM_TWINS)
+def test_generated_equals_shipped_spec(name: str) -> None:
+    """Where a shipped spec is a timm twin, the generated one is the same network (the
+    shipped specs are written at 224; timm's default input may differ)."""
+    shipped = load_spec(SPECS / f"{name}.yaml")
+    ours = tf.load(tf.spec_for(name))[0]
+    assert ours.model_copy(update={"input": shipped.input}) == shipped
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_keys_shapes_params(name: str) -> None:
+    graph = graph_of(tf.spec_for(name))
+    ref = timm_meta(name)
+    with torch.device("meta"):
+        ours = build_model(graph)
+    a, b = state_shapes(ours), state_shapes(ref)
+    assert a == b, shape_diff(a, b)
+    assert n_params(ours) == n_params(ref) == count(graph).total.params
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_macs(name: str) -> None:
+    """archdsl's MACs are FlopCounterMode's on timm's module at timm's input size."""
+    graph = graph_of(tf.spec_for(name))
+    ref = timm_meta(name)
+    assert tuple(graph.input.shape) == tuple(ref.pretrained_cfg["input_size"])
+    x = torch.empty((1, *graph.input.shape), device="meta")
+    with FlopCounterMode(display=False) as fc:
+        ref(x)
+    assert count(graph).total.macs == fc.get_total_flops() // 2
+
+
+def reduced(name: str) -> list[int] | None:
+    """Two blocks a stage for a net deeper than 50 layers (helpers.DEEP blocks)."""
+    layers = list(tf.timm_kwargs(name)["layers"])
+    return None if sum(layers) <= DEEP else [min(d, 2) for d in layers]
+
+
+@pytest.mark.parametrize("name", SAMPLE)
+def test_outputs(name: str) -> None:
+    layers = reduced(name)
+    overrides = {} if layers is None else {"layers": layers}
+    graph = graph_of(tf.spec_for(name, **overrides))
+    ref = timm.create_model(name, pretrained=False, **overrides)
+    assert_same_function(build_model(graph), ref, INPUT)
+
+
+def test_family_page_is_current() -> None:
+    """docs/family.md's table is what benchmarks/family.py --write makes of the specs this
+    file checks."""
+    page = (SPECS.parent / "docs" / "family.md").read_text()
+    assert tf.family_table(tf.shipped_specs()) in page
