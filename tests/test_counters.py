@@ -199,7 +199,8 @@ def test_formulas_are_what_is_counted():
                 terms = {"macs": spec.macs(n.attrs, ins, n.shape), "out": prod(n.shape),
                          "in": prod(ins[0]), "bias": prod(n.shape) * bool(n.attrs.get("bias")),
                          "params": spec.params(n.attrs, ins),
-                         "k²·out": n.attrs.get("kernel", 0) ** 2 * prod(n.shape)}
+                         "k²·out": n.attrs.get("kernel", 0) ** 2 * prod(n.shape),
+                         "channels": n.shape[0], "groups": n.attrs.get("groups", 0)}
                 text = formula(graph, n.name, convention)
                 parts = [] if text == "0" else text.split(" + ")
                 value = sum(terms[p] if p in terms else int(p.split("·")[0]) *
@@ -212,5 +213,7 @@ def test_a_counter_yaml_with_a_bad_term_is_refused():
         counters._rule({"op": "relu", "cost": {"elements": 1}, "why": "x"}, "here")
     with pytest.raises(ValueError, match="unknown op 'gelu'"):
         counters._rule({"op": "gelu", "cost": {}, "why": "x"}, "here")
+    with pytest.raises(ValueError, match="has 'standardise': no op carries it"):
+        counters._rule({"op": "conv2d", "has": "standardise", "cost": {}, "why": "x"}, "here")
     with pytest.raises(ValueError, match="may have outside_modules, stage, path, layout and has"):
         counters._rule({"op": "relu", "stages": "head", "cost": {}, "why": "x"}, "here")

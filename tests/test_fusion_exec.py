@@ -27,7 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import archdsl
 from archdsl.fusion.planner import plan_for
-from archdsl.load import load_spec_with_graph
+from archdsl.load import load_spec, load_spec_with_graph
 
 
 def model_for(path):
@@ -51,6 +51,25 @@ def test_fused_module_is_equivalent(path):
                     generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         assert_close(fused(x), model(x), FUSED_RTOL)
+
+
+def test_fuse_standardises_weights_once_and_folds_bn_after():
+    """A weight-standardised conv followed by BN (no shipped spec has one: BiT's norms are
+    GroupNorm) fuses to a plain conv whose weights are the standardised ones with BN
+    folded in: the same function, and no StdConv2d left to standardise on every call."""
+    from archdsl.emit.torch import StdConv2d
+
+    spec = load_spec(SPECS / "resnet18.yaml")
+    spec = spec.model_copy(update={"conv": spec.conv.model_copy(
+        update={"kind": "standardized", "eps": 1e-8}), "stages": tuple(
+        s.model_copy(update={"depth": 1}) for s in spec.stages)})
+    shape = (3, 64, 64)
+    model = randomised(archdsl.build_model(archdsl.lower(spec)), shape)
+    assert any(isinstance(m, StdConv2d) for m in model.modules())
+    fused = archdsl.fuse(model, "eager")
+    assert "bn_fold" in fused.archdsl_applied
+    assert not any(isinstance(m, StdConv2d) for m in fused.modules())
+    assert_close(outputs(fused, shape), outputs(model, shape), FUSED_RTOL)
 
 
 @pytest.mark.parametrize("name", ["resnet50_msra", "seresnext50_32x4d", "resnetv2_50",

@@ -74,6 +74,28 @@ CASES = [
      "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
      "block, cardinality, depth, eca, expansion, inner_width, inner_widths, placement, "
      "reduce_first, se, stride, stride_on, width"),
+    ("3x3 projection without one",
+     "name: x\nstages:\n  - {depth: 1, width: 64, block: basic}\nshortcut: {kind: A, kernel: 3}\n",
+     "4:29: shortcut.kernel: a 3x3 projection, but kind A has none; allowed: kernel 3 with "
+     "kind B or C"),
+    ("inner_widths with reduce_first",
+     "name: x\nstages:\n  - {depth: 1, width: 256, block: bottleneck, reduce_first: 2, "
+     "inner_widths: [[32, 64]]}\n",
+     "3:78: stages[0].inner_widths: given with reduce_first, which it overrides; allowed: one "
+     "of inner_widths and reduce_first"),
+    ("inner_widths a pair short",
+     "name: x\nstages:\n  - {depth: 2, width: 256, block: bottleneck, inner_widths: "
+     "[[32, 64]]}\n",
+     "3:61: stages[0].inner_widths: 1 pairs for 2 blocks; allowed: one [1x1, 3x3] pair a "
+     "block"),
+    ("groups on a norm without",
+     "name: x\nstages:\n  - {depth: 1, width: 64, block: basic}\nnorm: {kind: frn, groups: 48}\n",
+     "4:27: norm.groups: frn has no channel groups; allowed: groups with kind group or "
+     "evonorm_s0"),
+    ("eps of plain convs",
+     "name: x\nstages:\n  - {depth: 1, width: 64, block: basic}\nconv: {eps: 1.0e-8}\n",
+     "4:13: conv.eps: plain convs have no weight standardisation; allowed: eps with kind "
+     "standardized"),
     ("eca kernel even",
      "name: x\nstages:\n  - {depth: 1, width: 64, block: basic, eca: {kernel: 4}}\n",
      "3:55: stages[0].eca.kernel: a kernel of 4 taps; allowed: an odd number from 1 to 255 "

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from ..ir.graph import Graph, Node
-from ..ir.ops import OPS, op
+from ..ir.ops import NORM_OPS, OPS, OPTIONAL_ATTRS, op
 from ..layouts import module_of
 
 TERMS = ("macs", "bias", "in", "out", "params", "channels", "groups")
@@ -114,7 +114,7 @@ def _terms(graph: Graph, node: Node) -> dict[str, int]:
             "bias": out if node.attrs.get("bias") else 0,
             "out": out, "in": prod(ins[0]) if ins else 0,
             "params": spec.params(node.attrs, ins), "channels": node.shape[0],
-            "groups": node.attrs.get("groups", 0)}
+            "groups": node.attrs.get("groups", 0) if node.op in NORM_OPS else 0}
 
 
 def _price(cost: tuple[tuple[str, int], ...], graph: Graph, node: Node) -> int:
@@ -144,6 +144,9 @@ def _rule(raw: Any, where: str) -> Rule:
     unknown = [o for o in ops if o not in OPS]
     if unknown:
         raise ValueError(f"{where}: unknown op {unknown[0]!r}")
+    if "has" in raw and raw["has"] not in OPTIONAL_ATTRS:
+        raise ValueError(f"{where}: has {raw['has']!r}: no op carries it; allowed: "
+                         f"{', '.join(OPTIONAL_ATTRS)}")
     return Rule(ops, tuple((k, raw[k]) for k in _WHERE if k in raw),
                 _cost(raw["cost"], where), _cost(raw.get("outside_modules", {}), where),
                 raw["why"])

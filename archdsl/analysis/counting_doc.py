@@ -34,7 +34,7 @@ def _where(rule: counters.Rule, earlier: Iterable[counters.Rule]) -> str:
     """Where a rule applies: its conditions, or everywhere (elsewhere, when an earlier
     rule takes some of its ops in one place)."""
     if rule.where:
-        return ", ".join(f"{k} {v}" for k, v in rule.where)
+        return ", ".join(f"with {v}" if k == "has" else f"{k} {v}" for k, v in rule.where)
     shadowed = any(e.where and set(e.ops) & set(rule.ops) for e in earlier)
     return "elsewhere" if shadowed else "everywhere"
 
@@ -49,10 +49,11 @@ def formula(tool: counters.Tool) -> str:
         text = f"{cost} of each {' / '.join(r.ops)}"
         if r.where:
             text += f" ({_where(r, ())})"
-        unless = [_where(e, ()) for e in tool.rules[:i]
-                  if e.where and not e.cost and set(e.ops) & set(r.ops)]
+        unless = [w if w.startswith("with ") else f"in {w}"
+                  for w in (_where(e, ()) for e in tool.rules[:i]
+                            if e.where and set(e.ops) & set(r.ops))]
         if unless:
-            text += f" (not in {', '.join(unless)})"
+            text += f" (not {', '.join(unless)})"
         terms.append(text)
     return " + ".join(terms)
 

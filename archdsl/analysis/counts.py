@@ -105,8 +105,9 @@ def formula(graph: Graph, name: str, convention: str) -> str:
         return counters.load(convention).rule(graph, n).formula_at(graph, n)
     spec = op(n.op)
     parts = ["macs"] if spec.macs is not OpDef.macs else []
-    if convention == "all" and spec.elem_text != "0":
-        parts.append(spec.elem_text)
+    text = spec.elem_text(n.attrs) if callable(spec.elem_text) else spec.elem_text
+    if convention == "all" and text != "0":
+        parts.append(text)
     return " + ".join(parts) or "0"
 
 

@@ -71,6 +71,11 @@ class BottleneckStage(StageBase):
                              f"a reduce_first that leaves one (e.g. 1)")
 
     def _check_inner_widths(self) -> None:
+        for other, value in (("inner_width", self.inner_width is not None),
+                             ("reduce_first", self.reduce_first != 1)):
+            if value:
+                raise FieldError("inner_widths", f"given with {other}, which it overrides; "
+                                                 f"allowed: one of inner_widths and {other}")
         widths = self.inner_widths or ()
         if len(widths) != self.depth:
             raise FieldError("inner_widths", f"{len(widths)} pairs for {self.depth} blocks; "

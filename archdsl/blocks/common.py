@@ -48,10 +48,16 @@ class Shortcut(Model):
 
     @model_validator(mode="after")
     def _kernel(self) -> Shortcut:
-        if self.kernel != 1 and self.downsample == "avgpool":
+        if self.kernel == 1:
+            return self
+        if self.downsample == "avgpool":
             raise FieldError("kernel", f"a {self.kernel}x{self.kernel} projection after "
                                        "ResNet-D's average pool; allowed: 1 with downsample "
                                        "avgpool, 3 with downsample conv")
+        if self.kind == "A" or self.form == "conv1x1":
+            why = "kind A has none" if self.kind == "A" else "form conv1x1 is a 1x1 in every block"
+            raise FieldError("kernel", f"a {self.kernel}x{self.kernel} projection, but {why}; "
+                                       "allowed: kernel 3 with kind B or C")
         return self
 
 

@@ -126,7 +126,6 @@ def _expr(n: Node, v: list[str]) -> str:
         "scale": lambda: f"{v[0]} * {n.attrs.get('factor')}",
         "global_avg_pool": lambda: f"{v[0]}.mean((2, 3), keepdim=True)",
         "dropout": lambda: f"F.dropout({v[0]}, {n.attrs.get('p')}, self.training)",
-        "pad": lambda: f"F.pad({v[0]}, ({n.attrs.get('padding')},) * 4)",
     }[n.op]()
 
 
@@ -137,13 +136,13 @@ class _Block:
     inner: bool
     groups: bool
     se: bool
-    first: bool = False  # the first 1x1 narrower than the 3x3 (reduce_first, pruned nets)
+    first: bool = False  # the first 1x1's width differs from the 3x3's (reduce_first, pruned)
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
 
 
 def _first_differs(nodes: list[Node]) -> bool:
-    """Whether a bottleneck's first 1x1 outputs other than its 3x3's width."""
+    """Whether a bottleneck's first 1x1 outputs another width than its 3x3."""
     convs = [n for n in nodes if n.op == "conv2d" and n.path == "branch"]
     return len(convs) == 3 and convs[0].attrs["out_channels"] != convs[1].attrs["out_channels"]
 

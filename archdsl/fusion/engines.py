@@ -119,4 +119,3 @@ def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
            if ops else f"{profile.name} was checked on {', '.join(checked)}, this machine "
                        f"is {isa}")
     return keep(engine), keep(planned), f"{', '.join(left_out)} not compared: {why}"
-

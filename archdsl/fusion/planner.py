@@ -86,10 +86,12 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
     another the plan says it is modelled."""
     verified_with, modelled_from, isa = provenance(profile, isa)
     unmodelled = profile.layouts_unmodelled({n.op for n in graph})
-    if verified_with and unmodelled:
+    if unmodelled:
+        checked = (f"{verified_with['engine']} {verified_with['version']} as checked, all "
+                   f"but" if verified_with else f"{modelled_from}; and")
         verified_with, modelled_from = None, (
-            f"{verified_with['engine']} {verified_with['version']} as checked, all but its "
-            f"layout kernels around {', '.join(unmodelled)}, which are not modelled")
+            f"{checked} its layout kernels around {', '.join(unmodelled)}, which are not "
+            "modelled")
     st = State(graph)
     for use in profile.rules:
         RULES[use.id](st, use)

@@ -135,7 +135,9 @@ class OpDef:
     macs: Callable[[Attrs, list[Shape], Shape], int] = _none
     elem: Callable[[Attrs, list[Shape], Shape], tuple[int, int]] = _no_elem
     doc: str = ""
-    elem_text: str = "0"  # ``elem``'s MAC-equivalents as a formula (``out``, ``k²·out``)
+    # ``elem``'s MAC-equivalents as a formula (``out``, ``k²·out``), or the formula of a
+    # node's attributes where they decide it
+    elem_text: str | Callable[[Attrs], str] = "0"
 
 
 def _norm_act(shape: Callable[[Attrs, list[Shape]], Shape], with_act: tuple[int, int],
@@ -147,9 +149,16 @@ def _norm_act(shape: Callable[[Attrs, list[Shape]], Shape], with_act: tuple[int,
         n, flops = with_act if a["act"] else without
         return n * _numel(out), flops * _numel(out)
     return OpDef(shape=shape, params=lambda a, ins: (3 if a["act"] else 2) * ins[0][0],
-                 elem=cost, elem_text=f"{with_act[0]}·out ({without[0]}·out with act false)",
+                 elem=cost, elem_text=lambda a: _times_out(with_act if a["act"] else without),
                  doc=doc)
 
+
+def _times_out(cost: tuple[int, int]) -> str:
+    return "out" if cost[0] == 1 else f"{cost[0]}·out"
+
+
+# attributes a node carries only where they apply (a weight-standardised conv's ε)
+OPTIONAL_ATTRS = ("standardize",)
 
 # the normalizations (EvoNorm-S0 and FRN carry their activation: attribute ``act``)
 NORM_OPS = ("batch_norm", "group_norm", "evonorm_s0", "frn")

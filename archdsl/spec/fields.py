@@ -60,7 +60,16 @@ class Norm(Model):
     groups: PosInt = Field(32, description="channel groups of a group norm or EvoNorm-S0; "
                                            "every normed width must be a multiple",
                            examples=[32])
-    eps: float = Field(1e-5, gt=0.0, description="ε added to the variance", examples=[1e-5])
+    eps: float = Field(1e-5, gt=0.0, allow_inf_nan=False,
+                       description="ε added to the variance (FRN: to the mean of squares)",
+                       examples=[1e-5])
+
+    @model_validator(mode="after")
+    def _groups(self) -> Norm:
+        if self.groups != 32 and self.kind not in ("group", "evonorm_s0"):
+            raise FieldError("groups", f"{self.kind} has no channel groups; allowed: groups "
+                                       "with kind group or evonorm_s0")
+        return self
 
 
 class Conv(Model):
@@ -72,9 +81,17 @@ class Conv(Model):
                              "(Qiao et al., 2019; BiT): each output channel's weights "
                              "shifted to mean 0 and scaled to variance 1 before the conv "
                              "(timm's StdConv2d)")
-    eps: float = Field(1e-6, gt=0.0, description="ε added to the weights' variance (timm's "
+    eps: float = Field(1e-6, gt=0.0, allow_inf_nan=False,
+                       description="ε added to the weights' variance (timm's "
                                                  "StdConv2d: 1e-6; BiT: 1e-8)",
                        examples=[1e-8])
+
+    @model_validator(mode="after")
+    def _eps(self) -> Conv:
+        if self.kind == "plain" and self.eps != 1e-6:
+            raise FieldError("eps", "plain convs have no weight standardisation; allowed: "
+                                    "eps with kind standardized")
+        return self
 
 
 class Antialias(Model):

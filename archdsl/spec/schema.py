@@ -83,7 +83,8 @@ class Spec(Model):
     head: Head = Field(default_factory=Head, description="pooling and classifier",
                        examples=[{"classes": 1000}])
     norm: Norm = Field(default_factory=Norm, description="the normalization layers' kind: "
-                       "batch (default) or group", examples=[{"kind": "group", "groups": 32}])
+                       "batch (default), group, evonorm_s0 or frn",
+                       examples=[{"kind": "group", "groups": 32}])
     conv: Conv = Field(default_factory=Conv, description="the convs' weights: plain "
                        "(default) or standardized (BiT)",
                        examples=[{"kind": "standardized", "eps": 1e-8}])
@@ -103,8 +104,9 @@ class Spec(Model):
                                        f"{MAX_BLOCKS}")
         pool = getattr(self.stem, "pool", None)
         if self.antialias is not None and pool in ("max_ceil", "zero_pad_max"):
-            raise FieldError("antialias", "anti-aliasing replaces the stem's padded max-pool; "
-                                          f"allowed with stem pool max or conv, not {pool}")
+            raise FieldError("antialias", f"anti-aliasing replaces the stem's padded max-pool, "
+                                          f"not its {pool} pool; allowed: stem pool max or "
+                                          "conv")
         return self
 
 
