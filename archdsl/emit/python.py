@@ -141,6 +141,11 @@ class _Block:
     forward: list[str] = field(default_factory=list)
 
 
+def _squeeze(n: Node) -> bool:
+    """Whether ``n`` is SE's squeeze (``fc1``, under the layout's SE name)."""
+    return n.path == "se" and n.local.endswith(".fc1")
+
+
 def _first_differs(nodes: list[Node]) -> bool:
     """Whether a bottleneck's first 1x1 outputs another width than its 3x3."""
     convs = [n for n in nodes if n.op == "conv2d" and n.path == "branch"]
@@ -170,7 +175,7 @@ def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
     groups = max(c.attrs["groups"] for c in convs)
     if groups > 1:
         args["groups"] = groups
-    se = [n for n in nodes if n.path == "se" and n.local.endswith(".fc1")]
+    se = [n for n in nodes if _squeeze(n)]
     if se:
         args["se_channels"] = se[0].attrs["out_channels"]
     args["project"] = any(n.path == "shortcut" and n.op != "scale" and n.op != "dropout"
@@ -191,7 +196,7 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     for n in rep:
         if n.op == "conv2d":
             ch[n.name] = (
-                "se_channels" if n.path == "se" and n.local.endswith(".fc1") else
+                "se_channels" if _squeeze(n) else
                 "first" if b.first and n is branch[0] else
                 "inner" if b.inner and n.path == "branch" and n is not branch[-1]
                 else "out_channels")
