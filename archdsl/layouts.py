@@ -102,6 +102,20 @@ def _rename(layout: Layout, n: Node, deep: bool) -> str:
     return f"{_block_name(layout, n.block)}.{renamed}"
 
 
+_IN_BLOCK = re.compile(r"^(layer\d+\.\d+)\.(.+)$")
+
+
+def name_in(layout: str, canonical: str, op: str = "", *, deep: bool = False) -> str:
+    """The name layout ``layout`` gives the node that the IR names ``canonical``
+    (``layer1.0.bn1`` → ``stages.0.blocks.0.norm1``); ``op`` picks an ``@op`` rename and
+    ``deep`` the deep stem's names. Reading a state_dict back (archdsl.importer) asks this."""
+    if _BLOCK.match(canonical):
+        return _block_name(LAYOUTS[layout], canonical)
+    m = _IN_BLOCK.match(canonical)
+    block = m.group(1) if m else None
+    return _rename(LAYOUTS[layout], Node(canonical, op, (), {}, (), "", block), deep)
+
+
 def module_of(graph: Graph, node: Node) -> str:
     """The name of the module that computes ``node`` in the layout's library: its own
     name, or the module that holds it (``Layout.held``)."""

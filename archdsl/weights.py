@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 SOURCES = ("torchvision", "timm", "archdsl")
-_WRAPPERS = ("state_dict", "model", "model_state_dict", "module")
+_WRAPPERS = ("state_dict", "model", "model_state", "model_state_dict", "module")
+_PREFIXES = ("module.", "backbone.", "model.")  # DataParallel's, detection backbones'…
 
 
 @dataclass
@@ -56,22 +57,44 @@ def _modules(keys: list[str]) -> list[str]:
     return [f"{m} ({', '.join(v)})" for m, v in out.items()]
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A checkpoint file as a flat state_dict, safely (no pickled code runs)."""
+def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tensor], list[str]]:
+    """A loaded checkpoint as a flat state_dict, and what was done to get it: taken out
+    of a ``{"state_dict": …}``, ``{"model": …}`` or ``{"model_state": …}`` wrapper, a
+    ``module.``, ``backbone.`` or ``model.`` prefix that every key has removed."""
+    notes = []
+    while isinstance(obj, dict):
+        inner = next((k for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        notes.append(f"unwrapped {{{inner!r}: …}}")
+        obj = obj[inner]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: not a state_dict (got {type(obj).__name__})")
+    odd = sorted({type(v).__name__ for v in obj.values() if not isinstance(v, torch.Tensor)})
+    if not obj or odd:
+        raise ValueError(f"{path}: not a state_dict ("
+                         f"{'it is empty' if not obj else 'it holds ' + ', '.join(odd)})")
+    for prefix in _PREFIXES:
+        if all(k.startswith(prefix) for k in obj):
+            obj = {k.removeprefix(prefix): v for k, v in obj.items()}
+            notes.append(f"removed the key prefix {prefix!r}")
+    return obj, notes
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> object:
+    """A checkpoint file as it was saved, safely (no pickled code runs): a ``.safetensors``
+    file, or anything ``torch.load(weights_only=True)`` reads."""
     p = Path(path)
     if p.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         return load_file(str(p))
-    obj = torch.load(p, map_location="cpu", weights_only=True)
-    while isinstance(obj, dict) and len(obj) == 1 and next(iter(obj)) in _WRAPPERS:
-        obj = next(iter(obj.values()))
-    for key in _WRAPPERS[:2]:
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict):
-        raise ValueError(f"{path}: not a state_dict (got {type(obj).__name__})")
-    return obj
+    return torch.load(p, map_location="cpu", weights_only=True)
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """A checkpoint file as a flat state_dict (see ``unwrap``)."""
+    return unwrap(read_checkpoint(path), str(path))[0]
 
 
 def _classifier(model: nn.Module) -> str | None:
@@ -90,7 +113,7 @@ def load_weights(model: nn.Module, path_or_state_dict: str | os.PathLike[str] | 
         raise ValueError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)}")
     sd = path_or_state_dict if isinstance(path_or_state_dict, dict) else \
         read_state_dict(path_or_state_dict)
-    sd = {k.removeprefix("module."): v for k, v in sd.items()}  # DataParallel checkpoints
+    sd = unwrap(sd)[0]  # DataParallel's module. prefix, a {"state_dict": …} wrapper
     own = model.state_dict()
     report = WeightsReport(source)
     report.missing = [k for k in own if k not in sd]

@@ -18,6 +18,7 @@ from . import (
     diagram,
     diff,
     export,
+    import_,
     plan,
     report,
     schema,
@@ -26,7 +27,7 @@ from . import (
 )
 
 COMMANDS = (validate, build, count, diff, diagram, plan, report, serve, export, bench,
-            design, schema)
+            design, schema, import_)
 EXIT_SPEC_ERROR = 2
 
 
@@ -41,7 +42,7 @@ def make_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
                     "device.")
     parser.add_argument("--version", action="version", version=f"archdsl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    names = {c.__name__.rsplit(".", 1)[-1]: c for c in COMMANDS if c is not design}
+    names = {c.__name__.rsplit(".", 1)[-1].rstrip("_"): c for c in COMMANDS if c is not design}
     names.update(match=design, sweep=design)  # the one module with two commands
     first = next((a for a in argv or () if not a.startswith("-")), None)
     for command in [names[first]] if first in names else COMMANDS:

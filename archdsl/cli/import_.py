@@ -1,0 +1,153 @@
+"""``archdsl import SOURCE``: a spec from a torchvision or timm model, or a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+_ASSUMED = "sets what a checkpoint cannot tell"
+
+
+def _size(text: str) -> int | list[int]:
+    m = re.fullmatch(r"(\d{1,5})(?:x(\d{1,5}))?", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected N or HxW such as 224 or 160x192, got "
+                                         f"{text!r}")
+    h, w = int(m.group(1)), int(m.group(2) or m.group(1))
+    return h if h == w else [h, w]
+
+
+def _strides(text: str) -> list[int]:
+    if not re.fullmatch(r"\d(,\d){0,63}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected one stride a stage such as 1,2,2,2, got "
+                                         f"{text!r}")
+    return [int(s) for s in text.split(",")]
+
+
+def _antialias(text: str) -> dict[str, Any] | None:
+    m = re.fullmatch(r"(none|blur|avg)(?::([35]))?", text.strip())
+    if not m or (m.group(1) != "blur" and m.group(2)):
+        raise argparse.ArgumentTypeError(f"expected none, avg, blur or blur:SIZE (3 or 5), "
+                                         f"got {text!r}")
+    if m.group(1) == "none":
+        return None
+    return {"kind": m.group(1), "size": int(m.group(2) or 3)}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..blocks.common import Placement, Shortcut
+    from ..blocks.stems import StemPool
+
+    p = sub.add_parser(
+        "import", help="write the spec of a torchvision/timm model or a checkpoint",
+        description="Write the spec of an existing network: torchvision:NAME or timm:NAME "
+                    "(instantiated on the meta device and read from its module types and "
+                    "attributes, so nothing is assumed), or a checkpoint file (.pth/.pt read "
+                    "with torch.load(weights_only=True), or .safetensors) whose architecture "
+                    "is inferred from its keys and shapes alone. What a checkpoint cannot "
+                    "tell is assumed and marked with a comment on its field naming the flag "
+                    "below that sets it. The spec is checked before it is written: its model "
+                    "holds exactly the source's keys at their shapes. A source archdsl "
+                    "cannot say is refused in one line, exit 2 (docs/import.md).")
+    p.add_argument("source", metavar="SOURCE",
+                   help="torchvision:NAME, timm:NAME, or a checkpoint file")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write the spec here (atomically) instead of to stdout")
+    p.add_argument("--name", help="the spec's name (default: the model's, or the file's stem)")
+    p.add_argument("--classes", type=int, metavar="N",
+                   help="classes of the classifier, for a head-less checkpoint")
+    g = p.add_argument_group(f"assumptions (each {_ASSUMED})")
+    g.add_argument("--input-size", type=_size, metavar="N|HxW",
+                   help="input size (default 224; 32 with a CIFAR stem)")
+    g.add_argument("--strides", type=_strides, metavar="S,S,…",
+                   help="each stage's stride (default 1,2,2,2 where the projections do not "
+                        "show otherwise)")
+    g.add_argument("--stride-on", choices=("1x1", "3x3"),
+                   help="where a bottleneck strides: 3x3 (v1.5, default) or 1x1 (MSRA)")
+    g.add_argument("--stem-pool", choices=[v for v in StemPool.__args__ if v != "conv"],
+                   help="the stem max-pool: padded (max, default), ceil mode (max_ceil) or "
+                        "after a zero pad (zero_pad_max, BiT)")
+    g.add_argument("--anti-alias", type=_antialias, default=False, metavar="none|avg|blur[:5]",
+                   help="anti-aliased downsampling (default none; blur where a conv stem "
+                        "pool shows one)")
+    g.add_argument("--downsample", choices=("conv", "avgpool"),
+                   help="ResNet-v2's projection: strided conv (default) or average pool first")
+    g.add_argument("--conv", choices=("plain", "standardized"),
+                   help="weight standardisation (default plain; BiT's is standardized)")
+    g.add_argument("--conv-eps", type=float, metavar="EPS",
+                   help="ε of standardized convs (default 1e-6; BiT's 1e-8)")
+    g.add_argument("--norm-groups", type=int, metavar="N",
+                   help="groups of a group norm or EvoNorm-S0 (default 32)")
+    g.add_argument("--norm-eps", type=float, metavar="EPS",
+                   help="ε of a group norm, EvoNorm-S0 (default 1e-5) or FRN (1e-6)")
+    g.add_argument("--se-rounding", choices=("floor", "divisor8"),
+                   help="SE's rounding where both give the checkpoint's widths (default "
+                        "divisor8; floor with senet.py's names)")
+    g.add_argument("--placement", choices=Placement.__args__,
+                   help="where BN and ReLU sit (default post)")
+    g.add_argument("--shortcut-form", choices=Shortcut.model_fields["form"].annotation.__args__,
+                   help="the shortcut's form (default identity; exclusive_gating where gates "
+                        "show)")
+    g.add_argument("--shortcut-scale", type=float, metavar="λ",
+                   help="a scaled shortcut's λ (implies --shortcut-form scaling)")
+    g.add_argument("--shortcut-dropout", type=float, metavar="P",
+                   help="a dropout shortcut's p (implies --shortcut-form dropout)")
+    g.add_argument("--dropout", type=float, metavar="P",
+                   help="dropout before the classifier (default 0)")
+    p.set_defaults(run=run)
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given, as ``import_spec``'s overrides."""
+    out: dict[str, Any] = {}
+    for flag, key in (("name", "name"), ("classes", "classes"), ("input_size", "input_size"),
+                      ("strides", "strides"), ("stride_on", "stride_on"),
+                      ("stem_pool", "stem_pool"), ("downsample", "downsample"),
+                      ("conv", "conv"), ("conv_eps", "conv_eps"),
+                      ("norm_groups", "norm_groups"), ("norm_eps", "norm_eps"),
+                      ("se_rounding", "se"), ("placement", "placement"),
+                      ("dropout", "dropout")):
+        if getattr(args, flag) is not None:
+            out[key] = getattr(args, flag)
+    if args.anti_alias is not False:
+        out["antialias"] = args.anti_alias
+    form = args.shortcut_form or ("scaling" if args.shortcut_scale is not None else
+                                  "dropout" if args.shortcut_dropout is not None else None)
+    if form is not None:
+        out["shortcut_form"] = {"form": form}
+        if args.shortcut_scale is not None:
+            out["shortcut_form"]["scale"] = args.shortcut_scale
+        if args.shortcut_dropout is not None:
+            out["shortcut_form"]["dropout"] = args.shortcut_dropout
+    return out
+
+
+def schema_path(output: str | None) -> str | None:
+    """The modeline's schema, relative to the output's folder, where this checkout has
+    the schema file; else None (the schema's URL)."""
+    schema = Path(__file__).resolve().parents[2] / "schema" / "archdsl.schema.json"
+    if not schema.is_file():
+        return None
+    folder = Path(output).resolve().parent if output else Path.cwd()
+    return Path(os.path.relpath(schema, folder)).as_posix()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bundle import atomic_file
+    from ..importer.read import import_spec
+
+    text = import_spec(args.source, overrides(args), schema=schema_path(args.output))
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    with atomic_file(args.output) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    assumed = sum("# assumed:" in line for line in text.splitlines())
+    print(f"{args.output}: written; " + (f"{assumed} field(s) assumed, each marked "
+                                         "'# assumed:'" if assumed else "nothing assumed"),
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,168 @@
+"""What a module's types and attributes tell that its state_dict cannot.
+
+``check`` walks every submodule: a construct of a neighbouring family or a module type
+archdsl has no form for (an activation other than ReLU, a max-pooling head, a dilated
+conv, stochastic depth) is refused where it sits. ``settle`` then reads each open
+assumption of a draft (archdsl.importer.infer) from the modules that decide it: conv
+strides, the stem pool's padding and ceil mode, anti-aliasing layers, weight
+standardisation, the norms' groups and ε, SE's class, the blocks' classes, dropout.
+Classes are recognised by name along their MRO, so timm need not be installed and
+subclasses count as their base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+
+from ..layouts import name_in
+from .draft import Draft, refuse
+from .infer import FOREIGN
+
+# leaf modules archdsl has a form for (its parameters are read from the state_dict)
+LEAVES = {"Conv2d", "Conv1d", "Linear", "BatchNorm2d", "GroupNorm", "EvoNorm2dS0",
+          "FilterResponseNormTlu2d", "ReLU", "Sigmoid", "MaxPool2d", "AvgPool2d",
+          "AdaptiveAvgPool2d", "BlurPool2d", "Identity", "Dropout", "Flatten",
+          "ConstantPad2d"}
+# the blocks whose forward archdsl knows, with their placement
+BLOCKS = {"BasicBlock": "post", "Bottleneck": "post", "PreActBasic": "full_preact",
+          "PreActBottleneck": "full_preact", "SEResNetBlock": "relu_before_and_after_add",
+          "SEResNetBottleneck": "post", "SEResNeXtBottleneck": "post", "SEBottleneck": "post"}
+_TOPS = (("conv1", "layer1"), ("stem", "stages"), ("layer0", "layer1"))
+
+
+def classes(m: nn.Module) -> set[str]:
+    """The names of ``m``'s class and its bases."""
+    return {c.__name__ for c in type(m).__mro__}
+
+
+def check(module: nn.Module, source: str) -> None:
+    """Refuse, in one line naming the module, anything archdsl cannot say."""
+    if not any(all(hasattr(module, a) for a in pair) for pair in _TOPS):
+        raise refuse(source, type(module).__name__, "not a ResNet-family network: no stem "
+                     "and residual stages (conv1 and layer1, stem and stages, or layer0 and "
+                     "layer1)")
+    foreign = {cls: what for cls, _, what in FOREIGN}
+    for name, m in module.named_modules():
+        known = classes(m) & foreign.keys()
+        if known:
+            raise refuse(source, name, f"{foreign[known.pop()]} has no spec form")
+        if next(m.children(), None) is None and not classes(m) & LEAVES:
+            raise refuse(source, name, f"{type(m).__name__} has no spec form (archdsl "
+                         "has ReLU activations, max/average pools, BN, GroupNorm, "
+                         "EvoNorm-S0 and FRN)")
+        if isinstance(m, nn.Conv2d) and m.dilation != (1, 1):
+            raise refuse(source, name, f"a dilated conv (dilation {m.dilation[0]}, an "
+                         "output stride under 32) has no spec form")
+        pool = getattr(m, "pool_type", "avg")
+        if "SelectAdaptivePool2d" in classes(m) and pool != "avg":
+            raise refuse(source, name, f"global {pool} pooling has no spec form; allowed: "
+                         "avg")
+
+
+def _blocks(module: nn.Module, draft: Draft) -> Iterator[tuple[int, str, nn.Module]]:
+    """(stage index, block name, block module) of every block, in the draft's layout."""
+    layout = draft.spec["layout"]
+    modules = dict(module.named_modules())
+    for i, stage in enumerate(draft.spec["stages"]):
+        for j in range(stage["depth"]):
+            name = name_in(layout, f"layer{i + 1}.{j}")
+            yield i, name, modules[name]
+
+
+def _stride(block: nn.Module) -> int:
+    """A block's stride: its branch convs' and its anti-aliasing pool's."""
+    s = max(int(c.stride[0]) for n, c in block.named_children() if isinstance(c, nn.Conv2d))
+    aa = getattr(block, "aa", None)
+    return 2 if aa is not None and not isinstance(aa, nn.Identity) else s
+
+
+def _of(module: nn.Module, *names: str) -> list[nn.Module]:
+    return [m for m in module.modules() if classes(m) & set(names)]
+
+
+def settle(module: nn.Module, draft: Draft, source: str) -> None:
+    """Settle every assumption the module's attributes decide."""
+    blocks = list(_blocks(module, draft))
+    for _, name, block in blocks:
+        if not classes(block) & BLOCKS.keys():
+            raise refuse(source, name, f"a block of class {type(block).__name__}: archdsl "
+                         f"reads {', '.join(sorted(BLOCKS))}")
+    firsts = [b for _, name, b in blocks if name.endswith(".0")]
+    draft.settle("strides", [_stride(b) for b in firsts])
+    if "placement" in draft.assumed:
+        draft.settle("placement", BLOCKS[(classes(blocks[0][2]) & BLOCKS.keys()).pop()])
+    if "stride_on" in draft.assumed:
+        strided = [b for b in firsts if "conv3" in dict(b.named_children()) and _stride(b) > 1]
+        on = {"1x1" if b.conv1.stride[0] > 1 else "3x3" for b in strided} or {"3x3"}
+        if len(on) > 1:
+            raise refuse(source, "stride_on", "stages stride on different convs")
+        draft.settle("stride_on", on.pop())
+    _stem_pool(module, draft, source)
+    blur, avg = _of(module, "BlurPool2d"), [getattr(b, "aa", None) for _, _, b in blocks]
+    if "antialias" in draft.assumed:
+        if blur:
+            draft.settle("antialias", {"kind": "blur", "size": int(blur[0].filt_size)})
+        elif any(isinstance(a, nn.AvgPool2d) for a in avg):
+            draft.settle("antialias", {"kind": "avg", "size": 3})
+        else:
+            draft.settle("antialias", None)
+    if "downsample" in draft.assumed:
+        pooled = any(n.endswith("downsample.pool") for n, _ in module.named_modules())
+        draft.settle("downsample", "avgpool" if pooled else "conv")
+    _convs_norms(module, draft, source)
+    if "se" in draft.assumed:
+        se = _of(module, "SEModule")[0]
+        draft.settle("se", "floor" if type(se).__module__.endswith("senet") else "divisor8")
+    if "shortcut_form" in draft.assumed:  # the known blocks add an identity shortcut
+        draft.settle("shortcut_form", {"form": "identity"})
+    drops = _of(module, "Dropout")
+    draft.settle("dropout", float(drops[0].p) if drops else
+                 float(getattr(module, "drop_rate", 0.0)))
+
+
+def _stem_pool(module: nn.Module, draft: Draft, source: str) -> None:
+    if "stem_pool" not in draft.assumed:
+        return
+    modules = dict(module.named_modules())
+    pool = modules.get(name_in(draft.spec["layout"], "maxpool"))
+    if isinstance(pool, nn.Sequential):  # anti-aliased: the padded max-pool, at stride 1
+        pool = pool[0]
+    if not isinstance(pool, nn.MaxPool2d):  # anti-aliased by an average pool
+        draft.settle("stem_pool", "max")
+        return
+    padded = pool.padding in (1, (1, 1))
+    pad = modules.get(name_in(draft.spec["layout"], "pad"))
+    if not (padded or pad is not None or pool.ceil_mode):
+        raise refuse(source, name_in(draft.spec["layout"], "maxpool"), "an unpadded stem "
+                     "max-pool that rounds down has no spec form; allowed: padding 1, a "
+                     "zero pad before it, or ceil mode")
+    draft.settle("stem_pool", "max" if padded else "zero_pad_max" if pad is not None
+                 else "max_ceil")
+
+
+def _one(values: set[Any], what: str, source: str) -> Any:
+    if len(values) != 1:
+        raise refuse(source, what, f"differs between layers: {sorted(values, key=str)}; "
+                     "archdsl has one for the whole network")
+    return values.pop()
+
+
+def _convs_norms(module: nn.Module, draft: Draft, source: str) -> None:
+    if "conv" in draft.assumed:
+        std = _of(module, "StdConv2d")
+        draft.settle("conv", "standardized" if std else "plain")
+        if std:
+            draft.settle("conv_eps", _one({float(c.eps) for c in std}, "conv.eps", source))
+    kind = draft.spec["norm"]["kind"]
+    norm = {"batch": ("BatchNorm2d",), "group": ("GroupNorm",),
+            "evonorm_s0": ("EvoNorm2dS0",), "frn": ("FilterResponseNormTlu2d",)}[kind]
+    norms = _of(module, *norm)
+    if "norm_groups" in draft.assumed:
+        draft.settle("norm_groups", _one({int(getattr(n, "num_groups", getattr(n, "groups", 0)))
+                                          for n in norms}, "norm.groups", source))
+    eps = _one({float(n.eps) for n in norms}, "norm.eps", source)
+    if "norm_eps" in draft.assumed or eps != 1e-5:
+        draft.settle("norm_eps", eps)

@@ -1,0 +1,212 @@
+"""``import_spec``: the spec of a torchvision or timm model, a module, or a checkpoint.
+
+A source is read in four steps: its state_dict's keys and shapes give a draft
+(archdsl.importer.infer); a module's types and attributes settle what they decide
+(archdsl.importer.modules); the caller's overrides settle the rest by hand; and the spec
+is built on the meta device and held to the source's keys and shapes, so a spec is
+only ever written when its module loads the source's state_dict strictly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import __version__
+from ..jsonschema import SCHEMA_ID
+from ..load import load_solved
+from ..spec.errors import SpecError, did_you_mean
+from ..spec.schema import NAME_PATTERN
+from ..weights import read_checkpoint, unwrap
+from . import infer, modules, write
+from .draft import FIELDS, Draft, refuse
+
+Source = str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor]
+OVERRIDES = (*FIELDS, "classes", "name")
+
+
+class _Read:
+    """What a source gives: its label, shapes, module (if any), name, notes, input size."""
+
+    def __init__(self, label: str, state: Mapping[str, torch.Tensor], name: str, *,
+                 module: nn.Module | None = None, notes: list[str] | None = None,
+                 size: int | list[int] | None = None, how: str = "") -> None:
+        self.label, self.module, self.name, self.size = label, module, name, size
+        self.shapes = {k: tuple(v.shape) for k, v in state.items()}
+        self.notes, self.how = notes or [], how
+
+
+def _size(cfg: Mapping[str, Any] | None) -> int | list[int] | None:
+    if not cfg or "input_size" not in cfg:
+        return None
+    _, h, w = cfg["input_size"]
+    return h if h == w else [h, w]
+
+
+def _from_name(source: str) -> _Read:
+    library, _, name = source.partition(":")
+    with torch.device("meta"):
+        if library == "timm":
+            import timm
+
+            if name not in timm.list_models():
+                raise refuse(source, "", f"timm has no model {name!r}; "
+                             f"{did_you_mean(name, timm.list_models())}allowed: a name "
+                             "timm.list_models() gives")
+            model = timm.create_model(name)
+            size = _size(getattr(model, "pretrained_cfg", None))
+        else:
+            import torchvision
+
+            names = torchvision.models.list_models()
+            if name not in names:
+                raise refuse(source, "", f"torchvision has no model {name!r}; "
+                             f"{did_you_mean(name, names)}allowed: a name "
+                             "torchvision.models.list_models() gives")
+            model = torchvision.models.get_model(name)
+            weights = torchvision.models.get_model_weights(name)
+            size = list(weights)[0].transforms().crop_size[0] if list(weights) else None
+    modules.check(model, source)
+    return _Read(source, model.state_dict(), name, module=model, size=size,
+                 how=f"read from {library}'s module")
+
+
+def _from_module(model: nn.Module) -> _Read:
+    label = f"<{type(model).__name__}>"
+    modules.check(model, label)
+    cfg = getattr(model, "pretrained_cfg", None)
+    name = (cfg or {}).get("architecture") or type(model).__name__.lower()
+    return _Read(label, model.state_dict(), name, module=model, size=_size(cfg),
+                 how="read from the module")
+
+
+def _from_file(path: Path) -> _Read:
+    label = str(path)
+    if not path.is_file():
+        raise refuse(label, "", "no such checkpoint file; allowed: a .pth, .pt or "
+                     ".safetensors file, or torchvision:NAME / timm:NAME")
+    try:
+        obj = read_checkpoint(path)
+    except ImportError:
+        raise refuse(label, "", "reading .safetensors needs the safetensors package: "
+                     "pip install 'archdsl[import]'") from None
+    except Exception as exc:  # torch.load raises a dozen kinds on a damaged file
+        why = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else ""
+        raise refuse(label, "", f"not a readable checkpoint ({why[:120] or type(exc).__name__})"
+                     "; a truncated or damaged file?") from None
+    try:
+        state, notes = unwrap(obj, label)
+    except ValueError as exc:
+        raise refuse(label, "", str(exc).removeprefix(f"{label}: ")) from None
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-")[:100] or "imported"
+    return _Read(label, state, name, notes=notes, how="inferred from its keys and shapes")
+
+
+def _read(source: Source) -> _Read:
+    if isinstance(source, nn.Module):
+        return _from_module(source)
+    if isinstance(source, Mapping):
+        state, notes = unwrap(dict(source), "<state_dict>")
+        return _Read("<state_dict>", state, "imported", notes=notes,
+                     how="inferred from its keys and shapes")
+    text = os.fspath(source)
+    if re.match(r"^(timm|torchvision):", text):
+        return _from_name(text)
+    return _from_file(Path(text))
+
+
+def _override(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
+    unknown = set(overrides) - set(OVERRIDES)
+    if unknown:
+        raise ValueError(f"unknown override(s) {sorted(unknown)}; allowed: "
+                         f"{', '.join(OVERRIDES)}")
+    head = draft.spec["head"]
+    if "classes" in overrides:
+        head["classes"] = overrides["classes"]
+    elif "classes" not in head:
+        fc = "head.fc" if draft.spec["layout"] == "timm_resnetv2" else (
+            "last_linear" if draft.spec["layout"] == "timm_senet" else "fc")
+        raise refuse(read.label, f"{fc}.weight", "no classifier: a head-less checkpoint; "
+                     "give the classes it should have (--classes N)")
+    for key, value in overrides.items():
+        if key in FIELDS and value is not None:
+            try:
+                draft.settle(key, value)
+            except ValueError as exc:
+                raise refuse(read.label, f"--{key.replace('_', '-')}", str(exc)) from None
+    if overrides.get("name"):
+        draft.spec["name"] = overrides["name"]
+
+
+def _verify(graph: Any, read: _Read, headless: bool) -> None:
+    """The spec's module must hold exactly the source's keys, at their shapes."""
+    from ..emit.torch import emit
+
+    with torch.device("meta"):
+        own = {k: tuple(v.shape) for k, v in emit(graph).state_dict().items()}
+    head = graph.output if graph.output.op != "flatten" else graph[graph.output.inputs[0]]
+    for key in sorted(own.keys() | read.shapes.keys(), key=lambda k: (k not in own, k)):
+        if headless and key.startswith(head.name + "."):
+            continue
+        theirs, ours = read.shapes.get(key), own.get(key)
+        if theirs == ours:
+            continue
+        what = ("is not in the source: a truncated checkpoint, or a network archdsl reads "
+                "differently" if theirs is None else
+                "is more than a ResNet of this shape holds: a construct archdsl has no form "
+                "for, or another family" if ours is None else
+                f"has shape {list(theirs)}, a ResNet of this shape {list(ours)}")
+        raise refuse(read.label, key, what)
+
+
+def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
+                schema: str | None = None) -> str:
+    """The YAML text of the spec of ``source``: ``timm:NAME``, ``torchvision:NAME``, a
+    checkpoint path (.pth, .pt, .safetensors), an ``nn.Module`` or a state_dict.
+    ``overrides`` settles what the source cannot tell (keys: OVERRIDES; ``strides`` a
+    list, ``antialias`` a mapping or None, ``shortcut_form`` a mapping such as
+    ``{"form": "scaling", "scale": 0.5}``). ``schema`` is the modeline's schema path.
+    Raises SpecError (one line: ``SOURCE: KEY OR MODULE: what``) for a source archdsl
+    cannot say."""
+    overrides = dict(overrides or {})
+    read = _read(source)
+    name = overrides.get("name") or read.name
+    if not re.match(NAME_PATTERN, name):
+        raise refuse(read.label, "--name", f"{name!r} is not a spec name; allowed: letters, "
+                     "digits, '_', '.', '-', starting with a letter or digit")
+    draft = infer.infer(read.shapes, read.label, name)
+    if read.size is not None:
+        draft.settle("input_size", read.size)
+    if read.module is not None:
+        modules.settle(read.module, draft, read.label)
+    headless = "classes" not in draft.spec["head"]
+    _override(draft, read, overrides)
+    try:
+        spec, graph, _ = load_solved(Path("imported.yaml"), text=write.scalar(draft.spec),
+                                     shown=read.label)
+    except SpecError as exc:
+        raise refuse(read.label, exc.field or "", exc.message) from None
+    _verify(graph, read, headless)
+    comments = {FIELDS[k].comment_at: f"assumed: {a.why}" for k, a in draft.assumed.items()}
+    header = [f"yaml-language-server: $schema={schema or SCHEMA_ID.format('archdsl')}",
+              f"{spec.name}: imported by archdsl {__version__} from {read.label}, "
+              f"{read.how}."]
+    header += [f"{n[0].upper()}{n[1:]}." for n in read.notes + draft.notes]
+    if headless:
+        header.append(f"The source has no classifier: {spec.head.classes} classes as "
+                      "given (--classes).")
+    if draft.assumed:
+        header.append(f"{len(draft.assumed)} field(s) it cannot tell are assumed, each "
+                      "marked below with the flag that sets it.")
+    text = write.to_yaml(spec, comments, header)
+    again, _, _ = load_solved(Path("imported.yaml"), text=text, shown=read.label)
+    if again != spec:
+        raise AssertionError(f"internal error: the minimal spec of {read.label} reads back "
+                             "differently")
+    return text
