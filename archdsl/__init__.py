@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "load_spec",
-           "load_weights", "lower"]
+__all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "import_spec",
+           "load_spec", "load_weights", "lower"]
 __version__ = "0.1.0"
 
 
@@ -52,3 +52,11 @@ def load_weights(model: torch.nn.Module, path_or_state_dict: Any, *,
     from .weights import load_weights as _load
 
     return _load(model, path_or_state_dict, source=source)
+
+
+def import_spec(source: Any, overrides: dict[str, Any] | None = None, **kwargs: Any) -> str:
+    """The YAML text of the spec of ``timm:NAME``, ``torchvision:NAME``, a checkpoint
+    path, an ``nn.Module`` or a state_dict (see archdsl.importer.read.import_spec)."""
+    from .importer.read import import_spec as _import
+
+    return _import(source, overrides, **kwargs)

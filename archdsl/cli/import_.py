@@ -83,7 +83,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--norm-groups", type=int, metavar="N",
                    help="groups of a group norm or EvoNorm-S0 (default 32)")
     g.add_argument("--norm-eps", type=float, metavar="EPS",
-                   help="ε of a group norm, EvoNorm-S0 (default 1e-5) or FRN (1e-6)")
+                   help="ε of a group norm, EvoNorm-S0 or FRN (default 1e-5)")
     g.add_argument("--se-rounding", choices=("floor", "divisor8"),
                    help="SE's rounding where both give the checkpoint's widths (default "
                         "divisor8; floor with senet.py's names)")

@@ -106,8 +106,8 @@ class Draft:
     spec: Spec
     assumed: dict[str, Assumption] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    # the values a source may take for an assumption, where not every value fits
-    # (the SE ratio that goes with each rounding; the gating forms)
+    # the values a source may take for an assumption, where not every value fits: the
+    # SE fields that go with each rounding
     choices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def assume(self, key: str, value: Any, why: str) -> None:
@@ -117,6 +117,8 @@ class Draft:
 
     def settle(self, key: str, value: Any) -> None:
         """Set ``key`` from evidence (a module's attribute, a flag): no comment."""
+        if key == "se" and key not in self.choices:
+            raise ValueError("this network has no SE")
         if key in self.choices:
             if value not in self.choices[key]:
                 allowed = ", ".join(map(str, self.choices[key]))

@@ -56,8 +56,6 @@ WHY = {
     "dropout": "dropout has no weights (training only); --dropout",
 }
 
-# the norm kinds by the keys they hold, and timm's ε for each
-NORM_EPS = {"batch": 1e-5, "group": 1e-5, "evonorm_s0": 1e-5, "frn": 1e-6}
 
 
 def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
@@ -208,7 +206,7 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
     if kind in ("group", "evonorm_s0"):
         d.assume("norm_groups", 32, WHY["norm_groups"])
     if kind != "batch":
-        d.assume("norm_eps", NORM_EPS[kind], WHY["norm_eps"])
+        d.assume("norm_eps", 1e-5, WHY["norm_eps"])  # timm's, for each of these kinds
     d.assume("conv", "plain", WHY["conv"])
     _stages(k, d, source)
     _head(k, d)
@@ -268,6 +266,10 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
         prev = width
     if not stages:
         raise refuse(source, k.key("layer1.0.conv1"), "no residual blocks")
+    eca = [s for s in stages if "eca" in s]
+    if eca and all(ECA().size(s["width"]) == s["eca"]["kernel"] for s in eca):
+        for s in eca:  # the paper's formula gives every kernel: say so
+            s["eca"] = {"kernel": "auto"}
     spec["stages"] = stages
     _shortcut(k, d, stages_blocks, inputs, source)
     _placements(k, d, source)
@@ -283,8 +285,7 @@ def _attention(k: _Keys, d: Draft, stage: dict[str, Any], blocks: list[str],
         kernels = {k.get(f"{b}.se.conv", op="channel_conv") for b in blocks}
         if len(kernels) != 1:
             raise refuse(source, k.key(f"{b0}.se.conv"), "ECA kernels differ within a stage")
-        taps = conv[-1]
-        stage["eca"] = {"kernel": "auto" if ECA().size(stage["width"]) == taps else taps}
+        stage["eca"] = {"kernel": conv[-1]}
 
 
 def _shortcut(k: _Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
@@ -318,8 +319,6 @@ def _shortcut(k: _Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
     if k.layout == "timm_resnetv2" and any(p is not None for ps in projected for p in ps):
         d.assume("downsample", "conv", WHY["downsample"])
     if gated:
-        d.choices["shortcut_form"] = {f: {"form": f} for f in
-                                      ("exclusive_gating", "shortcut_gating")}
         d.assume("shortcut_form", {"form": "exclusive_gating"}, WHY["gate_form"])
     elif sc.get("form") != "conv1x1":
         d.assume("shortcut_form", {"form": "identity"}, WHY["shortcut_form"])

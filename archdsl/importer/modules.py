@@ -90,6 +90,7 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
         if not classes(block) & BLOCKS.keys():
             raise refuse(source, name, f"a block of class {type(block).__name__}: archdsl "
                          f"reads {', '.join(sorted(BLOCKS))}")
+        _attention(block, name, source)
     firsts = [b for _, name, b in blocks if name.endswith(".0")]
     draft.settle("strides", [_stride(b) for b in firsts])
     if "placement" in draft.assumed:
@@ -121,6 +122,21 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
     drops = _of(module, "Dropout")
     draft.settle("dropout", float(drops[0].p) if drops else
                  float(getattr(module, "drop_rate", 0.0)))
+
+
+def _attention(block: nn.Module, name: str, source: str) -> None:
+    """A block's channel attention must be SE (without a BN) or ECA."""
+    for attr in ("se", "se_module"):
+        att = getattr(block, attr, None)
+        if att is None or isinstance(att, nn.Identity):
+            continue
+        kind = classes(att) & {"SEModule", "EcaModule"}
+        if not kind:
+            raise refuse(source, f"{name}.{attr}", f"{type(att).__name__} has no spec form; "
+                         "allowed: SE (SEModule) or ECA (EcaModule) channel attention")
+        if not isinstance(getattr(att, "bn", None), (nn.Identity, type(None))):
+            raise refuse(source, f"{name}.{attr}.bn", "an SE module with a BN between its "
+                         "FCs has no spec form")
 
 
 def _stem_pool(module: nn.Module, draft: Draft, source: str) -> None:

@@ -29,6 +29,7 @@ from .draft import FIELDS, Draft, refuse
 
 Source = str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor]
 OVERRIDES = (*FIELDS, "classes", "name")
+FLAGS = {"se": "--se-rounding", "antialias": "--anti-alias", "shortcut_form": "--shortcut-form"}
 
 
 class _Read:
@@ -132,14 +133,15 @@ def _override(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
     elif "classes" not in head:
         fc = "head.fc" if draft.spec["layout"] == "timm_resnetv2" else (
             "last_linear" if draft.spec["layout"] == "timm_senet" else "fc")
-        raise refuse(read.label, f"{fc}.weight", "no classifier: a head-less checkpoint; "
-                     "give the classes it should have (--classes N)")
+        raise refuse(read.label, f"{fc}.weight", "no classifier (a head-less model or "
+                     "checkpoint); give the classes it should have (--classes N)")
     for key, value in overrides.items():
         if key in FIELDS and value is not None:
             try:
                 draft.settle(key, value)
             except ValueError as exc:
-                raise refuse(read.label, f"--{key.replace('_', '-')}", str(exc)) from None
+                raise refuse(read.label, FLAGS.get(key, f"--{key.replace('_', '-')}"),
+                             str(exc)) from None
     if overrides.get("name"):
         draft.spec["name"] = overrides["name"]
 
