@@ -1,7 +1,7 @@
 """docs/family.md's table of timm's ResNet family: every architecture timm registers in
-resnet.py, resnetv2.py and senet.py, as tests/timm_family.py generates its spec from
-timm's own arguments, with its parameters, MACs, constructs and the shipped spec that
-writes it (or the nearest one and what to change).
+resnet.py, resnetv2.py and senet.py, with the spec ``archdsl import timm:NAME`` reads
+back from its module (tests/timm_family.py), its parameters, MACs, constructs and the
+shipped spec that writes it (or the nearest one and what to change).
 
     python benchmarks/family.py           # print the table
     python benchmarks/family.py --write   # and rewrite docs/family.md's generated part

@@ -248,7 +248,7 @@ def refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     ("torchvision:mobilenet_v3_small", "torchvision:mobilenet_v3_small: MobileNetV3: not a "
                                        "ResNet-family network"),
     ("timm:resnet55", "timm:resnet55: timm has no model 'resnet55'; did you mean"),
-])
+], ids=["skresnet18", "resnest50d", "res2net50_26w_4s", "vit", "mobilenet", "unknown"])
 def test_refused_by_name(source: str, line: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert refusal([source], capsys).startswith(line)
 
@@ -321,3 +321,14 @@ def test_done_when(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the same spec, but for the modeline's path to the schema (relative to its folder)
     printed, written = capsys.readouterr().out.splitlines(), out.read_text().splitlines()
     assert printed[1:] == written[1:] and printed[0].startswith("# yaml-language-server: ")
+
+
+def test_docs_refusals_are_what_the_cli_says(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/import.md's refusals by name, line for line."""
+    lines = (SPECS.parent / "docs" / "import.md").read_text().splitlines()
+    shown = {line.removeprefix("$ archdsl import "): lines[i + 1]
+             for i, line in enumerate(lines) if line.startswith("$ archdsl import timm:")
+             and "-o" not in line}
+    assert len(shown) == 4
+    for source, line in shown.items():
+        assert refusal([source], capsys) == line

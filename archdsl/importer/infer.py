@@ -358,7 +358,7 @@ def _placements(k: _Keys, d: Draft, source: str) -> None:
         for stage in squeezed:
             stage["se"] = first
         d.choices["se"] = choices
-        if len(choices) > 1:
+        if len(choices) > 1 and k.layout != "timm_senet":  # senet.py's SE floors
             d.assume("se", first, WHY["se"])
 
 
