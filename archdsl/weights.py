@@ -6,6 +6,7 @@ fetched from the network.
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> object:
         from safetensors.torch import load_file
 
         return load_file(str(p))
-    return torch.load(p, map_location="cpu", weights_only=True)
+    # timm's training checkpoints keep their argparse options beside the weights: a plain
+    # attribute holder, safe to rebuild
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(p, map_location="cpu", weights_only=True)
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ tests/test_timm_family.py.)
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from helpers import (
     spec_id,
     state_shapes,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from archdsl import build_model, import_spec
 from archdsl.cli.main import main
@@ -154,6 +157,12 @@ CHECKPOINTS = [
                                 "--stem-pool", "zero_pad_max"], "plain"),
     ("timm:resnetv2_50d_evos", ["--downsample", "avgpool"], "plain"),
     ("timm:resnetv2_50d_frn", ["--downsample", "avgpool"], "plain"),
+    ("timm:resnetv2_18d", ["--downsample", "avgpool"], "plain"),
+    ("timm:ecaresnet50d_pruned", [], "plain"),
+    # timm's training checkpoint: its options (an argparse.Namespace) beside the weights
+    ("timm:resnet18d", [], "timm_train"),
+    # an older checkpoint, without the BN counters
+    ("torchvision:resnet34", [], "no_counters"),
 ]
 DEEP = {"timm:legacy_senet154": [1, 2, 2, 1]}  # blocks a stage, to keep the test short
 
@@ -177,7 +186,12 @@ def save(state: dict[str, torch.Tensor], how: str, folder: Path) -> Path:
         "module": {f"module.{k}": v for k, v in state.items()},
         "model": {"model": state, "optimizer": {"lr": 0.1}},
         "model_state": {"model_state": {f"module.{k}": v for k, v in state.items()}},
-        "backbone": {f"backbone.{k}": v for k, v in state.items()}}[how]
+        "backbone": {f"backbone.{k}": v for k, v in state.items()},
+        "timm_train": {"epoch": 3, "arch": "resnet18d", "state_dict": state,
+                       "args": argparse.Namespace(lr=0.1, model="resnet18d"),
+                       "state_dict_ema": state},
+        "no_counters": {k: v for k, v in state.items()
+                        if not k.endswith("num_batches_tracked")}}[how]
     torch.save(wrapped, folder / "ckpt.pth")
     return folder / "ckpt.pth"
 
@@ -192,7 +206,7 @@ def test_checkpoint_without_a_name(source: str, flags: list[str], how: str, tmp_
     assert main(["import", str(ckpt), "-o", str(out), *flags]) == 0
     text = out.read_text()
     assert "# assumed:" in text  # a checkpoint always leaves something to say
-    if how not in ("plain", "safetensors"):
+    if how not in ("plain", "safetensors", "no_counters"):
         assert "Unwrapped" in text or "Removed the key prefix" in text
     ours = build_model(out)
     ours.load_state_dict(ref.state_dict(), strict=True)
@@ -288,7 +302,9 @@ def test_refused_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         f"{tmp_path / 'sk.pth'}: layer1.0.conv1: selective-kernel convolution (SKNet) has no "
         "spec form")
     torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pth")
-    assert "not a readable checkpoint" in refusal([str(tmp_path / "pickled.pth")], capsys)
+    assert refusal([str(tmp_path / "pickled.pth")], capsys).startswith(
+        f"{tmp_path / 'pickled.pth'}: it pickles torch.nn.modules.linear.Linear, which safe "
+        "loading (weights_only) will not run")
     torch.save({"epoch": 3, "lr": 0.1}, tmp_path / "meta.pth")
     assert refusal([str(tmp_path / "meta.pth")], capsys) == (
         f"{tmp_path / 'meta.pth'}: not a state_dict (it holds float, int)")
@@ -302,6 +318,8 @@ def test_bad_override(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
                     "a stage")
     line = refusal([str(tmp_path / "r18.pth"), "--se-rounding", "floor"], capsys)
     assert line == f"{tmp_path / 'r18.pth'}: --se-rounding: this network has no SE"
+    line = refusal([str(tmp_path / "r18.pth"), "--name", "my model"], capsys)
+    assert line.startswith(f"{tmp_path / 'r18.pth'}: --name: 'my model' is not a spec name")
 
 
 # -------------------------------------------------------------------------- the CLI
@@ -332,3 +350,39 @@ def test_docs_refusals_are_what_the_cli_says(capsys: pytest.CaptureFixture[str])
     assert len(shown) == 4
     for source, line in shown.items():
         assert refusal([source], capsys) == line
+
+
+MUTATIONS = st.lists(st.tuples(
+    st.sampled_from(("drop", "reshape", "add")), st.integers(0, 10_000),
+    st.lists(st.integers(0, 70), max_size=5)), min_size=1, max_size=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MUTATIONS)
+def test_mangled_state_dicts_never_traceback(mutations: list[Any]) -> None:
+    """A state_dict with keys dropped, added or reshaped imports (its spec then holds
+    exactly those keys) or is refused in one line; never a traceback."""
+    state = {k: tuple(v.shape) for k, v in
+             meta_state(load_spec(SPECS / "seresnet18.yaml")).items()}
+    keys = list(state)
+    for what, i, shape in mutations:
+        key = keys[i % len(keys)]
+        if what == "drop":
+            state.pop(key, None)
+        elif what == "reshape":
+            state[key] = tuple(shape)
+        else:
+            state[f"{key}_extra"] = tuple(shape)
+    tensors = {k: torch.empty(v, device="meta") for k, v in state.items()}
+    try:
+        text = import_spec(tensors)
+    except SpecError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("<state_dict>: ")
+        return
+    ours = {k: v for k, v in state_shapes_meta(read_back(text)).items()
+            if k in state or not k.endswith("num_batches_tracked")}
+    assert ours == state
+
+
+def state_shapes_meta(spec: Spec) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in meta_state(spec).items()}

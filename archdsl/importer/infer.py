@@ -29,6 +29,8 @@ FOREIGN: tuple[tuple[str, str, str], ...] = (
     ("DropBlock2d", r"$^", "DropBlock"),
 )
 
+MISSING = ("is not in the source: a truncated checkpoint, or a network archdsl reads "
+           "differently")
 WHY = {
     "input_size": "a checkpoint does not record its input size; --input-size",
     "strides": "a checkpoint cannot tell stage strides or dilation (no weights); --strides",
@@ -250,6 +252,8 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
         width = k.out(f"{b0}.{last}")
         assert width is not None
         for b in blocks[1:]:
+            if k.out(f"{b}.{last}") is None:
+                raise refuse(source, k.key(f"{b}.{last}"), MISSING)
             if k.out(f"{b}.{last}") != width:
                 raise refuse(source, k.key(f"{b}.{last}"), f"ends at {k.out(f'{b}.{last}')} "
                              f"channels, the stage's first block at {width}; a stage has "

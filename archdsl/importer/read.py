@@ -98,6 +98,12 @@ def _from_file(path: Path) -> _Read:
         raise refuse(label, "", "reading .safetensors needs the safetensors package: "
                      "pip install 'archdsl[import]'") from None
     except Exception as exc:  # torch.load raises a dozen kinds on a damaged file
+        pickled = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if pickled:
+            raise refuse(label, "", f"it pickles {pickled.group(1)}, which safe loading "
+                         "(weights_only) will not run; save model.state_dict() instead, or "
+                         "load it yourself and pass the state_dict to archdsl.import_spec"
+                         ) from None
         why = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else ""
         raise refuse(label, "", f"not a readable checkpoint ({why[:120] or type(exc).__name__})"
                      "; a truncated or damaged file?") from None
@@ -157,10 +163,9 @@ def _verify(graph: Any, read: _Read, headless: bool) -> None:
         if headless and key.startswith(head.name + "."):
             continue
         theirs, ours = read.shapes.get(key), own.get(key)
-        if theirs == ours:
-            continue
-        what = ("is not in the source: a truncated checkpoint, or a network archdsl reads "
-                "differently" if theirs is None else
+        if theirs == ours or theirs is None and key.endswith(".num_batches_tracked"):
+            continue  # older checkpoints lack the BN counter; loading tolerates that
+        what = (infer.MISSING if theirs is None else
                 "is more than a ResNet of this shape holds: a construct archdsl has no form "
                 "for, or another family" if ours is None else
                 f"has shape {list(theirs)}, a ResNet of this shape {list(ours)}")
@@ -182,11 +187,17 @@ def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
     if not re.match(NAME_PATTERN, name):
         raise refuse(read.label, "--name", f"{name!r} is not a spec name; allowed: letters, "
                      "digits, '_', '.', '-', starting with a letter or digit")
-    draft = infer.infer(read.shapes, read.label, name)
-    if read.size is not None:
-        draft.settle("input_size", read.size)
-    if read.module is not None:
-        modules.settle(read.module, draft, read.label)
+    try:
+        draft = infer.infer(read.shapes, read.label, name)
+        if read.size is not None:
+            draft.settle("input_size", read.size)
+        if read.module is not None:
+            modules.settle(read.module, draft, read.label)
+    except (ArithmeticError, AssertionError, AttributeError, LookupError, TypeError,
+            ValueError) as exc:
+        # shapes or modules out of every pattern (a hand-edited or foreign checkpoint)
+        raise refuse(read.label, "", f"keys and shapes that do not read as a ResNet-family "
+                     f"network ({type(exc).__name__}: {str(exc)[:120]})") from None
     headless = "classes" not in draft.spec["head"]
     _override(draft, read, overrides)
     try:
