@@ -386,3 +386,21 @@ def test_mangled_state_dicts_never_traceback(mutations: list[Any]) -> None:
 
 def state_shapes_meta(spec: Spec) -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in meta_state(spec).items()}
+
+
+def test_flags_settle_their_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pth")
+    bare = import_spec(tmp_path / "r18.pth")
+    flags = ["--anti-alias", "none", "--shortcut-scale", "0.5", "--input-size", "160x192",
+             "--dropout", "0.2", "--placement", "relu_before_add", "--strides", "1,2,2,1"]
+    assert main(["import", str(tmp_path / "r18.pth"), *flags]) == 0
+    text = capsys.readouterr().out
+    spec = read_back(text)
+    assert spec.antialias is None and spec.input.size == (160, 192)
+    assert (spec.shortcut.form, spec.shortcut.scale, spec.head.dropout) == ("scaling", 0.5, 0.2)
+    assert [(s.placement, s.stride) for s in spec.stages] == [
+        ("relu_before_add", 1), ("relu_before_add", 2), ("relu_before_add", 2),
+        ("relu_before_add", 1)]
+    settled = {"antialias", "shortcut_form", "input_size", "dropout", "placement", "strides"}
+    assert settled <= assumed_keys(bare) and not settled & assumed_keys(text)
+    assert assumed_keys(text) == assumed_keys(bare) - settled

@@ -38,10 +38,69 @@ def _antialias(text: str) -> dict[str, Any] | None:
     return {"kind": m.group(1), "size": int(m.group(2) or 3)}
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def _flags() -> list[tuple[str, str, dict[str, Any]]]:
+    """(flag, import_spec override, argparse keywords) of each assumption a flag sets."""
     from ..blocks.common import Placement, Shortcut
     from ..blocks.stems import StemPool
 
+    forms = Shortcut.model_fields["form"].annotation.__args__  # type: ignore[union-attr]
+    return [
+        ("--input-size", "input_size", {"type": _size, "metavar": "N|HxW",
+                                        "help": "input size (default 224; 32 with a CIFAR "
+                                                "stem)"}),
+        ("--strides", "strides", {"type": _strides, "metavar": "S,S,…",
+                                  "help": "each stage's stride (default 1,2,2,2 where the "
+                                          "projections do not show otherwise)"}),
+        ("--stride-on", "stride_on", {"choices": ("1x1", "3x3"),
+                                      "help": "where a bottleneck strides: 3x3 (v1.5, "
+                                              "default) or 1x1 (MSRA)"}),
+        ("--stem-pool", "stem_pool", {"choices": [v for v in StemPool.__args__ if v != "conv"],
+                                      "help": "the stem max-pool: padded (max, default), ceil "
+                                              "mode (max_ceil) or after a zero pad "
+                                              "(zero_pad_max, BiT)"}),
+        ("--anti-alias", "antialias", {"type": _antialias, "default": False,
+                                       "metavar": "none|avg|blur[:5]",
+                                       "help": "anti-aliased downsampling (default none; blur "
+                                               "where a conv stem pool shows one)"}),
+        ("--downsample", "downsample", {"choices": ("conv", "avgpool"),
+                                        "help": "ResNet-v2's projection: strided conv "
+                                                "(default) or average pool first"}),
+        ("--conv", "conv", {"choices": ("plain", "standardized"),
+                            "help": "weight standardisation (default plain; BiT's is "
+                                    "standardized)"}),
+        ("--conv-eps", "conv_eps", {"type": float, "metavar": "EPS",
+                                    "help": "ε of standardized convs (default 1e-6; BiT's "
+                                            "1e-8)"}),
+        ("--norm-groups", "norm_groups", {"type": int, "metavar": "N",
+                                          "help": "groups of a group norm or EvoNorm-S0 "
+                                                  "(default 32)"}),
+        ("--norm-eps", "norm_eps", {"type": float, "metavar": "EPS",
+                                    "help": "ε of a group norm, EvoNorm-S0 or FRN (default "
+                                            "1e-5)"}),
+        ("--se-rounding", "se", {"choices": ("floor", "divisor8"),
+                                 "help": "SE's rounding where both give the checkpoint's "
+                                         "widths (default divisor8; floor with senet.py's "
+                                         "names)"}),
+        ("--placement", "placement", {"choices": Placement.__args__,
+                                      "help": "where BN and ReLU sit (default post)"}),
+        ("--shortcut-form", "form", {"choices": forms,
+                                     "help": "the shortcut's form (default identity; "
+                                             "exclusive_gating where gates show)"}),
+        ("--shortcut-scale", "scale", {"type": float, "metavar": "λ",
+                                       "help": "a scaled shortcut's λ (implies "
+                                               "--shortcut-form scaling)"}),
+        ("--shortcut-dropout", "shortcut_dropout", {
+            "type": float, "metavar": "P",
+            "help": "a dropout shortcut's p (implies --shortcut-form dropout)"}),
+        ("--dropout", "dropout", {"type": float, "metavar": "P",
+                                  "help": "dropout before the classifier (default 0)"}),
+    ]
+
+
+SHORTCUT = ("form", "scale", "shortcut_dropout")  # flags that make one shortcut_form
+
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import", help="write the spec of a torchvision/timm model or a checkpoint",
         description="Write the spec of an existing network: torchvision:NAME or timm:NAME "
@@ -61,68 +120,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, metavar="N",
                    help="classes of the classifier, for a head-less checkpoint")
     g = p.add_argument_group(f"assumptions (each {_ASSUMED})")
-    g.add_argument("--input-size", type=_size, metavar="N|HxW",
-                   help="input size (default 224; 32 with a CIFAR stem)")
-    g.add_argument("--strides", type=_strides, metavar="S,S,…",
-                   help="each stage's stride (default 1,2,2,2 where the projections do not "
-                        "show otherwise)")
-    g.add_argument("--stride-on", choices=("1x1", "3x3"),
-                   help="where a bottleneck strides: 3x3 (v1.5, default) or 1x1 (MSRA)")
-    g.add_argument("--stem-pool", choices=[v for v in StemPool.__args__ if v != "conv"],
-                   help="the stem max-pool: padded (max, default), ceil mode (max_ceil) or "
-                        "after a zero pad (zero_pad_max, BiT)")
-    g.add_argument("--anti-alias", type=_antialias, default=False, metavar="none|avg|blur[:5]",
-                   help="anti-aliased downsampling (default none; blur where a conv stem "
-                        "pool shows one)")
-    g.add_argument("--downsample", choices=("conv", "avgpool"),
-                   help="ResNet-v2's projection: strided conv (default) or average pool first")
-    g.add_argument("--conv", choices=("plain", "standardized"),
-                   help="weight standardisation (default plain; BiT's is standardized)")
-    g.add_argument("--conv-eps", type=float, metavar="EPS",
-                   help="ε of standardized convs (default 1e-6; BiT's 1e-8)")
-    g.add_argument("--norm-groups", type=int, metavar="N",
-                   help="groups of a group norm or EvoNorm-S0 (default 32)")
-    g.add_argument("--norm-eps", type=float, metavar="EPS",
-                   help="ε of a group norm, EvoNorm-S0 or FRN (default 1e-5)")
-    g.add_argument("--se-rounding", choices=("floor", "divisor8"),
-                   help="SE's rounding where both give the checkpoint's widths (default "
-                        "divisor8; floor with senet.py's names)")
-    g.add_argument("--placement", choices=Placement.__args__,
-                   help="where BN and ReLU sit (default post)")
-    g.add_argument("--shortcut-form", choices=Shortcut.model_fields["form"].annotation.__args__,
-                   help="the shortcut's form (default identity; exclusive_gating where gates "
-                        "show)")
-    g.add_argument("--shortcut-scale", type=float, metavar="λ",
-                   help="a scaled shortcut's λ (implies --shortcut-form scaling)")
-    g.add_argument("--shortcut-dropout", type=float, metavar="P",
-                   help="a dropout shortcut's p (implies --shortcut-form dropout)")
-    g.add_argument("--dropout", type=float, metavar="P",
-                   help="dropout before the classifier (default 0)")
+    for flag, key, kwargs in _flags():
+        g.add_argument(flag, dest=key, **kwargs)
     p.set_defaults(run=run)
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The flags given, as ``import_spec``'s overrides."""
-    out: dict[str, Any] = {}
-    for flag, key in (("name", "name"), ("classes", "classes"), ("input_size", "input_size"),
-                      ("strides", "strides"), ("stride_on", "stride_on"),
-                      ("stem_pool", "stem_pool"), ("downsample", "downsample"),
-                      ("conv", "conv"), ("conv_eps", "conv_eps"),
-                      ("norm_groups", "norm_groups"), ("norm_eps", "norm_eps"),
-                      ("se_rounding", "se"), ("placement", "placement"),
-                      ("dropout", "dropout")):
-        if getattr(args, flag) is not None:
-            out[key] = getattr(args, flag)
-    if args.anti_alias is not False:
-        out["antialias"] = args.anti_alias
-    form = args.shortcut_form or ("scaling" if args.shortcut_scale is not None else
-                                  "dropout" if args.shortcut_dropout is not None else None)
-    if form is not None:
-        out["shortcut_form"] = {"form": form}
-        if args.shortcut_scale is not None:
-            out["shortcut_form"]["scale"] = args.shortcut_scale
-        if args.shortcut_dropout is not None:
-            out["shortcut_form"]["dropout"] = args.shortcut_dropout
+    given = {key: getattr(args, key) for key in ("name", "classes")}
+    given.update((key, getattr(args, key)) for _, key, _ in _flags())
+    # --anti-alias none gives None, so its "not given" is False
+    out = {k: v for k, v in given.items()
+           if (v is not None or k == "antialias") and v is not False and k not in SHORTCUT}
+    shortcut = {k: given[k] for k in SHORTCUT if given[k] is not None}
+    if shortcut:
+        form = shortcut.get("form") or ("scaling" if "scale" in shortcut else "dropout")
+        out["shortcut_form"] = {"form": form, **{("dropout" if k == "shortcut_dropout" else k): v
+                                                 for k, v in shortcut.items() if k != "form"}}
     return out
 
 
