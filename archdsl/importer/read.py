@@ -142,7 +142,7 @@ def _override(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
         raise refuse(read.label, f"{fc}.weight", "no classifier (a head-less model or "
                      "checkpoint); give the classes it should have (--classes N)")
     for key, value in overrides.items():
-        if key in FIELDS and value is not None:
+        if key in FIELDS:  # given, None too (antialias: None is "none")
             try:
                 draft.settle(key, value)
             except ValueError as exc:
