@@ -404,3 +404,11 @@ def test_flags_settle_their_fields(tmp_path: Path, capsys: pytest.CaptureFixture
     settled = {"antialias", "shortcut_form", "input_size", "dropout", "placement", "strides"}
     assert settled <= assumed_keys(bare) and not settled & assumed_keys(text)
     assert assumed_keys(text) == assumed_keys(bare) - settled
+
+
+def test_archdsl_module_reads_as_its_checkpoint() -> None:
+    shipped = load_spec(SPECS / "resnet50d.yaml")
+    with torch.device("meta"):
+        model = build_model(shipped)
+    text = import_spec(model, truth(shipped))
+    assert "<archdsl module>" in text and read_back(text) == shipped

@@ -116,6 +116,10 @@ def _from_file(path: Path) -> _Read:
 
 
 def _read(source: Source) -> _Read:
+    if isinstance(source, nn.Module) and hasattr(source, "archdsl_graph"):
+        # archdsl's own module is a GraphModule of primitives: read it as a checkpoint
+        return _Read("<archdsl module>", source.state_dict(), source.archdsl_graph.name,
+                     how="built by archdsl, inferred from its keys and shapes")
     if isinstance(source, nn.Module):
         return _from_module(source)
     if isinstance(source, Mapping):
