@@ -7,6 +7,7 @@ fetched from the network.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,10 +76,9 @@ def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tenso
     if not obj or odd:
         raise ValueError(f"{path}: not a state_dict ("
                          f"{'it is empty' if not obj else 'it holds ' + ', '.join(odd)})")
-    for prefix in _PREFIXES:
-        if all(k.startswith(prefix) for k in obj):
-            obj = {k.removeprefix(prefix): v for k, v in obj.items()}
-            notes.append(f"removed the key prefix {prefix!r}")
+    while prefix := next((p for p in _PREFIXES if all(k.startswith(p) for k in obj)), None):
+        obj = {k.removeprefix(prefix): v for k, v in obj.items()}  # model.backbone.…
+        notes.append(f"removed the key prefix {prefix!r}")
     return obj, notes
 
 
@@ -91,8 +91,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> object:
 
         return load_file(str(p))
     # timm's training checkpoints keep their argparse options beside the weights: a plain
-    # attribute holder, safe to rebuild
-    with torch.serialization.safe_globals([argparse.Namespace]):
+    # attribute holder, safe to rebuild (torch < 2.5 has no allowlist: they stay unread)
+    allow = getattr(torch.serialization, "safe_globals", None)
+    with allow([argparse.Namespace]) if allow else contextlib.nullcontext():
         return torch.load(p, map_location="cpu", weights_only=True)
 
 

@@ -82,8 +82,13 @@ OVERRIDE = {"antialias_kind": "antialias", "gate_form": "shortcut_form"}
 
 
 def assumed_keys(text: str) -> set[str]:
-    """The assumptions whose comments ``text`` carries."""
-    return {k for k, why in WHY.items() if f"# assumed: {why}" in text}
+    """The assumptions whose comments ``text`` carries; the header counts them all."""
+    keys = {k for k, why in WHY.items() if f"assumed: {why}" in text}
+    header = " ".join(line for line in text.splitlines() if line.startswith("#"))
+    said = int(header.split(" field(s) it cannot tell")[0].rsplit(" ", 1)[-1]) \
+        if "field(s) it cannot tell" in header else 0
+    assert said == text.count("assumed: ") == len(keys), (said, keys)
+    return keys
 
 
 @pytest.mark.parametrize("name", TORCHVISION_TWINS)
@@ -116,7 +121,7 @@ def test_shipped_spec_from_its_state_dict(path: Path) -> None:
     assert read_back(import_spec(state, told)) == shipped
     bare = import_spec(state)
     commented = assumed_keys(bare)
-    assert commented, "a checkpoint always leaves something assumed"
+    assert "input_size" in commented  # what a state_dict never holds
     # the overrides that the comments name (an assumed plain conv also leaves its ε)
     named = {OVERRIDE.get(k, k) for k in commented} | {"name"}
     named |= {"conv_eps"} if "conv" in commented else set()
@@ -198,14 +203,14 @@ def save(state: dict[str, torch.Tensor], how: str, folder: Path) -> Path:
 
 @pytest.mark.parametrize(("source", "flags", "how"), CHECKPOINTS,
                          ids=[c[0].split(":")[1] for c in CHECKPOINTS])
-def test_checkpoint_without_a_name(source: str, flags: list[str], how: str, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_checkpoint_without_a_name(source: str, flags: list[str], how: str,
+                                   tmp_path: Path) -> None:
     ref = randomised(reference(source), INPUT)
     ckpt = save(ref.state_dict(), how, tmp_path)
     out = tmp_path / "spec.yaml"
     assert main(["import", str(ckpt), "-o", str(out), *flags]) == 0
     text = out.read_text()
-    assert "# assumed:" in text  # a checkpoint always leaves something to say
+    assert "input_size" in assumed_keys(text) or "--input-size" in flags
     if how not in ("plain", "safetensors", "no_counters"):
         assert "Unwrapped" in text or "Removed the key prefix" in text
     ours = build_model(out)
@@ -262,7 +267,12 @@ def refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     ("torchvision:mobilenet_v3_small", "torchvision:mobilenet_v3_small: MobileNetV3: not a "
                                        "ResNet-family network"),
     ("timm:resnet55", "timm:resnet55: timm has no model 'resnet55'; did you mean"),
-], ids=["skresnet18", "resnest50d", "res2net50_26w_4s", "vit", "mobilenet", "unknown"])
+    ("timm:resnet50.no_such_tag", "timm:resnet50.no_such_tag: timm's resnet50 has no tag "
+                                  "'no_such_tag'; allowed: "),
+    ("torchvision:fcn_resnet50", "torchvision:fcn_resnet50: torchvision has no "
+                                 "classification model 'fcn_resnet50'"),
+], ids=["skresnet18", "resnest50d", "res2net50_26w_4s", "vit", "mobilenet", "unknown",
+        "unknown-tag", "segmentation"])
 def test_refused_by_name(source: str, line: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert refusal([source], capsys).startswith(line)
 
@@ -273,13 +283,35 @@ def test_refused_by_name(source: str, line: str, capsys: pytest.CaptureFixture[s
     ({"drop_path_rate": 0.1}, "layer1.1.drop_path", "stochastic depth (DropPath)"),
     ({"block_args": {"attn_layer": "cbam"}}, "layer1.0.se", "CbamModule has no spec form"),
     ({"global_pool": "max"}, "global_pool", "global max pooling has no spec form"),
-], ids=["gelu", "dilation", "drop-path", "cbam", "max-pool-head"])
+    ({"norm_layer": timm.layers.LayerNorm2d}, "bn1", "LayerNorm2d has no spec form"),
+], ids=["gelu", "dilation", "drop-path", "cbam", "max-pool-head", "layer-norm"])
 def test_refused_module(kwargs: dict[str, Any], where: str, what: str) -> None:
     with torch.device("meta"):
         model = timm.create_model("resnet50", **kwargs)
     with pytest.raises(SpecError) as info:
         import_spec(model)
     assert str(info.value).startswith(f"<ResNet>: {where}: {what}")
+
+
+def test_refused_what_only_a_forward_shows() -> None:
+    """A stem without its max-pool (the CIFAR hack) has a ResNet's keys and shapes: the
+    layers' output shapes tell it apart."""
+    with torch.device("meta"):
+        model = torchvision.models.resnet18()
+    model.maxpool = torch.nn.Identity()
+    with pytest.raises(SpecError) as info:
+        import_spec(model)
+    assert str(info.value) == ("<ResNet>: layer1.0.conv1: outputs [64, 112, 112] at a 224x224 "
+                               "input, the spec's layer [64, 56, 56]: a stride, pool or padding "
+                               "archdsl does not read")
+
+
+def test_refused_senet_kernel_5() -> None:
+    with torch.device("meta"):
+        model = timm.create_model("legacy_seresnet50", downsample_kernel_size=5,
+                                  downsample_padding=2)
+    with pytest.raises(SpecError, match=r"^<SENet>: shortcut.kernel: "):
+        import_spec(model)
 
 
 def test_refused_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -412,3 +444,31 @@ def test_archdsl_module_reads_as_its_checkpoint() -> None:
         model = build_model(shipped)
     text = import_spec(model, truth(shipped))
     assert "<archdsl module>" in text and read_back(text) == shipped
+
+
+def test_a_timm_tag_names_its_config() -> None:
+    text = import_spec("timm:resnetrs50.tf_in1k")
+    assert "name: resnetrs50.tf_in1k" in text and "input: {size: 160}" in text
+
+
+def test_override_errors_and_extras(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = torchvision.models.resnet18().state_dict()
+    torch.save({"model": {f"model.backbone.{k}": v for k, v in state.items()}},
+               tmp_path / "nested.pth")
+    assert main(["import", str(tmp_path / "nested.pth"), "--classes", "10"]) == 2
+    assert capsys.readouterr().err == (
+        f"{tmp_path / 'nested.pth'}: --classes: the source has a classifier (fc.weight) of "
+        "1000 classes; allowed: --classes only for a head-less source\n")
+    assert main(["import", str(tmp_path / "nested.pth")]) == 0
+    out = capsys.readouterr().out
+    assert "prefix 'model.'" in out and "prefix 'backbone.'" in out
+    with pytest.raises(SpecError, match=r"^<state_dict>: not a state_dict \(it holds str\)$"):
+        import_spec({"conv1.weight": "x"})
+
+
+def test_assumed_conv_eps() -> None:
+    state = meta_state(load_spec(SPECS / "resnetv2_50x1_bit.yaml"))
+    text = import_spec(state, {"conv": "standardized"})
+    assert "conv_eps" in assumed_keys(text) and "conv" not in assumed_keys(text)
+    assert "conv_eps" not in assumed_keys(import_spec(state, {"conv": "standardized",
+                                                              "conv_eps": 1e-8}))

@@ -8,6 +8,7 @@ construct the language cannot state is refused (a SpecError naming the module).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,14 @@ def all_names() -> list[str]:
     return names
 
 
-def spec_for(name: str, layers: list[int] | None = None) -> str:
+@functools.cache
+def spec_for(name: str, layers: tuple[int, ...] | None = None) -> str:
     """The imported spec (YAML text) of timm's ``name``, or of it with these ``layers``
     (blocks a stage), at timm's default input size."""
     if layers is None:
         return import_spec(f"timm:{name}")
     with torch.device("meta"):
-        return import_spec(timm.create_model(name, layers=layers))
+        return import_spec(timm.create_model(name, layers=list(layers)))
 
 
 def load(text: str) -> tuple[SpecModel, Graph]:

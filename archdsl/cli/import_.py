@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     with atomic_file(args.output) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    assumed = sum("# assumed:" in line for line in text.splitlines())
+    assumed = text.count("assumed: ")  # stage fields may share the stages line
     print(f"{args.output}: written; " + (f"{assumed} field(s) assumed, each marked "
                                          "'# assumed:'" if assumed else "nothing assumed"),
           file=sys.stderr)

@@ -1,10 +1,10 @@
 """A spec read back from a network, with what the reading could not tell.
 
 An importer fills a ``Draft``: the spec mapping, and for each field it had to pick without
-evidence an ``Assumption`` (the value picked, why it could not be told, the flag that sets
-it). Reading a module settles assumptions from its attributes; flags settle them by hand.
-What is left is written as a comment on the field it concerns (archdsl.importer.write).
-Torch-free.
+evidence the reason it could not be told (``Draft.assume``; ``FIELDS`` says where the
+field sits, where its comment goes and the flag that sets it). Reading a module settles
+assumptions from its attributes; flags settle them by hand. What is left is written as a
+comment on the field it concerns (archdsl.importer.write). Torch-free.
 """
 
 from __future__ import annotations
@@ -21,14 +21,6 @@ Spec = dict[str, Any]
 def refuse(source: str, where: str, what: str) -> SpecError:
     """The one-line refusal ``SOURCE: WHERE: WHAT`` (exit status 2)."""
     return SpecError(what, file=source, field=where or None)
-
-
-@dataclass(frozen=True)
-class Assumption:
-    """A field the source does not determine: the value picked, and why."""
-
-    value: Any
-    why: str
 
 
 def _stages(spec: Spec, blocks: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -72,30 +64,34 @@ def _set_se(spec: Spec, v: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class Field:
-    """An assumable field: where it is set in the spec and where its comment goes
-    (``stages`` fields are commented where ``defaults`` holds them, else on ``stages``)."""
+    """An assumable field: how it is set in the spec, where its comment goes (``stages``
+    fields are commented where ``defaults`` holds them, else on ``stages``), and the
+    command-line flag that sets it."""
 
     set: Callable[[Spec, Any], None]
     comment_at: tuple[str, ...]
+    flag: str
 
 
 BOTTLENECKS = ("bottleneck", "preact_bottleneck")
 
 FIELDS: dict[str, Field] = {
-    "input_size": Field(_set_in("input", "size"), ("input", "size")),
-    "strides": Field(_set_strides, ("stages",)),
-    "stride_on": Field(_set_each("stride_on", *BOTTLENECKS), ("defaults", "stride_on")),
-    "stem_pool": Field(_set_in("stem", "pool"), ("stem", "pool")),
-    "antialias": Field(_set_antialias, ("antialias",)),
-    "downsample": Field(_set_in("shortcut", "downsample"), ("shortcut", "downsample")),
-    "conv": Field(_set_in("conv", "kind"), ("conv", "kind")),
-    "conv_eps": Field(_set_in("conv", "eps"), ("conv", "eps")),
-    "norm_groups": Field(_set_in("norm", "groups"), ("norm", "groups")),
-    "norm_eps": Field(_set_in("norm", "eps"), ("norm", "eps")),
-    "se": Field(_set_se, ("defaults", "se")),
-    "placement": Field(_set_each("placement"), ("defaults", "placement")),
-    "shortcut_form": Field(_set_form, ("shortcut", "form")),
-    "dropout": Field(_set_in("head", "dropout"), ("head", "dropout")),
+    "input_size": Field(_set_in("input", "size"), ("input", "size"), "--input-size"),
+    "strides": Field(_set_strides, ("stages",), "--strides"),
+    "stride_on": Field(_set_each("stride_on", *BOTTLENECKS), ("defaults", "stride_on"),
+                       "--stride-on"),
+    "stem_pool": Field(_set_in("stem", "pool"), ("stem", "pool"), "--stem-pool"),
+    "antialias": Field(_set_antialias, ("antialias",), "--anti-alias"),
+    "downsample": Field(_set_in("shortcut", "downsample"), ("shortcut", "downsample"),
+                        "--downsample"),
+    "conv": Field(_set_in("conv", "kind"), ("conv", "kind"), "--conv"),
+    "conv_eps": Field(_set_in("conv", "eps"), ("conv", "eps"), "--conv-eps"),
+    "norm_groups": Field(_set_in("norm", "groups"), ("norm", "groups"), "--norm-groups"),
+    "norm_eps": Field(_set_in("norm", "eps"), ("norm", "eps"), "--norm-eps"),
+    "se": Field(_set_se, ("defaults", "se"), "--se-rounding"),
+    "placement": Field(_set_each("placement"), ("defaults", "placement"), "--placement"),
+    "shortcut_form": Field(_set_form, ("shortcut", "form"), "--shortcut-form"),
+    "dropout": Field(_set_in("head", "dropout"), ("head", "dropout"), "--dropout"),
 }
 
 
@@ -104,7 +100,7 @@ class Draft:
     """A spec mapping being read, its open assumptions, and notes for the header."""
 
     spec: Spec
-    assumed: dict[str, Assumption] = field(default_factory=dict)
+    assumed: dict[str, str] = field(default_factory=dict)  # field: why it is assumed
     notes: list[str] = field(default_factory=list)
     # the values a source may take for an assumption, where not every value fits: the
     # SE fields that go with each rounding
@@ -113,7 +109,7 @@ class Draft:
     def assume(self, key: str, value: Any, why: str) -> None:
         """Pick ``value`` for ``key`` without evidence: set it and say why."""
         FIELDS[key].set(self.spec, value)
-        self.assumed[key] = Assumption(value, why)
+        self.assumed[key] = why
 
     def settle(self, key: str, value: Any) -> None:
         """Set ``key`` from evidence (a module's attribute, a flag): no comment."""

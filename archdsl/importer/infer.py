@@ -215,7 +215,8 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
     return d
 
 
-def _blocks(k: _Keys) -> list[list[str]]:
+def _block_names(k: _Keys) -> list[list[str]]:
+    """Each stage's block names (canonical), as far as their first conv goes."""
     stages = []
     while True:
         i = len(stages) + 1
@@ -239,7 +240,7 @@ def _projection(k: _Keys, b: str) -> tuple[str, int] | None:
 
 def _stages(k: _Keys, d: Draft, source: str) -> None:
     spec = d.spec
-    stages_blocks = _blocks(k)
+    stages_blocks = _block_names(k)
     # pre-activation blocks: ResNetV2's names, or a final norm before the head
     preact = k.layout == "timm_resnetv2" or k.get("norm") is not None
     prev = spec["stem"].get("widths", [spec["stem"].get("width")])[-1]
@@ -250,7 +251,8 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
         bottleneck = k.get(f"{b0}.conv3") is not None
         last = "conv3" if bottleneck else "conv2"
         width = k.out(f"{b0}.{last}")
-        assert width is not None
+        if width is None:
+            raise refuse(source, k.key(f"{b0}.{last}"), MISSING)
         for b in blocks[1:]:
             if k.out(f"{b}.{last}") is None:
                 raise refuse(source, k.key(f"{b}.{last}"), MISSING)
@@ -262,14 +264,12 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
         stage: dict[str, Any] = {"block": block, "depth": len(blocks), "width": width}
         if bottleneck:
             stage.update(_bottleneck(k, blocks, width, k.key(f"{b0}.conv2"), source))
-        _attention(k, d, stage, blocks, source)
+        _attention(k, stage, blocks, source)
         if k.get(f"{b0}.bn_out") is not None:
             stage["placement"] = "bn_after_add"
         stages.append(stage)
         inputs.append(prev)
         prev = width
-    if not stages:
-        raise refuse(source, k.key("layer1.0.conv1"), "no residual blocks")
     eca = [s for s in stages if "eca" in s]
     if eca and all(ECA().size(s["width"]) == s["eca"]["kernel"] for s in eca):
         for s in eca:  # the paper's formula gives every kernel: say so
@@ -279,16 +279,20 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
     _placements(k, d, source)
 
 
-def _attention(k: _Keys, d: Draft, stage: dict[str, Any], blocks: list[str],
-               source: str) -> None:
+def _attention(k: _Keys, stage: dict[str, Any], blocks: list[str], source: str) -> None:
+    """SE (its squeeze width, turned into SE fields across stages later) or ECA."""
     b0 = blocks[0]
     fc1, conv = k.get(f"{b0}.se.fc1"), k.get(f"{b0}.se.conv")
     if fc1 is not None:
-        stage["se"] = fc1[0]  # the squeeze width, turned into SE fields across stages
+        stage["se"] = fc1[0]
     elif conv is not None:
-        kernels = {k.get(f"{b}.se.conv", op="channel_conv") for b in blocks}
-        if len(kernels) != 1:
-            raise refuse(source, k.key(f"{b0}.se.conv"), "ECA kernels differ within a stage")
+        for b in blocks[1:]:
+            other = k.get(f"{b}.se.conv")
+            if other is None:
+                raise refuse(source, k.key(f"{b}.se.conv"), MISSING)
+            if other != conv:
+                raise refuse(source, k.key(f"{b}.se.conv"), f"an ECA kernel of {other[-1]}, "
+                             f"the stage's first block {conv[-1]}; a stage has one kernel")
         stage["eca"] = {"kernel": conv[-1]}
 
 

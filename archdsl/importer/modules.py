@@ -93,8 +93,9 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
         _attention(block, name, source)
     firsts = [b for _, name, b in blocks if name.endswith(".0")]
     draft.settle("strides", [_stride(b) for b in firsts])
-    if "placement" in draft.assumed:
-        draft.settle("placement", BLOCKS[(classes(blocks[0][2]) & BLOCKS.keys()).pop()])
+    if "placement" in draft.assumed:  # the nearest known class along the MRO
+        block_class = next(c.__name__ for c in type(blocks[0][2]).__mro__ if c.__name__ in BLOCKS)
+        draft.settle("placement", BLOCKS[block_class])
     if "stride_on" in draft.assumed:
         strided = [b for b in firsts if "conv3" in dict(b.named_children()) and _stride(b) > 1]
         on = {"1x1" if b.conv1.stride[0] > 1 else "3x3" for b in strided} or {"3x3"}
@@ -176,6 +177,9 @@ def _convs_norms(module: nn.Module, draft: Draft, source: str) -> None:
     norm = {"batch": ("BatchNorm2d",), "group": ("GroupNorm",),
             "evonorm_s0": ("EvoNorm2dS0",), "frn": ("FilterResponseNormTlu2d",)}[kind]
     norms = _of(module, *norm)
+    if not norms:
+        raise refuse(source, "norm", f"the state_dict reads as {kind} norms, but the module "
+                     f"has no {' or '.join(norm)}")
     if "norm_groups" in draft.assumed:
         draft.settle("norm_groups", _one({int(getattr(n, "num_groups", getattr(n, "groups", 0)))
                                           for n in norms}, "norm.groups", source))

@@ -9,6 +9,8 @@ only ever written when its module loads the source's state_dict strictly.
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import os
 import re
 from collections.abc import Mapping
@@ -20,6 +22,7 @@ from torch import nn
 
 from .. import __version__
 from ..jsonschema import SCHEMA_ID
+from ..layouts import name_in
 from ..load import load_solved
 from ..spec.errors import SpecError, did_you_mean
 from ..spec.schema import NAME_PATTERN
@@ -29,7 +32,6 @@ from .draft import FIELDS, Draft, refuse
 
 Source = str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor]
 OVERRIDES = (*FIELDS, "classes", "name")
-FLAGS = {"se": "--se-rounding", "antialias": "--anti-alias", "shortcut_form": "--shortcut-form"}
 
 
 class _Read:
@@ -50,29 +52,40 @@ def _size(cfg: Mapping[str, Any] | None) -> int | list[int] | None:
     return h if h == w else [h, w]
 
 
+def _library(source: str, library: str) -> Any:
+    try:
+        return importlib.import_module(library)
+    except ImportError:
+        raise refuse(source, "", f"reading a {library} model needs {library}: pip install "
+                     "'archdsl[import]'") from None
+
+
 def _from_name(source: str) -> _Read:
     library, _, name = source.partition(":")
+    lib = _library(source, library)
+    if library == "timm":
+        arch, _, tag = name.partition(".")
+        names = lib.list_models()
+        if arch not in names:
+            raise refuse(source, "", f"timm has no model {arch!r}; {did_you_mean(arch, names)}"
+                         "allowed: a name timm.list_models() gives")
+        if tag and name not in lib.list_pretrained(f"{arch}.*"):
+            tags = ", ".join(n.partition(".")[2] for n in lib.list_pretrained(f"{arch}.*"))
+            raise refuse(source, "", f"timm's {arch} has no tag {tag!r}; allowed: {tags}")
+    else:
+        names = lib.models.list_models(module=lib.models)  # classification models only
+        if name not in names:
+            raise refuse(source, "", f"torchvision has no classification model {name!r}; "
+                         f"{did_you_mean(name, names)}allowed: a name "
+                         "torchvision.models.list_models(module=torchvision.models) gives")
     with torch.device("meta"):
         if library == "timm":
-            import timm
-
-            if name not in timm.list_models():
-                raise refuse(source, "", f"timm has no model {name!r}; "
-                             f"{did_you_mean(name, timm.list_models())}allowed: a name "
-                             "timm.list_models() gives")
-            model = timm.create_model(name)
+            model = lib.create_model(name)
             size = _size(getattr(model, "pretrained_cfg", None))
         else:
-            import torchvision
-
-            names = torchvision.models.list_models()
-            if name not in names:
-                raise refuse(source, "", f"torchvision has no model {name!r}; "
-                             f"{did_you_mean(name, names)}allowed: a name "
-                             "torchvision.models.list_models() gives")
-            model = torchvision.models.get_model(name)
-            weights = torchvision.models.get_model_weights(name)
-            size = list(weights)[0].transforms().crop_size[0] if list(weights) else None
+            model = lib.models.get_model(name)
+            weights = list(lib.models.get_model_weights(name))
+            size = weights[0].transforms().crop_size[0] if weights else None
     modules.check(model, source)
     return _Read(source, model.state_dict(), name, module=model, size=size,
                  how=f"read from {library}'s module")
@@ -123,7 +136,10 @@ def _read(source: Source) -> _Read:
     if isinstance(source, nn.Module):
         return _from_module(source)
     if isinstance(source, Mapping):
-        state, notes = unwrap(dict(source), "<state_dict>")
+        try:
+            state, notes = unwrap(dict(source), "<state_dict>")
+        except ValueError as exc:
+            raise refuse("<state_dict>", "", str(exc).removeprefix("<state_dict>: ")) from None
         return _Read("<state_dict>", state, "imported", notes=notes,
                      how="inferred from its keys and shapes")
     text = os.fspath(source)
@@ -137,31 +153,59 @@ def _override(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
     if unknown:
         raise ValueError(f"unknown override(s) {sorted(unknown)}; allowed: "
                          f"{', '.join(OVERRIDES)}")
-    head = draft.spec["head"]
+    head, fc = draft.spec["head"], f"{name_in(draft.spec['layout'], 'fc')}.weight"
+    if "classes" in overrides and "classes" in head:
+        raise refuse(read.label, "--classes", f"the source has a classifier ({fc}) of "
+                     f"{head['classes']} classes; allowed: --classes only for a head-less "
+                     "source")
     if "classes" in overrides:
         head["classes"] = overrides["classes"]
     elif "classes" not in head:
-        fc = "head.fc" if draft.spec["layout"] == "timm_resnetv2" else (
-            "last_linear" if draft.spec["layout"] == "timm_senet" else "fc")
-        raise refuse(read.label, f"{fc}.weight", "no classifier (a head-less model or "
-                     "checkpoint); give the classes it should have (--classes N)")
+        raise refuse(read.label, fc, "no classifier (a head-less model or checkpoint); give "
+                     "the classes it should have (--classes N)")
     for key, value in overrides.items():
         if key in FIELDS:  # given, None too (antialias: None is "none")
             try:
                 draft.settle(key, value)
             except ValueError as exc:
-                raise refuse(read.label, FLAGS.get(key, f"--{key.replace('_', '-')}"),
-                             str(exc)) from None
+                raise refuse(read.label, FIELDS[key].flag, str(exc)) from None
     if overrides.get("name"):
         draft.spec["name"] = overrides["name"]
+    if draft.spec["conv"]["kind"] == "standardized" and "conv_eps" not in overrides \
+            and read.module is None:
+        draft.assume("conv_eps", draft.spec["conv"].get("eps", 1e-6), infer.WHY["conv_eps"])
+
+
+def _outputs(model: nn.Module, shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+    """The output shape of every module of ``model`` that holds parameters, for one
+    image of ``shape``, computed on the meta device whatever ``model``'s (its tensors are
+    stood in for, not copied; its training mode is kept)."""
+    out: dict[str, tuple[int, ...]] = {}
+    hooks = [m.register_forward_hook(lambda _m, _i, y, n=n: out.__setitem__(n, tuple(y.shape)))
+             for n, m in model.named_modules() if next(m.parameters(False), None) is not None]
+    tensors = {n: torch.empty_like(t, device="meta") for n, t in
+               itertools.chain(model.named_parameters(), model.named_buffers())}
+    was = model.training
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(model.eval(), tensors,
+                                       (torch.empty((1, *shape), device="meta"),))
+    finally:
+        model.train(was)
+        for h in hooks:
+            h.remove()
+    return out
 
 
 def _verify(graph: Any, read: _Read, headless: bool) -> None:
-    """The spec's module must hold exactly the source's keys, at their shapes."""
+    """The spec's module must hold exactly the source's keys, at their shapes; a module's
+    layers must also give the spec's layers' output shapes (strides and pools have no
+    weights to compare)."""
     from ..emit.torch import emit
 
     with torch.device("meta"):
-        own = {k: tuple(v.shape) for k, v in emit(graph).state_dict().items()}
+        model = emit(graph)
+    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     head = graph.output if graph.output.op != "flatten" else graph[graph.output.inputs[0]]
     for key in sorted(own.keys() | read.shapes.keys(), key=lambda k: (k not in own, k)):
         if headless and key.startswith(head.name + "."):
@@ -174,6 +218,16 @@ def _verify(graph: Any, read: _Read, headless: bool) -> None:
                 "for, or another family" if ours is None else
                 f"has shape {list(theirs)}, a ResNet of this shape {list(ours)}")
         raise refuse(read.label, key, what)
+    if read.module is None:
+        return
+    source, spec = _outputs(read.module, graph.input.shape), _outputs(model, graph.input.shape)
+    for name in spec:  # feature maps (ECA's 1-D conv runs on another view of its input)
+        if name in source and len(source[name]) == len(spec[name]) == 4 and \
+                source[name] != spec[name]:
+            h, w = graph.input.shape[1:]
+            raise refuse(read.label, name, f"outputs {list(source[name][1:])} at a {h}x{w} "
+                         f"input, the spec's layer {list(spec[name][1:])}: a stride, pool or "
+                         "padding archdsl does not read")
 
 
 def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
@@ -210,7 +264,7 @@ def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
     except SpecError as exc:
         raise refuse(read.label, exc.field or "", exc.message) from None
     _verify(graph, read, headless)
-    comments = {FIELDS[k].comment_at: f"assumed: {a.why}" for k, a in draft.assumed.items()}
+    comments = {FIELDS[k].comment_at: f"assumed: {why}" for k, why in draft.assumed.items()}
     header = [f"yaml-language-server: $schema={schema or SCHEMA_ID.format('archdsl')}",
               f"{spec.name}: imported by archdsl {__version__} from {read.label}, "
               f"{read.how}."]
