@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from ..spec.schema import Spec
 
-Path_ = tuple[str, ...]
+FieldPath = tuple[str, ...]
 SECTIONS = ("input", "stem", "shortcut", "head", "norm", "conv")
 # the order stage fields are written in
 STAGE_ORDER = ("block", "depth", "width", "stride", "cardinality", "base_width", "inner_width",
@@ -46,7 +46,7 @@ def _defaults(model: BaseModel) -> dict[str, Any]:
     return out
 
 
-def _minimal(model: BaseModel, path: Path_, comments: dict[Path_, str],
+def _minimal(model: BaseModel, path: FieldPath, comments: dict[FieldPath, str],
              always: tuple[str, ...] = ()) -> dict[str, Any]:
     """The fields of ``model`` that differ from their defaults, carry a comment or are
     ``always`` kept; a nested mapping (se, eca) likewise, keeping at least its first."""
@@ -60,7 +60,7 @@ def _minimal(model: BaseModel, path: Path_, comments: dict[Path_, str],
     return out
 
 
-def _stages(spec: Spec, comments: dict[Path_, str]) -> tuple[dict[str, Any],
+def _stages(spec: Spec, comments: dict[FieldPath, str]) -> tuple[dict[str, Any],
                                                                 list[dict[str, Any]]]:
     """(defaults, stages): each stage without its defaults, shared fields hoisted."""
     kept = [_minimal(s, ("defaults",), comments, ("block", "depth", "width"))
@@ -85,15 +85,15 @@ def _line(key: str, value: Any, comment: str | None, indent: str = "") -> str:
     return f"{text}  # {comment}" if comment else text
 
 
-def _block(key: str, fields: dict[str, Any], path: Path_,
-           comments: dict[Path_, str]) -> list[str]:
+def _block(key: str, fields: dict[str, Any], path: FieldPath,
+           comments: dict[FieldPath, str]) -> list[str]:
     if not any(path + (k,) in comments for k in fields):
         return [_line(key, fields, comments.get(path))]
     return [f"{key}:"] + [_line(k, v, comments.get(path + (k,)), "  ")
                           for k, v in fields.items()]
 
 
-def to_yaml(spec: Spec, comments: dict[Path_, str], header: list[str]) -> str:
+def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str]) -> str:
     """``spec`` as minimal YAML; ``comments`` by field path (a stage field's is at
     ``("defaults", field)`` and moves to the ``stages`` line where it is not hoisted)."""
     defaults, stages = _stages(spec, comments)
