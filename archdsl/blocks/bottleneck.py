@@ -13,6 +13,11 @@ from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
 from .registry import block
 
 
+def inner_width(width: int, expansion: int, base_width: int, cardinality: int) -> int:
+    """torchvision's inner width: floor(width / expansion × base_width / 64) × cardinality."""
+    return width // expansion * base_width // 64 * cardinality
+
+
 class BottleneckStage(StageBase):
     """A stage of bottleneck blocks (ResNet-50+, ResNeXt, wide ResNet)."""
 
@@ -42,7 +47,7 @@ class BottleneckStage(StageBase):
         """Channels of the 3x3 conv (torchvision's formula)."""
         if self.inner_width is not None:
             return self.inner_width
-        return self.width // self.expansion * self.base_width // 64 * self.cardinality
+        return inner_width(self.width, self.expansion, self.base_width, self.cardinality)
 
     def check(self) -> None:
         if self.inner_widths is not None:

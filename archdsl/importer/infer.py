@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..blocks.bottleneck import inner_width
 from ..layouts import name_in
 from ..spec.fields import ECA, SE
 from .draft import Draft, refuse
@@ -57,7 +58,6 @@ WHY = {
                  "--shortcut-form shortcut_gating",
     "dropout": "dropout has no weights (training only); --dropout",
 }
-
 
 
 def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
@@ -172,9 +172,8 @@ def _bottleneck(k: _Keys, blocks: list[str], width: int, where: str,
     if len(set(pairs)) > 1:
         return {**out, "inner_widths": [list(p) for p in pairs]}
     first, inner = pairs[0]
-    planes = width // 4
-    base, rest = divmod(inner * 64, max(planes * card, 1))
-    if width % 4 == 0 and not rest and planes * base // 64 * card == inner:
+    base, rest = divmod(inner * 64, max(width // 4 * card, 1))
+    if width % 4 == 0 and not rest and inner_width(width, 4, base, card) == inner:
         out["base_width"] = base
     else:
         out["inner_width"] = inner

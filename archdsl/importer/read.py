@@ -120,11 +120,16 @@ def _from_file(path: Path) -> _Read:
         why = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else ""
         raise refuse(label, "", f"not a readable checkpoint ({why[:120] or type(exc).__name__})"
                      "; a truncated or damaged file?") from None
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-")[:100] or "imported"
+    return _from_state(obj, label, name)
+
+
+def _from_state(obj: object, label: str, name: str) -> _Read:
+    """A loaded checkpoint or a state_dict, unwrapped (see weights.unwrap)."""
     try:
         state, notes = unwrap(obj, label)
     except ValueError as exc:
         raise refuse(label, "", str(exc).removeprefix(f"{label}: ")) from None
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-")[:100] or "imported"
     return _Read(label, state, name, notes=notes, how="inferred from its keys and shapes")
 
 
@@ -136,12 +141,7 @@ def _read(source: Source) -> _Read:
     if isinstance(source, nn.Module):
         return _from_module(source)
     if isinstance(source, Mapping):
-        try:
-            state, notes = unwrap(dict(source), "<state_dict>")
-        except ValueError as exc:
-            raise refuse("<state_dict>", "", str(exc).removeprefix("<state_dict>: ")) from None
-        return _Read("<state_dict>", state, "imported", notes=notes,
-                     how="inferred from its keys and shapes")
+        return _from_state(dict(source), "<state_dict>", "imported")
     text = os.fspath(source)
     if re.match(r"^(timm|torchvision):", text):
         return _from_name(text)
@@ -206,9 +206,9 @@ def _verify(graph: Any, read: _Read, headless: bool) -> None:
     with torch.device("meta"):
         model = emit(graph)
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    head = graph.output if graph.output.op != "flatten" else graph[graph.output.inputs[0]]
+    fc = name_in(graph.layout, "fc")
     for key in sorted(own.keys() | read.shapes.keys(), key=lambda k: (k not in own, k)):
-        if headless and key.startswith(head.name + "."):
+        if headless and key.startswith(f"{fc}."):
             continue
         theirs, ours = read.shapes.get(key), own.get(key)
         if theirs == ours or theirs is None and key.endswith(".num_batches_tracked"):

@@ -28,12 +28,8 @@ KEEP_IN_STAGES = ("depth", "width")
 def scalar(v: Any) -> str:
     """One value as YAML flow text: mappings and lists in flow style, floats as YAML 1.1
     reads them back (``1.0e-08``, not ``1e-08``)."""
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {scalar(x)}" for k, x in v.items()) + "}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(scalar(x) for x in v) + "]"
-    return yaml.safe_dump(v, default_flow_style=True, width=1 << 16).removesuffix(
-        "\n...\n").strip()
+    return yaml.safe_dump(v, default_flow_style=True, sort_keys=False,
+                          width=1 << 16).removesuffix("\n...\n").strip()
 
 
 def _defaults(model: BaseModel) -> dict[str, Any]:
