@@ -373,6 +373,19 @@ def test_done_when(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert printed[1:] == written[1:] and printed[0].startswith("# yaml-language-server: ")
 
 
+def test_modeline_is_one_line_however_deep(tmp_path: Path) -> None:
+    """The modeline is never wrapped (a wrapped one is no modeline): an output folder far
+    from the checkout's schema (CI's clone sits where a long relative path results)."""
+    out = tmp_path.joinpath(*["a_rather_long_folder_name"] * 6) / "r18.yaml"
+    out.parent.mkdir(parents=True)
+    assert main(["import", "torchvision:resnet18", "-o", str(out)]) == 0
+    first, second = out.read_text().splitlines()[:2]
+    schema = (Path(__file__).resolve().parents[1] / "schema" / "archdsl.schema.json")
+    assert len(first) > 88 and first.startswith("# yaml-language-server: $schema=")
+    assert (out.parent / first.split("$schema=")[1]).resolve() == schema
+    assert second.startswith("# resnet18: imported by archdsl")
+
+
 def test_docs_refusals_are_what_the_cli_says(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/import.md's refusals by name, line for line."""
     lines = (SPECS.parent / "docs" / "import.md").read_text().splitlines()

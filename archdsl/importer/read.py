@@ -265,8 +265,8 @@ def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
         raise refuse(read.label, exc.field or "", exc.message) from None
     _verify(graph, read, headless)
     comments = {FIELDS[k].comment_at: f"assumed: {why}" for k, why in draft.assumed.items()}
-    header = [f"yaml-language-server: $schema={schema or SCHEMA_ID.format('archdsl')}",
-              f"{spec.name}: imported by archdsl {__version__} from {read.label}, "
+    modeline = f"yaml-language-server: $schema={schema or SCHEMA_ID.format('archdsl')}"
+    header = [f"{spec.name}: imported by archdsl {__version__} from {read.label}, "
               f"{read.how}."]
     header += [f"{n[0].upper()}{n[1:]}." for n in read.notes + draft.notes]
     if headless:
@@ -275,7 +275,7 @@ def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
     if draft.assumed:
         header.append(f"{len(draft.assumed)} field(s) it cannot tell are assumed, each "
                       "marked below with the flag that sets it.")
-    text = write.to_yaml(spec, comments, header)
+    text = write.to_yaml(spec, comments, header, modeline)
     again, _, _ = load_solved(Path("imported.yaml"), text=text, shown=read.label)
     if again != spec:
         raise AssertionError(f"internal error: the minimal spec of {read.label} reads back "

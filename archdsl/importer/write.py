@@ -89,8 +89,10 @@ def _block(key: str, fields: dict[str, Any], path: FieldPath,
                           for k, v in fields.items()]
 
 
-def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str]) -> str:
-    """``spec`` as minimal YAML; ``comments`` by field path (a stage field's is at
+def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str],
+            modeline: str) -> str:
+    """``spec`` as minimal YAML under ``modeline`` (one line, however long: editors read
+    it whole) and ``header`` (wrapped); ``comments`` by field path (a stage field's is at
     ``("defaults", field)`` and moves to the ``stages`` line where it is not hoisted)."""
     defaults, stages = _stages(spec, comments)
     comments = dict(comments)
@@ -99,7 +101,7 @@ def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str]) -> st
             text = comments.pop(path)
             comments[("stages",)] = "; ".join(filter(None, (comments.get(("stages",)),
                                                             text)))
-    lines = [f"# {line}" for h in header for line in textwrap.wrap(h, 86)]
+    lines = [f"# {modeline}"] + [f"# {line}" for h in header for line in textwrap.wrap(h, 86)]
     lines.append(_line("name", spec.name, None))
     sections = {name: _minimal(getattr(spec, name), (name,), comments,
                                ("kind",) if name in ("stem", "norm") else ())
