@@ -375,7 +375,8 @@ def test_done_when(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_modeline_is_one_line_however_deep(tmp_path: Path) -> None:
     """The modeline is never wrapped (a wrapped one is no modeline): an output folder far
-    from the checkout's schema (CI's clone sits where a long relative path results)."""
+    from the checkout's schema (CI's clone sits where a long relative path results); a
+    long checkpoint path in the header is wrapped around, never broken."""
     out = tmp_path.joinpath(*["a_rather_long_folder_name"] * 6) / "r18.yaml"
     out.parent.mkdir(parents=True)
     assert main(["import", "torchvision:resnet18", "-o", str(out)]) == 0
@@ -384,6 +385,10 @@ def test_modeline_is_one_line_however_deep(tmp_path: Path) -> None:
     assert len(first) > 88 and first.startswith("# yaml-language-server: $schema=")
     assert (out.parent / first.split("$schema=")[1]).resolve() == schema
     assert second.startswith("# resnet18: imported by archdsl")
+    ckpt = out.parent / "resnet18-weights.pth"  # a path longer than a header line
+    torch.save(torchvision.models.resnet18().state_dict(), ckpt)
+    lines = import_spec(ckpt).splitlines()
+    assert len(str(ckpt)) > 86 and any(str(ckpt) in line for line in lines)
 
 
 def test_docs_refusals_are_what_the_cli_says(capsys: pytest.CaptureFixture[str]) -> None:

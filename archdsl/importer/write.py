@@ -92,8 +92,9 @@ def _block(key: str, fields: dict[str, Any], path: FieldPath,
 def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str],
             modeline: str) -> str:
     """``spec`` as minimal YAML under ``modeline`` (one line, however long: editors read
-    it whole) and ``header`` (wrapped); ``comments`` by field path (a stage field's is at
-    ``("defaults", field)`` and moves to the ``stages`` line where it is not hoisted)."""
+    it whole) and ``header`` (wrapped between words, so a path stays whole); ``comments``
+    by field path (a stage field's is at ``("defaults", field)`` and moves to the
+    ``stages`` line where it is not hoisted)."""
     defaults, stages = _stages(spec, comments)
     comments = dict(comments)
     for path in [p for p in comments if p[:1] == ("defaults",)]:
@@ -101,7 +102,8 @@ def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str],
             text = comments.pop(path)
             comments[("stages",)] = "; ".join(filter(None, (comments.get(("stages",)),
                                                             text)))
-    lines = [f"# {modeline}"] + [f"# {line}" for h in header for line in textwrap.wrap(h, 86)]
+    lines = [f"# {modeline}"] + [f"# {line}" for h in header for line in textwrap.wrap(
+        h, 86, break_long_words=False, break_on_hyphens=False)]
     lines.append(_line("name", spec.name, None))
     sections = {name: _minimal(getattr(spec, name), (name,), comments,
                                ("kind",) if name in ("stem", "norm") else ())
