@@ -40,8 +40,9 @@ def test_table2_models_match_torchvision(card, d, tmp_path):
 
 def test_spec_field_solved_by_match(tmp_path, capsys):
     spec = tmp_path / "m.yaml"
-    spec.write_text(f"extends: {SPECS / 'resnext50_32x4d.yaml'}\nname: matched\n"
-                    f"defaults:\n  base_width: {{match: {SPECS / 'resnet50.yaml'}, by: macs}}\n")
+    quoted = {n: json.dumps(str(SPECS / f"{n}.yaml")) for n in ("resnext50_32x4d", "resnet50")}
+    spec.write_text(f"extends: {quoted['resnext50_32x4d']}\nname: matched\ndefaults:\n"
+                    f"  base_width: {{match: {quoted['resnet50']}, by: macs}}\n")
     s, _, solved = load_solved(spec)
     assert [x.value for x in solved] == [4] and s.stages[2].base_width == 4
     assert solved[0].target == 4_089_184_256 and solved[0].achieved == 4_230_479_872

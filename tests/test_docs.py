@@ -4,6 +4,7 @@ the code generates, every spec validates, and the tutorial runs as written."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -62,9 +63,11 @@ def test_built_bundle_spec_validates_against_resolved(tmp_path):
     jsonschema.validate(yaml.safe_load((tmp_path / "b" / "spec.yaml").read_text()), RESOLVED)
 
 
-def test_generated_docs_are_current():
+def test_generated_docs_are_current(monkeypatch):
     assert (ROOT / "docs" / "spec-reference.md").read_text() == spec_reference()
+    monkeypatch.setenv("COLUMNS", "40")  # a narrow terminal changes neither the page...
     assert (ROOT / "docs" / "cli.md").read_text() == cli_reference()
+    assert os.environ["COLUMNS"] == "40"  # ...nor is left changed by it
 
 
 def test_counting_page_is_current():

@@ -35,17 +35,26 @@ class SpecError(Exception):
     def __str__(self) -> str:
         where = str(self.location) if self.location else (self.file or "<spec>")
         if self.field:
-            return f"{where}: {self.field}: {self.message}"
-        return f"{where}: {self.message}"
+            return one_line(f"{where}: {self.field}: {self.message}")
+        return one_line(f"{where}: {self.message}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character (newlines, tabs, U+2028 …) escaped as
+    Python writes it, so an error stays one line whatever a key, value or path holds."""
+    return text if text.isprintable() else "".join(
+        c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def format_path(path: tuple[str | int, ...]) -> str:
-    """Render a field path the way users write it: ``stages[2].depth``."""
+    """Render a field path the way users write it: ``stages[2].depth``; a key with
+    characters a plain YAML key would not hold is quoted: ``head.'cl\\nasses'``."""
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
+            part = part if part.isprintable() else repr(part)
             out += f".{part}" if out else part
     return out or "<root>"
 
