@@ -253,6 +253,35 @@ def test_pure_python_fallback_enforces_the_same_caps(tmp_path, monkeypatch, name
         "key" in str(with_c.value)
 
 
+class _CappedLibyaml(yaml.SafeLoader):
+    """What libyaml 0.2.5 (PyYAML 6.0.4's wheels) does on deep flow nesting: its scanner,
+    looking ahead for a simple key, refuses a 1,000th level before any event of it."""
+
+    def fetch_more_tokens(self):
+        super().fetch_more_tokens()
+        if self.flow_level >= 1000:
+            raise yaml.scanner.ScannerError("while increasing flow level", self.get_mark(),
+                                            "exceeded maximum nesting depth", self.get_mark())
+
+
+@pytest.mark.parametrize("name", ["deep_brackets.yaml", "deep_braces.yaml"])
+def test_libyaml_own_nesting_cap_never_decides(tmp_path, monkeypatch, name):
+    """The line is archdsl's whichever PyYAML is installed: 6.0.3's libyaml reads on to
+    archdsl's cap, 6.0.4's stops at its own, the pure-Python parser has none."""
+    write_cases(tmp_path)
+    text = (tmp_path / name).read_text()
+    with pytest.raises(SpecError) as installed:
+        parse_yaml(text, name)
+    monkeypatch.setattr(yaml, "__with_libyaml__", True)
+    monkeypatch.setattr(yaml, "CSafeLoader", _CappedLibyaml)
+    with pytest.raises(yaml.scanner.ScannerError, match="maximum nesting depth"):
+        list(yaml.parse("x: " + "[" * 1000, Loader=_CappedLibyaml))
+    with pytest.raises(SpecError) as capped:
+        parse_yaml(text, name)
+    assert str(capped.value) == str(installed.value)
+    assert "nested deeper than 64 levels" in str(capped.value)
+
+
 def test_duplicate_anchor_is_refused_as_pyyaml_does():
     text = "a: &x 1\nb: &x 2\nc: *x\n"
     with pytest.raises(yaml.composer.ComposerError, match="duplicate anchor"):

@@ -75,12 +75,22 @@ def _mark(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
-def _new_parser(text: str) -> yaml.SafeLoader:
-    """libyaml's event parser where PyYAML has it (its wheels do), else PyYAML's own.
-    Either is only asked for events: no node tree is ever composed."""
-    if yaml.__with_libyaml__:
+def _new_parser(text: str, *, pure: bool = False) -> yaml.SafeLoader:
+    """libyaml's event parser where PyYAML has it (its wheels do) and ``pure`` is not
+    asked for, else PyYAML's own. Either is only asked for events: no node tree is ever
+    composed."""
+    if yaml.__with_libyaml__ and not pure:
         return yaml.CSafeLoader(text)  # type: ignore[return-value]
     return yaml.SafeLoader(text)
+
+
+def _libyaml_nesting_cap(exc: yaml.YAMLError) -> bool:
+    """Whether libyaml refused ``exc``'s document for its own nesting cap (1,000 levels
+    since libyaml 0.2.5, which PyYAML 6.0.4's wheels bundle). Its scanner looks up to
+    1,024 characters ahead of the events for a simple key, so on ``[[[[…`` it reaches its
+    cap before archdsl's reader sees the 65th level."""
+    return isinstance(exc, yaml.MarkedYAMLError) and \
+        exc.problem == "exceeded maximum nesting depth"
 
 
 _COLLECTION_END = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
@@ -283,8 +293,23 @@ def _yaml_error(exc: yaml.YAMLError, text: str, shown: str) -> SpecError:
 
 
 def parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], Positions]:
-    """Parse one YAML document safely into a mapping plus its positions."""
-    parser = _new_parser(text)
+    """Parse one YAML document safely into a mapping plus its positions. Every cap is
+    archdsl's, whichever parser PyYAML has: a document libyaml refuses for its own
+    nesting cap is read again by PyYAML's parser, which has none, so that archdsl's
+    ``MAX_DEPTH`` (far lower) names the place, as it does with every other libyaml."""
+    try:
+        try:
+            return _parse(text, shown, _new_parser(text))
+        except yaml.YAMLError as exc:
+            if not _libyaml_nesting_cap(exc):
+                raise
+            return _parse(text, shown, _new_parser(text, pure=True))
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, shown) from None
+
+
+def _parse(text: str, shown: str, parser: yaml.SafeLoader) -> tuple[dict[str, Any], Positions]:
+    """``parse_yaml`` with one parser; its YAML errors are left to the caller."""
     reader = _Reader(shown, parser)
     try:
         parser.get_event()  # stream start
@@ -304,8 +329,6 @@ def parse_yaml(text: str, shown: str) -> tuple[dict[str, Any], Positions]:
             raise SpecError("a spec file holds one YAML document; a second one starts here",
                             location=_mark(shown, extra.start_mark))
         return data, reader.pos
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, text, shown) from None
     finally:
         parser.dispose()
 
