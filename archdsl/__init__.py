@@ -18,22 +18,28 @@ if TYPE_CHECKING:
 
     import torch
 
+    from .fusion.planner import FusionPlan
+    from .ir.graph import Graph
+
 __all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "import_spec",
            "load_spec", "load_weights", "lower"]
 __version__ = "0.1.0"
 
 
-def build_model(spec_or_path: Spec | str | os.PathLike[str], **kwargs: Any) -> torch.nn.Module:
-    """Build the PyTorch module of a spec (or of a spec file)."""
+def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str]) -> torch.nn.Module:
+    """Build the PyTorch module of a spec, a lowered graph or a spec file."""
     from .emit.torch import build_model as _build
 
-    return _build(spec_or_path, **kwargs)
+    return _build(spec_or_path)
 
 
-def fuse(model_or_spec: Any, plan_or_device: Any = "eager", *,
+def fuse(model_or_spec: torch.nn.Module | Spec | Graph | str | os.PathLike[str],
+         plan_or_device: FusionPlan | str | os.PathLike[str] | None = None, *,
          dtype: torch.dtype | None = None) -> torch.nn.Module:
     """A fused copy of a built module for a device's plan, on the module's device, in
-    ``dtype`` (default: the module's own; see archdsl.fusion.executor.fuse)."""
+    ``dtype`` (default: the module's own). ``plan_or_device``: a plan, or a profile by
+    name or file; by default ``eager-cuda`` for a module on CUDA (cuDNN's fused conv
+    kernels), ``eager`` otherwise, as archdsl.fusion.executor.fuse picks it."""
     from .fusion.executor import fuse as _fuse
 
     return _fuse(model_or_spec, plan_or_device, dtype=dtype)

@@ -100,10 +100,12 @@ def built_and_twin(graph: Graph, log: Callable[[str], None]
     return model, ref.eval()
 
 
-def variants(graph: Graph, threads: int, device: str,
-             log: Callable[[str], None]) -> list[tuple[str, Callable[[], Fn]]]:
-    """(name, setup) pairs; a setup returns the callable to time, or raises to skip."""
-    tmp = Path(tempfile.mkdtemp(prefix="archdsl-bench-"))
+def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None],
+             scope: contextlib.ExitStack) -> list[tuple[str, Callable[[], Fn]]]:
+    """(name, setup) pairs; a setup returns the callable to time, or raises to skip. What
+    a setup changes or writes (Inductor's freezing setting, the ONNX exports' temporary
+    folder) lasts until ``scope`` closes, once the timing is done."""
+    tmp = Path(scope.enter_context(tempfile.TemporaryDirectory(prefix="archdsl-bench-")))
     model, ref = built_and_twin(graph, log)
     fused = fuse(model, device)
 
@@ -127,7 +129,7 @@ def variants(graph: Graph, threads: int, device: str,
     def inductor() -> Fn:
         import torch._inductor.config as cfg
 
-        cfg.freezing = True
+        scope.enter_context(cfg.patch(freezing=True))  # read when the warm-up compiles
         m = torch.compile(fused)
         return no_grad(m)
 
@@ -246,14 +248,18 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
         on: str = "cpu", autocast: str | None = None, channels_last: bool = False,
         log: Callable[[str], None] = lambda s: None) -> list[Result]:
     """Time every variant (or those whose name contains one of ``only``) on ``batch``
-    images, interleaved over ``repeat`` rounds, on the CPU or (``on="cuda"``) the GPU."""
-    threads = threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
-    made = cuda_variants(graph, device, autocast, channels_last, log) if on == "cuda" else \
-        variants(graph, threads, device, log)
-    x = torch.randn(batch, *graph.input.shape, device=on)
-    return time_variants([(n, s) for n, s in made if not only or any(o in n for o in only)],
-                         x, repeat=repeat, warmup=warmup, log=log)
+    images, interleaved over ``repeat`` rounds, on the CPU or (``on="cuda"``) the GPU.
+    The caller's process is left as it was: torch's thread count and Inductor's settings
+    restored, the temporary exports removed."""
+    with contextlib.ExitStack() as scope:
+        scope.callback(torch.set_num_threads, torch.get_num_threads())
+        threads = threads or torch.get_num_threads()
+        torch.set_num_threads(threads)
+        made = cuda_variants(graph, device, autocast, channels_last, log) if on == "cuda" \
+            else variants(graph, threads, device, log, scope)
+        x = torch.randn(batch, *graph.input.shape, device=on)
+        return time_variants([(n, s) for n, s in made if not only or any(o in n for o in only)],
+                             x, repeat=repeat, warmup=warmup, log=log)
 
 
 def time_variants(made: list[tuple[str, Callable[[], Fn]]], x: torch.Tensor, *,

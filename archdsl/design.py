@@ -50,11 +50,15 @@ def metric(graph: Graph, by: str) -> int:
 
 
 def _target(spec: dict[str, Any], by: str, base: Path, where: Any, field: str,
-            graph_of: Callable[[Path], Graph]) -> int:
+            graph_of: Callable[[Path], Graph], chain: tuple[Path, ...]) -> int:
     goal = spec["match"]
     if isinstance(goal, (int, float)) and not isinstance(goal, bool) and goal > 0:
         return int(goal)
     if isinstance(goal, str):
+        other = (base / goal).resolve()
+        if other in chain:  # as extends: a file whose matches are being solved
+            loop = " -> ".join(p.name for p in chain + (other,))
+            raise SpecError(f"match cycle: {loop}", location=where, field=field)
         try:
             return metric(graph_of(base / goal), by)
         except SpecError as err:
@@ -68,11 +72,14 @@ def _target(spec: dict[str, Any], by: str, base: Path, where: Any, field: str,
 
 
 def solve_matches(data: dict[str, Any], pos: Positions, file: str, base: Path,
-                  graph_of: Callable[[Path], Graph]) -> tuple[dict[str, Any], list[Solved]]:
+                  graph_of: Callable[[Path], Graph], chain: tuple[Path, ...] = ()
+                  ) -> tuple[dict[str, Any], list[Solved]]:
     """Replace every ``{match: …, by: …}`` stage field by the integer that meets it.
     Stages that inherit one match from ``defaults`` share one solved value. A match
     against another spec file gets that spec's graph from ``graph_of`` (the loader's,
-    so the other spec may hold matches of its own)."""
+    so the other spec may hold matches of its own); ``chain`` holds the files whose
+    matches are being solved (resolved paths, this one last), and a match naming one of
+    them is a cycle."""
     stages = data.get("stages")
     if not isinstance(stages, list):
         return data, []
@@ -99,7 +106,7 @@ def solve_matches(data: dict[str, Any], pos: Positions, file: str, base: Path,
         where = pos.value(("stages", idx[0], key))
         label = pos.label(("stages", idx[0], key)).split(" (from ")[0]
         field = label if len(idx) == 1 else f"stages[{','.join(map(str, idx))}].{key}"
-        target = _target(goal, by, base, where, field, graph_of)
+        target = _target(goal, by, base, where, field, graph_of, chain)
 
         def trial(v: int, key: str = key, idx: list[int] = idx, by: str = by) -> int | None:
             d = copy.deepcopy(data)

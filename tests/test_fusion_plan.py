@@ -15,7 +15,9 @@ from archdsl.cli.main import main
 from archdsl.fusion.planner import plan_for
 from archdsl.fusion.profiles import builtin_names, load_profile
 from archdsl.ir.graph import GraphBuilder
+from archdsl.ir.ops import OPS
 from archdsl.load import load_spec_with_graph
+from archdsl.spec.errors import SpecError
 
 
 def graph_of(name):
@@ -198,13 +200,15 @@ def test_onnxruntime_vocabulary():
 
 
 def test_user_profile_file(tmp_path):
+    ops = "".join(f"  {o}: [{o}]\n" for o in OPS if o != "input")
     prof = tmp_path / "mine.yaml"
     prof.write_text("name: mine\ndescription: only BN folding\nrules:\n  - id: bn_fold\n"
-                    "    kernel: conv\nops: {}\n")
+                    f"    kernel: conv\nops:\n{ops}")
     p = plan_for(graph_of("resnet18"), str(prof))
     assert p.device == "mine" and p.kernel_counts["conv"] == 20
-    prof.write_text("name: bad\nrules:\n  - id: bn_fold_typo\n")
-    with pytest.raises(ValueError, match="unknown rule 'bn_fold_typo'"):
+    prof.write_text(f"name: bad\nrules:\n  - id: bn_fold_typo\nops:\n{ops}")
+    with pytest.raises(SpecError, match=r"mine.yaml:3:9: rules\[0\].id: 'bn_fold_typo' is "
+                                        "not a fusion rule; did you mean 'bn_fold'"):
         plan_for(graph_of("resnet18"), str(prof))
 
 

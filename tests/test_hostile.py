@@ -298,9 +298,9 @@ def test_plain_build_never_allocates_the_weights(tmp_path):
     assert int(out.stdout.split()[-1]) < 1024 * 1024  # peak resident under 1 GiB, in kB
 
 
-def test_renderer_without_address_space_is_one_line(tmp_path):
-    """Under `ulimit -v` 3 GiB the WebAssembly Graphviz can't reserve its memory: one
-    line, exit 1, nothing written."""
+def test_renderer_without_address_space_still_draws(tmp_path):
+    """Under `ulimit -v` 3 GiB the WebAssembly Graphviz can't reserve its 4 GiB: it
+    starts without the reservation instead, and draws the same diagram."""
     code = ("import resource, sys\n"
             "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
             "from archdsl.cli.main import main\n"
@@ -308,7 +308,5 @@ def test_renderer_without_address_space_is_one_line(tmp_path):
             f"{str(tmp_path / 'd.svg')!r}]))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
-    assert out.returncode == 1, out.stderr[-2000:]
-    assert out.stderr.startswith("archdsl: the WebAssembly Graphviz cannot start (")
-    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
-    assert not (tmp_path / "d.svg").exists()
+    assert out.returncode == 0 and out.stderr == "", out.stderr[-2000:]
+    assert (tmp_path / "d.svg").read_text().rstrip().endswith("</svg>")

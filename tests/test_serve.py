@@ -171,11 +171,13 @@ def test_render_gives_counts_or_the_clis_error(client, folder):
     assert (err["error"]["line"], err["error"]["col"]) == (line, bad.splitlines()[
         line - 1].index("dpeth") + 1)
     # extends: resolves next to the file, but never out of the folder
-    for base in ("../outside.yaml", "../secret.txt", "notes.txt"):
+    for base, why in (("../outside.yaml", "outside the served folder"),
+                      ("../secret.txt", "outside the served folder"),
+                      ("notes.txt", "not a spec file")):
         (folder / "notes.txt").write_text("API_KEY: 123\n")
         out = client.post("/api/render", json={"path": "seresnet50.yaml",
                                                "text": f"extends: {base}\nname: x\n"}).json()
-        assert not out["ok"] and "outside the served folder" in out["error"]["message"]
+        assert not out["ok"] and why in out["error"]["message"]
         assert "API_KEY" not in out["error"]["message"] and out["error"]["line"] == 1
     ok = client.post("/api/render", json={"path": "seresnet50.yaml", "level": "layer",
                                           "text": (folder / "seresnet50.yaml").read_text()})
@@ -233,15 +235,11 @@ def free_port() -> int:
 @pytest.fixture
 def server(folder):
     needs_serve()
-    import uvicorn
-
     from archdsl.serve.app import create_app
+    from archdsl.serve.server import make_server
 
     port = free_port()
-    app = create_app(folder / "resnet50.yaml")
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                       timeout_graceful_shutdown=3))
-    app.state.stopping = lambda: srv.should_exit
+    srv = make_server(create_app(folder / "resnet50.yaml"), "127.0.0.1", port)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

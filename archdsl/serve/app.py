@@ -1,10 +1,12 @@
 """`archdsl serve`: the live page over one folder of spec files (Starlette).
 
-Every path a request names is relative to the served folder and must stay inside it,
-symlinks resolved; only ``.yaml``/``.yml`` files are read or written; request bodies are
-capped at 1 MiB; saves are atomic (a temporary file in the same folder, then a rename)
-and refuse to overwrite a file that changed on disk since the page loaded it, unless
-told to. Changes on disk reach the page by Server-Sent Events (``watchfiles``)."""
+Every path a request names is relative to the served folder and must be one the loader's
+``unservable`` policy allows (inside it, symlinks resolved; no hidden or build folder;
+``.yaml``/``.yml`` only). Request bodies are JSON, at most 1 MiB, Unicode text (no lone
+surrogate) and no deeper than the JSON reader goes. Saves are atomic (a temporary file in
+the same folder, then a rename) and refuse to overwrite a file that changed on disk since
+the page loaded it, unless told to. Changes on disk reach the page by Server-Sent Events
+(``watchfiles``)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import threading
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -28,14 +31,14 @@ from starlette.routing import Route
 from ..bundle import atomic_file
 from ..emit.dot import LEVELS
 from ..emit.jinja import environment
+from ..emit.render import RenderError
 from ..fusion.profiles import builtin_names
 from ..jsonschema import dumps, file_schema
+from ..spec.loader import unservable
 from .render import render_spec
 
 MAX_BODY = 1 << 20
-SUFFIXES = (".yaml", ".yml")
 MAX_FILES = 2000
-_SKIP_DIRS = {"node_modules", "__pycache__", "archdsl-out"}
 
 
 class Folder:
@@ -46,21 +49,18 @@ class Folder:
 
     def spec(self, rel: Any, *, exists: bool = True) -> Path:
         """The spec file ``rel`` names, its symlinks resolved, or an HTTP error: 400 for a
-        malformed path, 403 for one outside the folder (``..``, absolute, a symlink out),
-        hidden (a part starting with ``.``) or in a build folder, or not a spec file, 404
-        for one that isn't there (or, with ``exists=False``, whose folder isn't)."""
+        malformed path, 403 for one outside the folder (``..``, absolute) or that
+        ``unservable`` refuses, or a folder, 404 for one that isn't there (or, with
+        ``exists=False``, whose folder isn't)."""
         if not isinstance(rel, str) or not rel or "\x00" in rel or "\\" in rel:
             raise HTTPException(400, "a path is a non-empty relative path with / separators")
         parts = PurePosixPath(rel)
         if parts.is_absolute() or ".." in parts.parts or (len(rel) > 1 and rel[1] == ":"):
             raise HTTPException(403, f"{rel}: outside the served folder")
-        if any(p.startswith(".") or p in _SKIP_DIRS for p in parts.parts):
-            raise HTTPException(403, f"{rel}: hidden and build folders are not served")
-        if parts.suffix not in SUFFIXES:
-            raise HTTPException(403, f"{rel}: only spec files (.yaml, .yml) are served")
+        refusal = unservable(self.root / parts, self.root)
+        if refusal:
+            raise HTTPException(403, f"{rel}: {refusal}")
         full = (self.root / parts).resolve()
-        if not full.is_relative_to(self.root):
-            raise HTTPException(403, f"{rel}: a symlink out of the served folder")
         if full.is_dir():
             raise HTTPException(403, f"{rel}: a folder, not a spec file")
         if exists and not full.is_file():
@@ -69,6 +69,9 @@ class Folder:
             raise HTTPException(404, f"{rel}: no such folder")
         return full
 
+    def allows(self, path: Path, folder: bool = False) -> bool:
+        return unservable(path, self.root, folder=folder) is None
+
     def is_link(self, rel: str) -> bool:
         return (self.root / rel).is_symlink()
 
@@ -76,15 +79,13 @@ class Folder:
         return path.relative_to(self.root).as_posix()
 
     def specs(self) -> list[str]:
-        """Every spec file inside the folder (hidden and build folders skipped)."""
+        """Every spec file inside the folder that ``unservable`` allows."""
         out = []
         for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = sorted(d for d in dirnames
-                                 if not d.startswith(".") and d not in _SKIP_DIRS)
+            dirnames[:] = sorted(d for d in dirnames if self.allows(Path(dirpath) / d, True))
             for f in sorted(filenames):
                 p = Path(dirpath) / f
-                if p.suffix in SUFFIXES and not f.startswith(".") and \
-                        p.resolve().is_relative_to(self.root) and p.resolve().is_file():
+                if self.allows(p) and p.resolve().is_file():
                     out.append(self.rel(p))
                     if len(out) >= MAX_FILES:
                         return out
@@ -112,7 +113,14 @@ async def _body(request: Request) -> dict[str, Any]:
             raise HTTPException(413, f"request bodies are limited to {MAX_BODY} bytes")
     try:
         doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        # "\ud800" reads as a lone surrogate: no text a file or a reply can hold
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise HTTPException(400, "the body nests deeper than the JSON reader goes") from None
+    except UnicodeEncodeError as exc:
+        raise HTTPException(400, f"the body holds {exc.object[exc.start:exc.end]!a}, a "
+                                 "lone surrogate, which is not Unicode text") from None
+    except ValueError:  # UnicodeDecodeError too
         raise HTTPException(400, "the body is not JSON") from None
     if not isinstance(doc, dict):
         raise HTTPException(400, "the body is a JSON object")
@@ -169,17 +177,20 @@ def create_app(target: Path, device: str = "eager", host: str = "127.0.0.1") -> 
     folder = Folder(target if target.is_dir() else target.parent)
     first = None if target.is_dir() else target.name
     devices = builtin_names()
-    render_lock = threading.Lock()  # one render at a time: the Graphviz module is shared
     save_lock = threading.Lock()  # a save's check and its write, together
     env = environment(html=True)
 
     def warm_up() -> None:
         """Load (or compile, the first time on a machine) the Graphviz module before the
-        page asks for its first render, under the render lock: never twice at once."""
+        page asks for its first render; one that can't start is one line in the log (and
+        each render says so too)."""
         from ..emit.render import render as render_dot
 
-        with render_lock:
+        try:
             render_dot("digraph { a -> b }", "svg")
+        except RenderError as exc:
+            print(f"archdsl serve: diagrams cannot be drawn: {exc}", file=sys.stderr,
+                  flush=True)
 
     threading.Thread(target=warm_up, daemon=True, name="archdsl-warm-up").start()
 
@@ -265,10 +276,9 @@ def create_app(target: Path, device: str = "eager", host: str = "127.0.0.1") -> 
             raise HTTPException(400, f"render takes text, device ({', '.join(devices)}) and "
                                      f"level ({', '.join(LEVELS)})")
 
-        def work() -> dict[str, Any]:
-            with render_lock:
-                return render_spec(path, text, root=folder.root, shown=doc["path"],
-                                   device=dev, level=level)
+        def work() -> dict[str, Any]:  # only the drawing itself waits for another render
+            return render_spec(path, text, root=folder.root, shown=doc["path"], device=dev,
+                               level=level)
 
         return JSONResponse({"seq": doc.get("seq"), **await run_in_threadpool(work)})
 
@@ -290,10 +300,7 @@ def create_app(target: Path, device: str = "eager", host: str = "127.0.0.1") -> 
                         yield ": keep-alive\n\n"  # finds a closed connection
                     continue
                 for rel in sorted({folder.rel(Path(p)) for _, p in changes
-                                   if Path(p).suffix in SUFFIXES}):
-                    if any(part.startswith(".") or part in _SKIP_DIRS
-                           for part in PurePosixPath(rel).parts):
-                        continue
+                                   if folder.allows(Path(p))}):
                     try:
                         mtime: str | None = str((folder.root / rel).stat().st_mtime_ns)
                     except OSError:  # removed (or renamed away) since

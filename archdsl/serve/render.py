@@ -10,13 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.counts import count
-from ..emit.dot import LEVELS
+from ..emit.dot import LEVELS, check_drawable
 from ..emit.jinja import environment
+from ..emit.render import RenderError
 from ..emit.report import layer_rows, level_svg, stage_bars
 from ..fusion.planner import plan_for
 from ..fusion.report import provenance_line
 from ..load import load_solved
 from ..spec.errors import SpecError
+
+# The page's fusion plan and layer table grow faster than the graph: at 4,000 IR nodes
+# (a ResNet-1001 has over 3,000) a render takes a few seconds; beyond, it is refused.
+MAX_NODES = 4000
 
 
 @cache
@@ -30,7 +35,9 @@ def render_spec(path: Path, text: str, *, root: Path, shown: str, device: str,
     """The page's right-hand side for ``text`` as the contents of spec ``path`` (inside
     ``root``): ``{"ok": true, "totals", "diagram", "layers", "bars", "fusion", …}`` as
     HTML fragments, or ``{"ok": false, "error": {"message", "line", "col", "field"}}``
-    where ``message`` is the CLI's line."""
+    where ``message`` is the CLI's line, or why the page can't show this spec (more than
+    MAX_NODES IR nodes, a diagram of more than ``emit.dot.MAX_DRAWN`` nodes, no renderer);
+    those are decided before the slow steps."""
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; allowed: {', '.join(LEVELS)}")
     start = time.perf_counter()
@@ -39,19 +46,33 @@ def render_spec(path: Path, text: str, *, root: Path, shown: str, device: str,
     except SpecError as err:
         where = err.location
         line, col = (where.line, where.col) if where and where.file == shown else (1, 1)
-        return {"ok": False, "error": {"message": str(err), "line": line, "col": col,
-                                       "field": err.field}}
-    counts = count(graph)
-    plan = plan_for(graph, device)
+        return _refused(str(err), line, col, err.field)
+    if len(graph) > MAX_NODES:
+        return _refused(f"{shown}: {graph.name} has {len(graph):,} IR nodes; the live page "
+                        f"shows at most {MAX_NODES:,} (its plan and table would take "
+                        "minutes); use archdsl count, plan and diagram --level stage")
+    try:
+        check_drawable(graph, level)
+        counts = count(graph)
+        plan = plan_for(graph, device)
+        diagram = level_svg(graph, level, counts, plan)
+    except RenderError as exc:
+        return _refused(f"{shown}: cannot draw the diagram: {exc}")
     parts = _parts()
     c, h, w = graph.input.shape
     return {
         "ok": True, "name": graph.name, "input": f"{c}x{h}x{w}", "level": level,
         "device": device, "params": counts.total.params, "macs": counts.total.macs,
         "totals": str(parts.totals(counts.total, counts.convention, plan)),
-        "diagram": str(level_svg(graph, level, counts, plan)),
+        "diagram": str(diagram),
         "layers": str(parts.layers(layer_rows(graph, counts), counts.stages)),
         "bars": str(stage_bars(counts)),
         "fusion": str(parts.fusion(plan, provenance_line(plan))),
         "seconds": round(time.perf_counter() - start, 4),
     }
+
+
+def _refused(message: str, line: int = 1, col: int = 1, field: str | None = None
+             ) -> dict[str, Any]:
+    return {"ok": False, "error": {"message": message, "line": line, "col": col,
+                                   "field": field}}

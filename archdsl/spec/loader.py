@@ -254,7 +254,9 @@ def _collection_tag(ev: yaml.CollectionStartEvent, default: str) -> str:
     return default if ev.tag in (None, "!") else ev.tag
 
 
-def _read_text(path: Path, shown: str) -> str:
+def read_text(path: Path, shown: str) -> str:
+    """A spec-sized UTF-8 file's text (a spec's, a device profile's); a file over
+    ``MAX_FILE_BYTES``, missing, unreadable or not UTF-8 is a SpecError naming ``shown``."""
     try:
         size = path.stat().st_size
         if not path.is_file():
@@ -361,12 +363,28 @@ def _display(path: Path, base_dir: Path) -> str:
         return str(path)
 
 
-def _servable(file: Path, root: Path) -> bool:
-    """Whether ``file`` is a spec file a server confined to ``root`` may read: inside it
-    (symlinks resolved), in no hidden folder, named .yaml or .yml."""
-    real, top = file.resolve(), root.resolve()
-    return real.is_relative_to(top) and real.suffix in (".yaml", ".yml") and not any(
-        part.startswith(".") for part in real.relative_to(top).parts)
+SPEC_SUFFIXES = (".yaml", ".yml")
+BUILD_FOLDERS = frozenset({"node_modules", "__pycache__", "archdsl-out"})
+
+
+def unservable(path: Path, root: Path, *, folder: bool = False) -> str | None:
+    """Why a server confined to ``root`` (a resolved path) may not read ``path``, a spec
+    file (with ``folder``: a folder to look for them in), or None when it may. The path as
+    named and its real location (symlinks resolved) must both lie inside ``root``, no part
+    of either hidden (``.github``, ``.x.yaml``) or a build folder (BUILD_FOLDERS), and a
+    file must be named .yaml or .yml. The one policy of `archdsl serve`: its requests, its
+    file list and its change events, and the files a served spec extends or matches."""
+    real = path.resolve()
+    if not real.is_relative_to(root):
+        return "outside the served folder (symlinks resolved)"
+    named = Path(os.path.normpath(os.path.abspath(path)))
+    parts = real.relative_to(root).parts + (
+        named.relative_to(root).parts if named.is_relative_to(root) else ())
+    if any(part.startswith(".") or part in BUILD_FOLDERS for part in parts):
+        return f"hidden or in a build folder ({', '.join(sorted(BUILD_FOLDERS))})"
+    if not folder and (real.suffix not in SPEC_SUFFIXES or named.suffix not in SPEC_SUFFIXES):
+        return "not a spec file (.yaml, .yml)"
+    return None
 
 
 def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
@@ -376,13 +394,15 @@ def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
 
     ``text`` stands in for the file's contents (an editor's unsaved buffer; ``extends:``
     still resolves against the files next to ``path``). With ``root``, every file read
-    (this one and whatever it extends) must lie inside that folder, symlinks resolved."""
+    (this one and whatever it extends) must be one a server of that folder may read
+    (``unservable``)."""
     file = Path(path)
     shown = shown if shown is not None else str(path)
-    if root is not None and not _servable(file, root):
-        raise SpecError("outside the served folder, hidden, or not a .yaml/.yml file; only "
-                        "spec files inside the folder are read", file=shown)
-    data, pos = parse_yaml(_read_text(file, shown) if text is None else text, shown)
+    refusal = None if root is None else unservable(file, root)
+    if refusal:
+        raise SpecError(f"{refusal}; only spec files of the served folder are read",
+                        file=shown)
+    data, pos = parse_yaml(read_text(file, shown) if text is None else text, shown)
     if "extends" not in data:
         return data, pos
     target = data.pop("extends")
@@ -395,9 +415,10 @@ def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
                         location=Location(shown, 1, 1), field="name")
     base_file = (file.parent / target)
     resolved = base_file.resolve()
-    if root is not None and not _servable(base_file, root):
-        raise SpecError(f"cannot extend '{target}': it is outside the served folder, hidden, "
-                        "or not a .yaml/.yml file", location=where, field="extends")
+    refusal = None if root is None else unservable(base_file, root)
+    if refusal:
+        raise SpecError(f"cannot extend '{target}': {refusal}", location=where,
+                        field="extends")
     chain = _chain + (file.resolve(),)
     if resolved in chain:
         loop = " -> ".join(p.name for p in chain + (resolved,))
