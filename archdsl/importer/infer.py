@@ -21,13 +21,14 @@ from .draft import Draft, refuse
 Shapes = Mapping[str, tuple[int, ...]]
 
 # constructs of neighbouring families, recognised by a module's class name (modules) or
-# by a key (checkpoints); the capture group of the key pattern is the module that shows it
-FOREIGN: tuple[tuple[str, str, str], ...] = (
+# by a key (checkpoints; None: no weights show it); the capture group of the key pattern
+# is the module that shows it
+FOREIGN: tuple[tuple[str, str | None, str], ...] = (
     ("SelectiveKernel", r"^(.*)\.paths\.\d+\.", "selective-kernel convolution (SKNet)"),
     ("SplitAttn", r"^(.*\.conv2)\.fc1\.", "split attention (ResNeSt)"),
     ("Bottle2neck", r"^(.*)\.convs\.\d+\.", "Res2Net's hierarchical split convolution"),
-    ("DropPath", r"$^", "stochastic depth (DropPath)"),
-    ("DropBlock2d", r"$^", "DropBlock"),
+    ("DropPath", None, "stochastic depth (DropPath)"),
+    ("DropBlock2d", None, "DropBlock"),
 )
 
 MISSING = ("is not in the source: a truncated checkpoint, or a network archdsl reads "
@@ -64,27 +65,36 @@ def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
     """(module, construct) of the first key that shows a neighbouring family's construct."""
     for key in shapes:
         for _, pattern, what in FOREIGN:
-            m = re.match(pattern, key)
+            m = re.match(pattern, key) if pattern else None
             if m:
                 return m.group(1), what
     return None
 
 
 class _Keys:
-    """A state_dict's shapes, asked by canonical names through a layout."""
+    """A state_dict's shapes by canonical names through a layout; a shape read for its
+    sizes (``dims`` given) must have those dimensions, none 0, or the key is refused."""
 
-    def __init__(self, shapes: Shapes, layout: str, deep: bool) -> None:
-        self.shapes, self.layout, self.deep = shapes, layout, deep
+    def __init__(self, shapes: Shapes, layout: str, deep: bool, source: str) -> None:
+        self.shapes, self.layout, self.deep, self.source = shapes, layout, deep, source
 
     def key(self, canonical: str, param: str = "weight", op: str = "") -> str:
         return f"{name_in(self.layout, canonical, op, deep=self.deep)}.{param}"
 
-    def get(self, canonical: str, param: str = "weight", op: str = "") -> tuple[int, ...] | None:
-        return self.shapes.get(self.key(canonical, param, op))
+    def get(self, canonical: str, dims: tuple[int, ...] = ()) -> tuple[int, ...] | None:
+        key = self.key(canonical)
+        shape = self.shapes.get(key)
+        if shape is not None and dims and (len(shape) not in dims or 0 in shape):
+            raise refuse(self.source, key, f"has shape {list(shape)}; allowed: "
+                         f"{' or '.join(map(str, dims))} dimensions, none of them 0")
+        return shape
 
-    def out(self, canonical: str) -> int | None:
-        shape = self.get(canonical)
+    def out(self, canonical: str) -> int | None:  # a conv's output channels
+        shape = self.get(canonical, CONV)
         return shape[0] if shape else None
+
+
+CONV, CONV1D, LINEAR = (4,), (3,), (2, 4)  # a 1x1 conv may stand for a linear
 
 
 def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
@@ -106,8 +116,7 @@ def _stem(k: _Keys, d: Draft, source: str) -> None:
     if k.deep:
         spec["stem"] = {"kind": "deep", "widths": [k.out(f"conv1.{i}") for i in (0, 3, 6)]}
     else:
-        shape = k.get("conv1")
-        assert shape is not None
+        shape = k.get("conv1", CONV)  # _layout found it
         if shape[2:] == (3, 3):
             spec["stem"] = {"kind": "cifar", "width": shape[0],
                             "norm": k.get("bn1") is not None}
@@ -160,8 +169,9 @@ def _bottleneck(k: _Keys, blocks: list[str], width: int, where: str,
     groups = set()
     for b in blocks:
         first, inner = k.out(f"{b}.conv1"), k.out(f"{b}.conv2")
-        per_group = k.get(f"{b}.conv2")
-        assert first is not None and inner is not None and per_group is not None
+        per_group = k.get(f"{b}.conv2", CONV)
+        if first is None or inner is None or per_group is None:
+            raise refuse(source, k.key(f"{b}.conv2"), MISSING)
         pairs.append((first, inner))
         groups.add(first // per_group[1])
     if len(groups) != 1:
@@ -192,11 +202,12 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
     if found:
         raise refuse(source, found[0], f"{found[1]} has no spec form")
     layout, deep = _layout(shapes, source)
-    k = _Keys(shapes, layout, deep)
+    k = _Keys(shapes, layout, deep, source)
     d = Draft({"name": name, "layout": layout})
     spec = d.spec
-    stem_shape = k.get("conv1.0" if deep else "conv1")
-    assert stem_shape is not None
+    stem_shape = k.get("conv1.0" if deep else "conv1", CONV)
+    if stem_shape is None:
+        raise refuse(source, k.key("conv1.0"), MISSING)
     spec["input"] = {"channels": stem_shape[1]}
     _stem(k, d, source)
     d.assume("input_size", 32 if spec["stem"]["kind"] == "cifar" else 224, WHY["input_size"])
@@ -210,7 +221,7 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
         d.assume("norm_eps", 1e-5, WHY["norm_eps"])  # timm's, for each of these kinds
     d.assume("conv", "plain", WHY["conv"])
     _stages(k, d, source)
-    _head(k, d)
+    _head(k, d, source)
     return d
 
 
@@ -281,12 +292,12 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
 def _attention(k: _Keys, stage: dict[str, Any], blocks: list[str], source: str) -> None:
     """SE (its squeeze width, turned into SE fields across stages later) or ECA."""
     b0 = blocks[0]
-    fc1, conv = k.get(f"{b0}.se.fc1"), k.get(f"{b0}.se.conv")
+    fc1, conv = k.get(f"{b0}.se.fc1", CONV), k.get(f"{b0}.se.conv", CONV1D)
     if fc1 is not None:
         stage["se"] = fc1[0]
     elif conv is not None:
         for b in blocks[1:]:
-            other = k.get(f"{b}.se.conv")
+            other = k.get(f"{b}.se.conv", CONV1D)
             if other is None:
                 raise refuse(source, k.key(f"{b}.se.conv"), MISSING)
             if other != conv:
@@ -369,12 +380,21 @@ def _placements(k: _Keys, d: Draft, source: str) -> None:
             d.assume("se", first, WHY["se"])
 
 
-def _head(k: _Keys, d: Draft) -> None:
+def _head(k: _Keys, d: Draft, source: str) -> None:
+    """The classes of a classifier; none where the source has no keys under it at all."""
     spec = d.spec
-    fc = k.get("fc")
+    fc = k.get("fc", LINEAR)
     spec["head"] = {"norm": k.get("norm") is not None}
     if fc is not None:
         spec["head"]["classes"] = fc[0]
+    module = k.key("fc").removesuffix(".weight")
+    other = next((key for key in k.shapes if key.startswith(f"{module}.")), None)
+    if fc is None and other is not None:
+        raise refuse(source, other, f"a classifier archdsl has no form for (keys under "
+                     f"{module}. but no {module}.weight); allowed: one Linear, "
+                     f"{module}.weight and {module}.bias (a Sequential(Dropout, Linear) "
+                     f"head loads once its keys {module}.1.* are renamed {module}.*, with "
+                     "--dropout P)")
     d.assume("dropout", 0.0, WHY["dropout"])
 
 

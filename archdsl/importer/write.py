@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from ..spec.errors import _one_line
 from ..spec.schema import Spec
 
 FieldPath = tuple[str, ...]
@@ -92,7 +93,8 @@ def _block(key: str, fields: dict[str, Any], path: FieldPath,
 def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str],
             modeline: str) -> str:
     """``spec`` as minimal YAML under ``modeline`` (one line, however long: editors read
-    it whole) and ``header`` (wrapped between words, so a path stays whole); ``comments``
+    it whole) and ``header`` (its unprintable characters escaped, so a path of any bytes
+    stays in its comment; wrapped between words, so a path stays whole); ``comments``
     by field path (a stage field's is at ``("defaults", field)`` and moves to the
     ``stages`` line where it is not hoisted)."""
     defaults, stages = _stages(spec, comments)
@@ -103,7 +105,7 @@ def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str],
             comments[("stages",)] = "; ".join(filter(None, (comments.get(("stages",)),
                                                             text)))
     lines = [f"# {modeline}"] + [f"# {line}" for h in header for line in textwrap.wrap(
-        h, 86, break_long_words=False, break_on_hyphens=False)]
+        _one_line(h), 86, break_long_words=False, break_on_hyphens=False)]
     lines.append(_line("name", spec.name, None))
     sections = {name: _minimal(getattr(spec, name), (name,), comments,
                                ("kind",) if name in ("stem", "norm") else ())
