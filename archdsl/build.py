@@ -19,7 +19,7 @@ from . import __version__
 from .analysis.counts import Counts, count
 from .analysis.tables import render as render_counts
 from .bundle import atomic_dir
-from .emit.dot import to_dot
+from .emit.dot import drawable_level, to_dot
 from .emit.python import to_python
 from .emit.render import render as render_dot
 from .emit.report import to_html
@@ -45,8 +45,9 @@ class BuildInputs:
 
     @cached_property
     def diagram_dot(self) -> str:
-        """The block-level diagram with counts (the bundle's diagram.dot and .svg)."""
-        return to_dot(self.graph, "block", self.counts)
+        """The block-level diagram with counts (the bundle's diagram.dot and .svg); the
+        stage level for a network whose block view has more nodes than are drawn."""
+        return to_dot(self.graph, drawable_level(self.graph, "block"), self.counts)
 
     @cached_property
     def plan(self) -> FusionPlan:

@@ -177,6 +177,25 @@ def test_too_large_to_draw_is_refused_in_one_line(tmp_path, level, drawn, coarse
     assert not (tmp_path / "archdsl-out").exists()
 
 
+def test_a_bundle_and_a_report_draw_what_fits(tmp_path):
+    """A network too large for a level still gets its bundle and report: the bundle
+    draws the stage level where the block level is too large, the report says in a
+    level's place why it is not drawn (both failed on the size before)."""
+    from archdsl.analysis.counts import count
+    from archdsl.emit.dot import drawable_level
+    from archdsl.emit.report import to_html
+    from archdsl.fusion.planner import plan_for
+
+    _, largest = load_spec_with_graph(huge_spec(tmp_path))
+    assert [drawable_level(largest, v) for v in ("stage", "block", "layer")] == \
+        ["stage", "stage", "stage"]
+    _, graph = load_spec_with_graph(huge_spec(tmp_path, 250))
+    assert [drawable_level(graph, v) for v in ("block", "layer")] == ["block", "block"]
+    html = to_html(graph, count(graph), plan_for(graph, "eager"), "", "huge.yaml")
+    assert html.count('<p class="too-large">the layer level of huge draws 5,012 nodes') == 1
+    assert html.count("<svg") >= 2  # the stage and block levels
+
+
 def test_a_trap_in_the_renderer_is_a_render_error(tmp_path, monkeypatch):
     """Past the bound, the WebAssembly Graphviz runs out of stack (a wasmtime.Trap): a
     RenderError, and the next render starts afresh."""

@@ -305,6 +305,13 @@ def drawn_nodes(graph: Graph, level: str) -> int:
     return 1 + len({n.stage for n in graph if n.op != "input"})
 
 
+def drawable_level(graph: Graph, level: str) -> str:
+    """``level``, or the finest coarser level whose view of ``graph`` is drawn (at most
+    MAX_DRAWN nodes; the stage level always is)."""
+    finer_first = LEVELS[:LEVELS.index(level) + 1][::-1]
+    return next((v for v in finer_first if drawn_nodes(graph, v) <= MAX_DRAWN), LEVELS[0])
+
+
 def check_drawable(graph: Graph, level: str) -> None:
     """Raise TooLarge when ``level``'s view of ``graph`` has more than MAX_DRAWN nodes."""
     drawn = drawn_nodes(graph, level)

@@ -15,7 +15,7 @@ from ..fusion.report import provenance_line
 from ..ir.graph import Graph
 from .dot import LEVELS, to_dot
 from .jinja import environment
-from .render import render
+from .render import TooLarge, render
 
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.S)
 
@@ -74,10 +74,19 @@ def level_svg(graph: Graph, level: str, counts: Counts, plan: FusionPlan) -> Mar
     return inline_svg(render(to_dot(graph, level, counts, overlay), "svg"))
 
 
+def _level_or_why(graph: Graph, level: str, counts: Counts, plan: FusionPlan) -> Markup:
+    """``level_svg``, or for a level with more nodes than are drawn, a line saying so."""
+    try:
+        return level_svg(graph, level, counts, plan)
+    except TooLarge as exc:
+        return Markup('<p class="too-large">{}</p>').format(str(exc))
+
+
 def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
             source: str) -> str:
-    """The report page; every asset is inline, so the file works offline and alone."""
-    svgs = {level: level_svg(graph, level, counts, plan) for level in LEVELS}
+    """The report page; every asset is inline, so the file works offline and alone. A
+    level too large to draw (``emit.dot.MAX_DRAWN``) says so in its place."""
+    svgs = {level: _level_or_why(graph, level, counts, plan) for level in LEVELS}
     env = environment(html=True)
     c, h, w = graph.input.shape
     return env.get_template("report.html.j2").render(
