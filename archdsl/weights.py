@@ -37,6 +37,7 @@ MAX_DEPTH = 8  # wrappers around the state_dict
 MAX_HEADER = 4 << 20  # bytes of a safetensors header, a zip's directory or its pickle
 MAX_LEGACY = 512 << 20  # a torch file from before torch 1.6 is read whole
 WEIGHTS_FACTOR = 4  # --weights may hold this many times the model's own tensors' bytes
+WEIGHTS_SLACK = 16 << 20  # … plus this many (the metadata of a small model's checkpoint)
 _LFS = b"version https://git-lfs.github.com/spec/"
 _LEGACY = b"\x80"  # a pickle's PROTO opcode: torch.save's format before torch 1.6
 _ZIP = b"PK\x03\x04"
@@ -113,9 +114,7 @@ def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tenso
         obj = obj[inner]
     if not isinstance(obj, dict):
         raise refuse(path, "", f"not a state_dict (got {type(obj).__name__})")
-    if len(obj) > MAX_ENTRIES:
-        raise refuse(path, "", f"a state_dict of {len(obj):,} entries; allowed: at most "
-                     f"{MAX_ENTRIES:,} (a ResNet-family one has under 2,000)")
+    _check_entries(path, len(obj))
     odd = sorted({type(v).__name__ for v in obj.values() if not isinstance(v, torch.Tensor)})
     if not obj or odd:
         raise refuse(path, "", f"not a state_dict ("
@@ -126,6 +125,13 @@ def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tenso
         obj = {k.removeprefix(prefix): v for k, v in obj.items()}  # model.backbone.…
         notes.append(f"removed the key prefix {prefix!r}")
     return obj, notes
+
+
+def _check_entries(path: str, entries: int) -> None:
+    """Refuse a state_dict of more entries than any ResNet's (MAX_ENTRIES)."""
+    if entries > MAX_ENTRIES:
+        raise refuse(path, "", f"a state_dict of {entries:,} entries; allowed: at most "
+                     f"{MAX_ENTRIES:,} (a ResNet-family one has under 2,000)")
 
 
 def _check_entry(path: str, key: object, tensor: torch.Tensor) -> None:
@@ -206,9 +212,7 @@ def _safetensors(f: IO[bytes], size: int, label: str, shapes_only: bool,
     if not isinstance(header, dict):
         raise refuse(label, "", _damaged("safetensors: a header that is not a mapping"))
     header.pop("__metadata__", None)
-    if len(header) > MAX_ENTRIES:
-        raise refuse(label, "", f"a state_dict of {len(header):,} entries; allowed: at most "
-                     f"{MAX_ENTRIES:,} (a ResNet-family one has under 2,000)")
+    _check_entries(label, len(header))
     data = size - 8 - length
     meta = {key: _meta_tensor(label, key, entry, data) for key, entry in header.items()}
     if shapes_only:
@@ -344,7 +348,7 @@ def load_weights(model: nn.Module, path_or_state_dict: str | os.PathLike[str] | 
         obj, label = path_or_state_dict, "<state_dict>"
     else:  # the file may hold an optimizer's state or an EMA copy, but not much more
         budget = WEIGHTS_FACTOR * sum(t.numel() * t.element_size() for t in own.values())
-        obj, label = read_checkpoint(path_or_state_dict, max_bytes=budget + (16 << 20)), \
+        obj, label = read_checkpoint(path_or_state_dict, max_bytes=budget + WEIGHTS_SLACK), \
             str(path_or_state_dict)
     sd = unwrap(obj, label)[0]  # DataParallel's module. prefix, a {"state_dict": …} wrapper
     report = WeightsReport(source)

@@ -22,7 +22,7 @@ from archdsl import build_model, import_spec
 from archdsl.cli.main import main
 from archdsl.importer import infer
 from archdsl.load import load_solved
-from archdsl.spec.errors import SpecError, _one_line
+from archdsl.spec.errors import SpecError, one_line
 from archdsl.weights import load_weights
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -142,7 +142,7 @@ def test_7_any_path_imports_escaped_in_the_header(odd: str, tmp_path: Path,
     text = capsys.readouterr().out
     assert load_solved(Path("imported.yaml"), text=text)[0].head.classes == 1000
     header = " ".join(line[2:] for line in text.splitlines() if line.startswith("# "))
-    assert f"from {_one_line(str(path))}," in header
+    assert f"from {one_line(str(path))}," in header
     assert all(line.isprintable() for line in text.splitlines())
     out = tmp_path / "out.yaml"
     assert main(["import", str(path), "-o", str(out)]) == 0

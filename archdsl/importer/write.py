@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from ..spec.errors import _one_line
+from ..spec.errors import one_line
 from ..spec.schema import Spec
 
 FieldPath = tuple[str, ...]
@@ -105,7 +105,7 @@ def to_yaml(spec: Spec, comments: dict[FieldPath, str], header: list[str],
             comments[("stages",)] = "; ".join(filter(None, (comments.get(("stages",)),
                                                             text)))
     lines = [f"# {modeline}"] + [f"# {line}" for h in header for line in textwrap.wrap(
-        _one_line(h), 86, break_long_words=False, break_on_hyphens=False)]
+        one_line(h), 86, break_long_words=False, break_on_hyphens=False)]
     lines.append(_line("name", spec.name, None))
     sections = {name: _minimal(getattr(spec, name), (name,), comments,
                                ("kind",) if name in ("stem", "norm") else ())

@@ -34,10 +34,10 @@ class SpecError(Exception):
 
     def __str__(self) -> str:
         where = str(self.location) if self.location else (self.file or "<spec>")
-        return _one_line(": ".join(filter(None, (where, self.field, self.message))))
+        return one_line(": ".join(filter(None, (where, self.field, self.message))))
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """``text`` with every unprintable character (newlines, tabs, U+2028 …) escaped as
     Python writes it, so an error stays one line whatever a key, value or path holds."""
     return text if text.isprintable() else "".join(
