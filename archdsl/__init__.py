@@ -26,11 +26,23 @@ __all__ = ["Spec", "SpecError", "build_model", "export_onnx", "fuse", "import_sp
 __version__ = "0.1.0"
 
 
+def _front(source: Any) -> Any:
+    """A Spec, Graph or module as given; a spec file loaded, solved and lowered (the one
+    place a path enters the back ends)."""
+    from .ir.graph import Graph
+
+    if isinstance(source, (Spec, Graph)) or hasattr(source, "state_dict"):
+        return source
+    from .load import load_spec_with_graph
+
+    return load_spec_with_graph(source)[1]
+
+
 def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str]) -> torch.nn.Module:
     """Build the PyTorch module of a spec, a lowered graph or a spec file."""
     from .emit.torch import build_model as _build
 
-    return _build(spec_or_path)
+    return _build(_front(spec_or_path))
 
 
 def fuse(model_or_spec: torch.nn.Module | Spec | Graph | str | os.PathLike[str],
@@ -42,7 +54,7 @@ def fuse(model_or_spec: torch.nn.Module | Spec | Graph | str | os.PathLike[str],
     kernels), ``eager`` otherwise, as archdsl.fusion.executor.fuse picks it."""
     from .fusion.executor import fuse as _fuse
 
-    return _fuse(model_or_spec, plan_or_device, dtype=dtype)
+    return _fuse(_front(model_or_spec), plan_or_device, dtype=dtype)
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike[str], **kwargs: Any) -> Any:

@@ -4,11 +4,15 @@ A change that must change no answer (a refactor) is held to this. For every ship
 and ablation: counts per node under every convention (JSON), every profile's plan (JSON,
 text and Markdown), the DOT diagram at every level, the generated Python and the default
 bundle's files; ``archdsl import`` of every timm ResNet-family architecture (by name);
+the YAML ``archdsl import`` writes from each shipped spec's state_dict (meta device);
 the JSON Schemas and the spec reference. Everything runs through ``archdsl.cli.main`` in
 this process, so the answers are the CLI's own.
 
     python benchmarks/answers.py record answers.json   # on the commit before
     python benchmarks/answers.py check answers.json    # on the commit after: lists changes
+
+benchmarks/answers/main-239cdb7.json holds the answers of main before #33's restructuring
+(``check`` it to see what any later commit changed since).
 """
 
 from __future__ import annotations
@@ -45,6 +49,18 @@ def _digest_files(folder: Path) -> dict[str, str]:
             for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def _imported(path: Path) -> str:
+    """The digest of the YAML imported from the state_dict of ``path``'s module."""
+    import torch
+
+    from archdsl import build_model, import_spec
+    from archdsl.load import load_spec
+
+    with torch.device("meta"):
+        state = build_model(load_spec(path)).state_dict()
+    return hashlib.sha256(import_spec(state).encode()).hexdigest()
+
+
 def answers(timm: bool) -> dict[str, str]:
     """Case name -> digest of its output."""
     from archdsl.analysis.counts import CONVENTIONS
@@ -68,6 +84,7 @@ def answers(timm: bool) -> dict[str, str]:
             _run(["build", s, "-o", str(bundle)])
             for name, digest in _digest_files(bundle).items():
                 out[f"{s} bundle {name}"] = digest
+        out[f"{s} import state_dict"] = _imported(spec)
     if timm:
         from timm_family import all_names  # every registered ResNet-family architecture
 

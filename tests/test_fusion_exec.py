@@ -58,7 +58,7 @@ def test_fuse_standardises_weights_once_and_folds_bn_after():
     """A weight-standardised conv followed by BN (no shipped spec has one: BiT's norms are
     GroupNorm) fuses to a plain conv whose weights are the standardised ones with BN
     folded in: the same function, and no StdConv2d left to standardise on every call."""
-    from archdsl.emit.torch import StdConv2d
+    from archdsl.emit.layers import StdConv2d
 
     spec = load_spec(SPECS / "resnet18.yaml")
     spec = spec.model_copy(update={"conv": spec.conv.model_copy(

@@ -11,6 +11,7 @@ import pytest
 from helpers import DEVICES, ROOT, SPECS, all_specs, spec_id
 
 from archdsl.analysis.counts import count
+from archdsl.blocks.layers import Layers
 from archdsl.cli.main import main
 from archdsl.fusion.planner import plan_for
 from archdsl.fusion.profiles import builtin_names, load_profile
@@ -175,12 +176,12 @@ def test_se_scale_runs_alone_where_the_add_is_a_conv_post_op():
 
 def test_bn_fold_forward_on_a_hand_built_ir():
     """No shipped spec has BN → conv without a ReLU between, so build one."""
-    b = GraphBuilder("t", (8, 16, 16))
-    x = b.bn("x", "bn")
+    b, bn = GraphBuilder("t", (8, 16, 16)), Layers().norm
+    x = bn(b, "x", "bn")
     b.conv(x, "c1", 16, 1, padding=0)
-    y = b.bn(b.conv("x", "c0", 8, 3), "bn_b")
+    y = bn(b, b.conv("x", "c0", 8, 3), "bn_b")
     y2 = b.add("relu", "r", (y,))
-    b.bn(y2, "bn2")
+    bn(b, y2, "bn2")
     b.conv("bn2", "c3", 8, 3)
     p = plan_for(b.build(), "eager")
     fwd = p.rule_groups("bn_fold_forward")

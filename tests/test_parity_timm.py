@@ -10,7 +10,7 @@ from helpers import SPECS, TIMM_TWINS, assert_twin, randomise, randomised, timm_
 
 import archdsl
 from archdsl.analysis.counts import count
-from archdsl.emit.torch import pad_channels
+from archdsl.emit.layers import pad_channels
 from archdsl.load import load_spec_with_graph
 
 # resnetv2_50 and resnetv2_101 are held to timm in test_resnetv2.py

@@ -40,10 +40,11 @@ BAD = [
     ("openvino-cpu", "act_one_reader: true", 'act_one_reader: "yes"',
      ":44:21: rules[6].act_one_reader: expected true or false, got 'yes'"),
     ("openvino-cpu", "norms: [group_norm]", "norms: [group_nrom]",
-     ":43:13: rules[6].norms[0]: 'group_nrom' is not an IR op; did you mean 'group_norm'? "
-     "allowed: input, conv2d, channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, "
-     "relu, sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, blur_pool, "
-     "global_avg_pool, flatten, dropout, pad, pad_channels"),
+     ":43:13: rules[6].norms[0]: 'group_nrom' is not an IR op or op family; did you mean "
+     "'group_norm'? allowed: input, conv2d, channel_conv, linear, batch_norm, group_norm, "
+     "evonorm_s0, frn, relu, sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, "
+     "blur_pool, global_avg_pool, flatten, dropout, pad, pad_channels, conv, norm, "
+     "activation, elementwise, pool, reduce, view"),
     ("openvino-cpu", "    ops: [group_norm]\n", "",
      ":47:5: rules[7].ops: required field is missing"),
     ("openvino-cpu", "layouts_unmodelled: [", "layout_unmodelled: [",
@@ -66,12 +67,13 @@ BAD = [
      ":9:5: rules[0].activations: unknown key; allowed: id, kernel, source, before"),
     ("eager", "  dropout: [dropout]\n", "",
      ":30:3: ops: no kernels for dropout; every IR op but input needs its list of kernels "
-     "([] for one the device drops)"),
+     "([] for one the device drops), its own or its family's (families: conv, linear, norm, "
+     "activation, elementwise, pool, reduce, view)"),
     ("eager", "  conv2d: [conv2d]", "  conv3d: [conv2d]",
      ":30:3: ops.conv3d: unknown key; did you mean 'conv2d'? allowed: input, conv2d, "
      "channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, sigmoid, add, "
      "mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, flatten, "
-     "dropout, pad, pad_channels"),
+     "dropout, pad, pad_channels, conv, norm, activation, elementwise, pool, reduce, view"),
     ("eager", "  relu: [relu]", "  relu: relu",
      ":36:9: ops.relu: expected a list, got 'relu'"),
     ("eager", "hardware: [cpu, cuda]", "hardware: [cpu, tpu]",

@@ -1,9 +1,11 @@
 """Other tools' counting conventions as data: which ops fvcore, ptflops, thop and
 torchinfo count, at what cost, and what they skip (``counters/*.yaml``).
 
-A rule matches an op, optionally only in one place (``stage: head``, ``path: se``) or
-in one twin layout (``layout: timm_resnetv2``, where timm's ``BatchNormAct2d`` holds BN
-and ReLU), or only for a node with an attribute (``has: standardize``: a weight-
+A rule matches an op or an op family (``activation``: any op of that family that no
+earlier rule prices), optionally only in one place (``stage: head``; ``role: attention``
+and ``part: se``, the node's Node.role and Node.part) or in one twin layout (``layout:
+timm_resnetv2``, where timm's ``BatchNormAct2d`` holds BN and ReLU), or only for a node
+with an attribute (``has: standardize``: a weight-
 standardised conv); the first rule that fits a node prices it. A cost is a sum of terms
 of the node: ``macs`` (the conv/linear multiply-accumulates), ``bias`` (1 per output element
 when the op has a bias), ``out`` and ``in`` (output and first-input elements),
@@ -23,11 +25,11 @@ from typing import Any
 import yaml
 
 from ..ir.graph import Graph, Node
-from ..ir.ops import NORM_OPS, OPS, OPTIONAL_ATTRS, op
+from ..ir.ops import FAMILIES, OPS, OPTIONAL_ATTRS, op
 from ..layouts import module_of
 
 TERMS = ("macs", "bias", "in", "out", "params", "channels", "groups")
-_WHERE = ("stage", "path", "layout", "has")
+_WHERE = ("stage", "role", "part", "layout", "has")
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,15 @@ class Rule:
     outside_modules: tuple[tuple[str, int], ...]
     why: str
 
+    def covers(self, opname: str) -> bool:
+        """Whether the rule is about this op: it names the op, or the op's family."""
+        return opname in self.ops or op(opname).family in self.ops
+
     def fits(self, graph: Graph, node: Node) -> bool:
         """Whether this rule is about ``node``'s op, in ``node``'s place."""
-        if node.op not in self.ops:
+        if not self.covers(node.op):
             return False
-        place = {"stage": node.stage, "path": node.path if node.block else "",
+        place = {"stage": node.stage, "role": node.role, "part": node.part or "",
                  "layout": graph.layout}
         return all(v in node.attrs if k == "has" else place[k] == v for k, v in self.where)
 
@@ -114,7 +120,7 @@ def _terms(graph: Graph, node: Node) -> dict[str, int]:
             "bias": out if node.attrs.get("bias") else 0,
             "out": out, "in": prod(ins[0]) if ins else 0,
             "params": spec.params(node.attrs, ins), "channels": node.shape[0],
-            "groups": node.attrs.get("groups", 0) if node.op in NORM_OPS else 0}
+            "groups": node.attrs.get("groups", 0) if op(node.op).family == "norm" else 0}
 
 
 def _price(cost: tuple[tuple[str, int], ...], graph: Graph, node: Node) -> int:
@@ -139,11 +145,11 @@ def _rule(raw: Any, where: str) -> Rule:
     if not isinstance(raw, dict) or not {"op", "cost", "why"} <= raw.keys() or \
             raw.keys() - _RULE_KEYS:
         raise ValueError(f"{where}: a rule has op, cost and why, and may have "
-                         f"outside_modules, stage, path, layout and has; got {raw!r}")
+                         f"outside_modules, stage, role, part, layout and has; got {raw!r}")
     ops = (raw["op"],) if isinstance(raw["op"], str) else tuple(raw["op"])
-    unknown = [o for o in ops if o not in OPS]
+    unknown = [o for o in ops if o not in OPS and o not in FAMILIES]
     if unknown:
-        raise ValueError(f"{where}: unknown op {unknown[0]!r}")
+        raise ValueError(f"{where}: unknown op or op family {unknown[0]!r}")
     if "has" in raw and raw["has"] not in OPTIONAL_ATTRS:
         raise ValueError(f"{where}: has {raw['has']!r}: no op carries it; allowed: "
                          f"{', '.join(OPTIONAL_ATTRS)}")
@@ -167,9 +173,11 @@ def load(name: str) -> Tool:
                           f"{name}.yaml").read_text())
     tool = raw["tool"]
     rules = tuple(_rule(r, f"{where} rule {i + 1}") for i, r in enumerate(raw["rules"]))
-    unpriced = set(OPS) - {"input"} - {o for r in rules if not r.where for o in r.ops}
+    unpriced = [o for o in OPS if o != "input" and not any(
+        r.covers(o) for r in rules if not r.where)]
     if unpriced:
-        raise ValueError(f"{where}: no rule without conditions for {sorted(unpriced)}")
+        raise ValueError(f"{where}: no rule without conditions for {unpriced} (by op or "
+                         "by its family)")
     return Tool(
         raw["name"], raw["column"], raw["summary"], tool["distribution"],
         str(tool["version"]), tool["call"], tool.get("per_module", ""), raw["source"],

@@ -1,15 +1,17 @@
-"""The basic block: 3x3, 3x3 [+SE] (ResNet-18/34), and its pre-activation form."""
+"""The basic block family: 3x3, 3x3 [+SE] (ResNet-18/34) and its pre-activation form —
+schemas, lowering, generated-Python classes and the state_dict reader."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, StrictInt
 
+from ..importer.keys import Keys, stage_width
 from ..ir.graph import GraphBuilder
 from ..spec.fields import FieldError, StageBase
 from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
-from .registry import block
+from .registry import PyClass, block, reader
 
 
 class BasicStage(StageBase):
@@ -45,5 +47,16 @@ def lower_basic(b: GraphBuilder, x: str, st: BasicStage, ctx: BlockCtx) -> str:
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
-block(BasicStage)(lower_basic)
-block(PreactBasicStage)(lower_basic)
+block(BasicStage, PyClass("BasicBlock", "Basic block: 3x3, 3x3"))(lower_basic)
+block(PreactBasicStage, PyClass("PreActBasicBlock",
+                                "Pre-activation basic block: (BN, ReLU, 3x3) x 2"))(lower_basic)
+
+
+@reader(first="conv1")
+def read_basic(k: Keys, blocks: list[str], preact: bool,
+               source: str) -> dict[str, Any] | None:
+    """A stage of blocks with two convs and no third."""
+    if k.get(f"{blocks[0]}.conv3") is not None:
+        return None
+    return {"block": "preact_basic" if preact else "basic", "depth": len(blocks),
+            "width": stage_width(k, blocks, "conv2", source)}

@@ -1,16 +1,19 @@
-"""The bottleneck block: 1x1, 3x3 (grouped for ResNeXt), 1x1 [+SE], and its
-pre-activation form."""
+"""The bottleneck block family: 1x1, 3x3 (grouped for ResNeXt), 1x1 [+SE] and its
+pre-activation form — schemas, lowering, generated-Python classes and the state_dict
+reader."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from ..importer.draft import refuse
+from ..importer.keys import CONV, MISSING, Keys, stage_width
 from ..ir.graph import GraphBuilder
 from ..spec.fields import FieldError, PosInt, StageBase
 from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
-from .registry import block
+from .registry import PyClass, block, reader
 
 
 def inner_width(width: int, expansion: int, base_width: int, cardinality: int) -> int:
@@ -116,5 +119,53 @@ def lower_bottleneck(b: GraphBuilder, x: str, st: BottleneckStage, ctx: BlockCtx
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
-block(BottleneckStage)(lower_bottleneck)
-block(PreactBottleneckStage)(lower_bottleneck)
+block(BottleneckStage, PyClass("Bottleneck", "Bottleneck: 1x1, 3x3, 1x1",
+                               inner=True))(lower_bottleneck)
+block(PreactBottleneckStage, PyClass(
+    "PreActBottleneck", "Pre-activation bottleneck: (BN, ReLU, conv) x 3",
+    inner=True))(lower_bottleneck)
+
+
+def _widths(k: Keys, blocks: list[str], width: int, where: str,
+                source: str) -> dict[str, Any]:
+    """cardinality, and base_width, inner_width, reduce_first or inner_widths."""
+    pairs = []
+    groups = set()
+    for b in blocks:
+        first, inner = k.out(f"{b}.conv1"), k.out(f"{b}.conv2")
+        per_group = k.get(f"{b}.conv2", CONV)
+        if first is None or inner is None or per_group is None:
+            raise refuse(source, k.key(f"{b}.conv2"), MISSING)
+        pairs.append((first, inner))
+        groups.add(first // per_group[1])
+    if len(groups) != 1:
+        raise refuse(source, where, f"the 3x3 convs of one stage have {sorted(groups)} "
+                     "groups; a stage has one cardinality")
+    card = groups.pop()
+    out: dict[str, Any] = {"cardinality": card}
+    if len(set(pairs)) > 1:
+        return {**out, "inner_widths": [list(p) for p in pairs]}
+    first, inner = pairs[0]
+    base, rest = divmod(inner * 64, max(width // 4 * card, 1))
+    if width % 4 == 0 and not rest and inner_width(width, 4, base, card) == inner:
+        out["base_width"] = base
+    else:
+        out["inner_width"] = inner
+    if first != inner:
+        reduce = inner // first
+        if reduce < 1 or inner // reduce != first:
+            return {"cardinality": card, "inner_widths": [list(p) for p in pairs]}
+        out["reduce_first"] = reduce
+    return out
+
+
+@reader(first="conv1")
+def read_bottleneck(k: Keys, blocks: list[str], preact: bool,
+                    source: str) -> dict[str, Any] | None:
+    """A stage of blocks with three convs: width, cardinality and inner widths."""
+    if k.get(f"{blocks[0]}.conv3") is None:
+        return None
+    width = stage_width(k, blocks, "conv3", source)
+    return {"block": "preact_bottleneck" if preact else "bottleneck", "depth": len(blocks),
+            "width": width,
+            **_widths(k, blocks, width, k.key(f"{blocks[0]}.conv2"), source)}

@@ -1,5 +1,7 @@
-"""Block and stem kinds: each is one schema class plus one lowering function,
-keyed by the literal of the schema's discriminator field."""
+"""Block and stem kinds, keyed by the literal of the schema's discriminator field: each
+is a schema class and its lowering and, for a block kind, the class generated Python
+gives it; each block family (a module of archdsl.blocks) also registers the reader that
+tells its stages in a state_dict (archdsl import)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,38 @@ from pydantic import BaseModel
 
 
 @dataclass(frozen=True)
+class PyClass:
+    """How generated Python names and documents a block kind's class; ``inner``: the
+    branch's convs but the last have a width of their own (the class's ``inner``
+    argument, a bottleneck's), else the block's output width."""
+
+    name: str
+    doc: str
+    inner: bool = False
+
+
+@dataclass(frozen=True)
 class Kind:
     schema: type[BaseModel]
     lower: Callable[..., Any]
+    python: PyClass | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A block family's reader: ``read(keys, blocks, preact, source)`` gives the
+    stage mapping of the canonically named ``blocks`` of one stage (``layer2.0``…), or
+    None where they are not this family's; ``first`` is the local name of a block's first
+    parameter-holding node, whose key shows that the block exists (a reader is asked only
+    where the stage's first block has it)."""
+
+    read: Callable[..., dict[str, Any] | None]
+    first: str
 
 
 BLOCKS: dict[str, Kind] = {}
 STEMS: dict[str, Kind] = {}
+READERS: list[Reader] = []
 
 
 def _literal(schema: type[BaseModel], field: str) -> str:
@@ -26,23 +53,34 @@ def _literal(schema: type[BaseModel], field: str) -> str:
     return str(value)
 
 
-def register(table: dict[str, Kind], schema: type[BaseModel],
-             discriminator: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register(table: dict[str, Kind], schema: type[BaseModel], discriminator: str,
+             python: PyClass | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: file ``lower`` under the schema's discriminator literal."""
 
     def deco(lower: Callable[..., Any]) -> Callable[..., Any]:
         key = _literal(schema, discriminator)
         if key in table:
             raise ValueError(f"kind {key!r} is registered twice")
-        table[key] = Kind(schema, lower)
+        table[key] = Kind(schema, lower, python)
         return lower
 
     return deco
 
 
-def block(schema: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a residual block kind (discriminator ``block``)."""
-    return register(BLOCKS, schema, "block")
+def block(schema: type[BaseModel],
+          python: PyClass) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a residual block kind (discriminator ``block``) and its generated class."""
+    return register(BLOCKS, schema, "block", python)
+
+
+def reader(first: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a block family's state_dict reader (tried in registration order)."""
+
+    def deco(read: Callable[..., Any]) -> Callable[..., Any]:
+        READERS.append(Reader(read, first))
+        return read
+
+    return deco
 
 
 def stem(schema: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

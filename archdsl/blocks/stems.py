@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ..ir.graph import GraphBuilder
 from ..spec.fields import Model, PosInt
+from .layers import Layers
 from .registry import stem
 
 StemPool = Literal["max", "max_ceil", "zero_pad_max", "conv"]
@@ -53,28 +54,28 @@ class DeepStem(Model):
 
 
 def _conv_norm(b: GraphBuilder, x: str, width: int, kernel: int, stride: int,
-               norm: bool) -> str:
-    y = b.conv(x, "conv1", width, kernel, stride=stride)
-    return b.act(b.bn(y, "bn1"), "relu") if norm else y
+               norm: bool, layers: Layers) -> str:
+    y = layers.conv(b, x, "conv1", width, kernel, stride=stride)
+    return layers.norm_act(b, y, "bn1", "relu") if norm else y
 
 
-def _pool(b: GraphBuilder, x: str, pool: str) -> str:
+def _pool(b: GraphBuilder, x: str, pool: str, layers: Layers) -> str:
     """The stem's last halving: a 3x3/2 max-pool or conv, anti-aliased as timm's: the
     conv at stride 1 then the low-pass (keys shift by one), the max-pool at stride 1 then
     the blur, or a 2x2/2 average pool in the max-pool's place."""
-    aa = b.antialias
+    aa = layers.antialias
     if pool == "conv":
-        y = b.conv(x, "maxpool.0", b.shape(x)[0], 3, stride=1 if aa else 2)
+        y = layers.conv(b, x, "maxpool.0", b.shape(x)[0], 3, stride=1 if aa else 2)
         if aa:
-            y = b.downsample(y, "maxpool.1")
+            y = layers.downsample(b, y, "maxpool.1")
         k = 2 if aa else 1
-        return b.act(b.bn(y, f"maxpool.{k}"), f"maxpool.{k + 1}")
+        return layers.norm_act(b, y, f"maxpool.{k}", f"maxpool.{k + 1}")
     if aa and aa[0] == "blur":
         y = b.add("max_pool", "maxpool.0", (x,), kernel=3, stride=1, padding=1,
                   ceil_mode=False)
-        return b.downsample(y, "maxpool.1")
+        return layers.downsample(b, y, "maxpool.1")
     if aa:
-        return b.downsample(x, "maxpool")
+        return layers.downsample(b, x, "maxpool")
     if pool == "zero_pad_max":
         x = b.add("pad", "pad", (x,), padding=1)
     ceil = pool == "max_ceil"
@@ -84,21 +85,21 @@ def _pool(b: GraphBuilder, x: str, pool: str) -> str:
 
 
 @stem(ClassicStem)
-def lower_classic(b: GraphBuilder, x: str, st: ClassicStem) -> str:
-    return _pool(b, _conv_norm(b, x, st.width, 7, 2, st.norm), st.pool)
+def lower_classic(b: GraphBuilder, x: str, st: ClassicStem, layers: Layers) -> str:
+    return _pool(b, _conv_norm(b, x, st.width, 7, 2, st.norm, layers), st.pool, layers)
 
 
 @stem(CifarStem)
-def lower_cifar(b: GraphBuilder, x: str, st: CifarStem) -> str:
-    return _conv_norm(b, x, st.width, 3, 1, st.norm)
+def lower_cifar(b: GraphBuilder, x: str, st: CifarStem, layers: Layers) -> str:
+    return _conv_norm(b, x, st.width, 3, 1, st.norm, layers)
 
 
 @stem(DeepStem)
-def lower_deep(b: GraphBuilder, x: str, st: DeepStem) -> str:
+def lower_deep(b: GraphBuilder, x: str, st: DeepStem, layers: Layers) -> str:
     w1, w2, w3 = st.widths
-    y = b.act(b.bn(b.conv(x, "conv1.0", w1, 3, stride=2), "conv1.1"), "conv1.2")
-    y = b.act(b.bn(b.conv(y, "conv1.3", w2, 3), "conv1.4"), "conv1.5")
-    y = b.conv(y, "conv1.6", w3, 3)
+    y = layers.norm_act(b, layers.conv(b, x, "conv1.0", w1, 3, stride=2), "conv1.1", "conv1.2")
+    y = layers.norm_act(b, layers.conv(b, y, "conv1.3", w2, 3), "conv1.4", "conv1.5")
+    y = layers.conv(b, y, "conv1.6", w3, 3)
     if st.norm:
-        y = b.act(b.bn(y, "bn1"), "relu")
-    return _pool(b, y, st.pool)
+        y = layers.norm_act(b, y, "bn1", "relu")
+    return _pool(b, y, st.pool, layers)

@@ -40,7 +40,8 @@ def _antialias(text: str) -> dict[str, Any] | None:
 
 def _flags() -> list[tuple[str, str, dict[str, Any]]]:
     """(flag, import_spec override, argparse keywords) of each assumption a flag sets."""
-    from ..blocks.common import Placement, Shortcut
+    from ..blocks.common import Placement
+    from ..blocks.shortcut import Shortcut
     from ..blocks.stems import StemPool
 
     forms = Shortcut.model_fields["form"].annotation.__args__  # type: ignore[union-attr]

@@ -15,7 +15,7 @@ import graphviz
 
 from ..analysis.counts import Counts, Row
 from ..ir.graph import Graph, Node
-from ..ir.ops import NORM_OPS
+from ..ir.ops import label, op
 from .render import TooLarge
 
 LEVELS = ("stage", "block", "layer")
@@ -44,19 +44,21 @@ STYLES: dict[str, Style] = {
     "fc": Style("#bcbddc", "box3d", "fc"),
     "other": Style("#f0f0f0", "note", "other"),
 }
-OP_KIND = {"conv2d": "conv", **dict.fromkeys(NORM_OPS, "norm"), "relu": "act",
-           "sigmoid": "act", "max_pool": "pool", "avg_pool": "pool", "global_avg_pool": "pool",
-           "blur_pool": "pool", "pad": "pool",
-           "add": "add", "mul": "add", "one_minus": "add", "scale": "add", "linear": "fc"}
+# the style of each op family (``other`` for the rest); ops the diagram shows unlike
+# their family: a pad draws as the pool it precedes, an ECA conv (an attention's, drawn
+# as SE) and option A's zero-padded shortcut as other
+FAMILY_STYLE = {"conv": "conv", "norm": "norm", "activation": "act", "pool": "pool",
+                "reduce": "pool", "elementwise": "add", "linear": "fc"}
+OP_STYLE = {"pad": "pool", "channel_conv": "other"}
 FUSION_FILL = "#e8e8e8"
 
 
 def _kind(n: Node) -> str:
-    if n.path == "se":
+    if n.role == "attention":
         return "se"
-    if n.name.endswith("fc") and n.op in ("conv2d", "linear"):
+    if n.part == "classifier":
         return "fc"
-    return OP_KIND.get(n.op, "other")
+    return OP_STYLE.get(n.op) or FAMILY_STYLE.get(op(n.op).family, "other")
 
 
 def _si(x: int) -> str:
@@ -71,33 +73,8 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def op_label(n: Node) -> str:
-    """The op with its key attributes: ``conv 3×3/2 g32 → 128``."""
-    a = n.attrs
-    if n.op == "conv2d":
-        s = f"conv {a['kernel']}×{a['kernel']}"
-        s += f"/{a['stride']}" if a["stride"] > 1 else ""
-        s += f" g{a['groups']}" if a["groups"] > 1 else ""
-        s += " WS" if "standardize" in a else ""
-        return f"{s} → {a['out_channels']}"
-    if n.op in ("max_pool", "avg_pool"):
-        ceil = " ceil" if a.get("ceil_mode") and n.op == "max_pool" else ""
-        return f"{n.op.replace('_', ' ')} {a['kernel']}×{a['kernel']}/{a['stride']}{ceil}"
-    if n.op == "linear":
-        return f"fc → {a['out_features']}"
-    if n.op == "scale":
-        return f"× {a['factor']}"
-    if n.op == "channel_conv":
-        return f"ECA conv1d k={a['kernel']}"
-    if n.op == "blur_pool":
-        return f"blur {a['size']}×{a['size']}/{a['stride']}"
-    if n.op == "pad":
-        return f"zero pad {a['padding']}"
-    if n.op in ("evonorm_s0", "frn"):
-        name = {"evonorm_s0": "EvoNorm-S0", "frn": "FRN"}[n.op]
-        return name + (" + act" if a["act"] else "")
-    if n.op == "pad_channels":
-        return f"zero-pad → {a['out_channels']} /{a['stride']}"
-    return n.op.replace("_", " ")
+    """The op with its key attributes: ``conv 3×3/2 g32 → 128`` (the ops table's label)."""
+    return label(n.op, n.attrs)
 
 
 def _counts_line(row: Row | None) -> str:
@@ -193,17 +170,17 @@ def _layer(graph: Graph, counts: Counts | None,
 def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
     """Branch text (convs in order, +SE) and the projection's text (None: identity)."""
     convs = [op_label(n).removeprefix("conv ") for n in nodes
-             if n.op == "conv2d" and n.path == "branch"]
+             if n.op == "conv2d" and n.role == "branch"]
     text = " → ".join(convs)
-    se = [n for n in nodes if n.path == "se" and n.op == "conv2d"]
+    se = [n for n in nodes if n.part == "se" and n.op == "conv2d"]
     if se:
         text += f"\n+ SE (squeeze {se[0].attrs['out_channels']})"
-    eca = [n for n in nodes if n.op == "channel_conv"]
+    eca = [n for n in nodes if n.part == "eca" and n.op == "channel_conv"]
     if eca:
         text += f"\n+ ECA (k={eca[0].attrs['kernel']})"
-    if any(n.path == "gate" for n in nodes):
+    if any(n.role == "gate" for n in nodes):
         text += "\n+ gate"
-    shortcut = [n for n in nodes if n.path == "shortcut"]
+    shortcut = [n for n in nodes if n.role == "shortcut"]
     if not shortcut:
         return text, None
     return text, " + ".join(op_label(n) for n in shortcut if n.op != "relu")
@@ -213,11 +190,11 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
     g = _new_graph(graph, counts, "block")
     brows = {r.name: r for r in counts.blocks} if counts else {}
     srows = {r.name: r for r in counts.stages} if counts else {}
-    stem = [n for n in graph if n.stage == "stem" and n.op != "input"]
-    head = [n for n in graph if n.stage == "head"]
+    stem = [n for n in graph if n.role == "stem" and n.op != "input"]
+    head = [n for n in graph if n.role == "head"]
     g.node("x", f"input\n{_shape(graph.input.shape)}", **_node_attrs("other"))
     g.node("stem", "stem\n" + " → ".join(op_label(n) for n in stem
-                                         if n.op not in (*NORM_OPS, "relu"))
+                                         if op(n.op).family not in ("norm", "activation"))
            + f"\n{_shape(stem[-1].shape)}{_counts_line(srows.get('stem'))}",
            **_node_attrs("conv"))
     g.edge("x", "stem")
@@ -255,7 +232,7 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
            + f"\n{_shape(head[-1].shape)}{_counts_line(srows.get('head'))}",
            **_node_attrs("fc"))
     g.edge(prev, "head")
-    _legend(g, ["conv", *(["se"] if any(n.path == "se" for n in graph) else []), "add",
+    _legend(g, ["conv", *(["se"] if any(n.role == "attention" for n in graph) else []), "add",
                 "other", "fc"])
     return g
 
@@ -281,11 +258,12 @@ def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
             note = (f"first block: stride {max(strides)}, "
                     + (f"projection ({proj})" if proj else "identity shortcut"))
             label = f"{stage}: {kind} ×{len(in_stage)}\n{branch}\n{note}"
-            style = "se" if "SE" in branch else "conv"
+            style = "se" if any(n.part == "se" for n in first) else "conv"
         else:
             label = f"{stage}\n" + " → ".join(op_label(n) for n in nodes
-                                               if n.op not in (*NORM_OPS, "relu", "flatten"))
-            style = "fc" if stage == "head" else "conv"
+                                               if op(n.op).family not in ("norm", "activation")
+                                               and n.op != "flatten")
+            style = "fc" if nodes[-1].role == "head" else "conv"
         label += f"\n{_shape(nodes[-1].shape)}{_counts_line(srows.get(stage))}"
         g.node(stage, label, **_node_attrs(style))
         g.edge(prev, stage)
@@ -300,7 +278,7 @@ def drawn_nodes(graph: Graph, level: str) -> int:
     if level == "layer":
         return len(graph)
     if level == "block":
-        return 3 + sum(2 + any(n.path == "shortcut" for n in nodes)
+        return 3 + sum(2 + any(n.role == "shortcut" for n in nodes)
                        for nodes in graph.blocks().values())
     return 1 + len({n.stage for n in graph if n.op != "input"})
 

@@ -2,8 +2,9 @@
 
 The model class reads like torchvision's: its ``__init__`` lists the stem, each stage as
 a ``nn.Sequential`` of block instances, and the head. Each block kind becomes one class
-whose modules and forward are read off the IR of one of its blocks, with channel counts,
-strides and groups turned back into the class's arguments.
+(named and documented as its family registered it) whose modules and forward are read
+off the IR of one of its blocks by role, with channel counts, strides and groups turned
+back into the class's arguments; each module and expression is the ops table's rendering.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from dataclasses import dataclass, field
 
 from .. import __version__
 from ..analysis.counts import count
+from ..blocks import BLOCKS
+from ..blocks.registry import PyClass
 from ..ir.graph import Graph, Node
-from ..ir.ops import NORM_OPS
+from ..ir.ops import PyArgs, op
 from .jinja import environment
 
-_CLASS = {"basic": "BasicBlock", "bottleneck": "Bottleneck",
-          "preact_basic": "PreActBasicBlock", "preact_bottleneck": "PreActBottleneck"}
-_DOC = {"basic": "Basic block: 3x3, 3x3", "bottleneck": "Bottleneck: 1x1, 3x3, 1x1",
-        "preact_basic": "Pre-activation basic block: (BN, ReLU, 3x3) x 2",
-        "preact_bottleneck": "Pre-activation bottleneck: (BN, ReLU, conv) x 3"}
 WIDTH = 88  # ruff's default line length, so the file is clean under any configuration
 
 
@@ -66,67 +64,21 @@ def wrap(line: str) -> list[str]:
 
 
 def _module(n: Node, ch: dict[str, str], stride: str | None = None,
-            groups: str | None = None, classes: str | None = None) -> list[str]:
-    """Constructor arguments and class of ``n``; ``ch`` maps tensors to channel exprs."""
-    a = n.attrs
-    if n.op == "conv2d":
-        args = [ch[n.inputs[0]], classes or ch[n.name], str(a["kernel"])]
-        s = stride or str(a["stride"])
-        if s != "1":
-            args.append(f"stride={s}")
-        if a["padding"]:
-            args.append(f"padding={a['padding']}")
-        g = groups or str(a["groups"])
-        if g != "1":
-            args.append(f"groups={g}")
-        if not a["bias"]:
-            args.append("bias=False")
-        if "standardize" in a:
-            return ["StdConv2d", *args, f"eps={a['standardize']}"]
-        return ["nn.Conv2d", *args]
-    if n.op == "blur_pool":
-        return ["BlurPool", ch[n.name], str(a["size"]), f"stride={stride or a['stride']}"]
-    if n.op == "channel_conv":
-        k = a["kernel"]
-        return ["nn.Conv1d", "1", "1", str(k), f"padding={(k - 1) // 2}", "bias=False"]
-    if n.op == "evonorm_s0":
-        return ["EvoNormS0", ch[n.name], f"groups={a['groups']}", f"eps={a['eps']}",
-                f"act={a['act']}"]
-    if n.op == "frn":
-        return ["FilterResponseNorm", ch[n.name], f"eps={a['eps']}", f"act={a['act']}"]
-    if n.op == "group_norm":
-        return ["nn.GroupNorm", str(a["groups"]), ch[n.name]] + (
-            [] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
-    if n.op == "batch_norm":
-        return ["nn.BatchNorm2d", ch[n.name]] + ([] if a["eps"] == 1e-5 else [f"eps={a['eps']}"])
-    if n.op == "linear":
-        return ["nn.Linear", str(a["in_features"]), classes or str(a["out_features"])]
-    if n.op == "max_pool":
-        return ["nn.MaxPool2d", str(a["kernel"]), f"stride={a['stride']}",
-                f"padding={a['padding']}"] + (["ceil_mode=True"] if a["ceil_mode"] else [])
-    if n.op == "avg_pool":
-        return ["nn.AvgPool2d", str(a["kernel"]), f"stride={stride or a['stride']}",
-                f"ceil_mode={a['ceil_mode']}", f"count_include_pad={a['count_include_pad']}"]
-    if n.op == "pad":
-        return ["nn.ConstantPad2d", str(a["padding"]), "0.0"]
-    simple = {"relu": "nn.ReLU", "sigmoid": "nn.Sigmoid", "global_avg_pool": "nn.AdaptiveAvgPool2d",
-              "flatten": "nn.Flatten", "dropout": "nn.Dropout"}
-    extra = {"global_avg_pool": ["1"], "flatten": ["1"], "dropout": [str(a.get("p"))]}
-    return [simple[n.op], *extra.get(n.op, [])]
+            groups: str | None = None, classes: str | None = None,
+            top: bool = False) -> list[str]:
+    """Class and constructor arguments of ``n`` (the ops table's rendering); ``ch`` maps
+    tensors to channel expressions."""
+    render = op(n.op).python
+    if render is None:
+        raise NotImplementedError(f"{n.name}: the ops table has no Python rendering of "
+                                  f"op {n.op!r} as a module")
+    inp = ch[n.inputs[0]] if n.inputs else ""
+    return render(n.attrs, PyArgs(inp, classes or ch[n.name], stride, groups, top))
 
 
-def _expr(n: Node, v: list[str]) -> str:
-    """A parameter-free op as an expression over its inputs' variables."""
-    return {
-        "relu": lambda: f"F.relu({v[0]})",
-        "sigmoid": lambda: f"torch.sigmoid({v[0]})",
-        "add": lambda: f"{v[0]} + {v[1]}",
-        "mul": lambda: f"{v[0]} * {v[1]}",
-        "one_minus": lambda: f"1 - {v[0]}",
-        "scale": lambda: f"{v[0]} * {n.attrs.get('factor')}",
-        "global_avg_pool": lambda: f"{v[0]}.mean((2, 3), keepdim=True)",
-        "dropout": lambda: f"F.dropout({v[0]}, {n.attrs.get('p')}, self.training)",
-    }[n.op]()
+def _as_module(n: Node) -> bool:
+    """Whether generated Python runs ``n`` as a module (it has no expression form)."""
+    return op(n.op).py_expr is None
 
 
 @dataclass
@@ -141,33 +93,41 @@ class _Block:
     forward: list[str] = field(default_factory=list)
 
 
-def _squeeze(n: Node) -> bool:
-    """Whether ``n`` is SE's squeeze (``fc1``, under the layout's SE name)."""
-    return n.path == "se" and n.local.endswith(".fc1")
+def _squeeze(nodes: list[Node]) -> Node | None:
+    """SE's squeeze among a block's nodes (its first conv), if the block has SE."""
+    return next((n for n in nodes if n.part == "se" and n.op == "conv2d"), None)
 
 
 def _first_differs(nodes: list[Node]) -> bool:
     """Whether a bottleneck's first 1x1 outputs another width than its 3x3."""
-    convs = [n for n in nodes if n.op == "conv2d" and n.path == "branch"]
+    convs = [n for n in nodes if n.op == "conv2d" and n.role == "branch"]
     return len(convs) == 3 and convs[0].attrs["out_channels"] != convs[1].attrs["out_channels"]
+
+
+def _py_class(kind: str) -> PyClass:
+    """The generated class of a block kind, as its family registered it."""
+    py = BLOCKS[kind].python
+    if py is None:
+        raise NotImplementedError(f"block kind {kind!r} registered no generated-Python class")
+    return py
 
 
 def _signature(kind: str, nodes: list[Node]) -> tuple:
     keep = ("kernel", "padding", "bias", "factor", "p", "standardize", "act", "groups")
     # a projection wider than 1x1 (SENet-154's 3x3 where strided) is a class of its own
-    wide = max((n.attrs["kernel"] for n in nodes if n.path == "shortcut" and n.op == "conv2d"),
+    wide = max((n.attrs["kernel"] for n in nodes if n.role == "shortcut" and n.op == "conv2d"),
                default=1)
     return (kind, _first_differs(nodes), wide if wide > 1 else None,
             tuple((n.local, n.op, tuple((k, n.attrs[k]) for k in keep if k in n.attrs))
-                  for n in nodes if n.path != "shortcut"))
+                  for n in nodes if n.role != "shortcut"))
 
 
 def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
     first = graph[nodes[0].inputs[0]]
-    convs = [n for n in nodes if n.op == "conv2d" and n.path == "branch"]
+    convs = [n for n in nodes if n.op == "conv2d" and n.role == "branch"]
     args: dict[str, int | bool] = {"in_channels": first.shape[0],
                                    "out_channels": nodes[-1].shape[0]}
-    if "bottleneck" in kind:
+    if _py_class(kind).inner:
         args["inner"] = convs[1].attrs["out_channels"]
         if _first_differs(nodes):
             args["first"] = convs[0].attrs["out_channels"]
@@ -175,45 +135,46 @@ def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
     groups = max(c.attrs["groups"] for c in convs)
     if groups > 1:
         args["groups"] = groups
-    se = [n for n in nodes if _squeeze(n)]
+    se = _squeeze(nodes)
     if se:
-        args["se_channels"] = se[0].attrs["out_channels"]
-    args["project"] = any(n.path == "shortcut" and n.op != "scale" and n.op != "dropout"
+        args["se_channels"] = se.attrs["out_channels"]
+    args["project"] = any(n.role == "shortcut" and n.op != "scale" and n.op != "dropout"
                           for n in nodes)
     return args
 
 
 def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -> _Block:
     """One class for blocks of one kind and structure, read off a representative."""
-    rep = max(members, key=lambda ns: (sum(n.path == "shortcut" for n in ns),
+    rep = max(members, key=lambda ns: (sum(n.role == "shortcut" for n in ns),
                                        max(n.attrs.get("stride", 1) for n in ns)))
     args = _args(graph, rep, kind)
-    b = _Block(cls, _DOC[kind] + ".", "inner" in args, "groups" in args, "se_channels" in args,
-               "first" in args)
+    b = _Block(cls, _py_class(kind).doc + ".", "inner" in args, "groups" in args,
+               "se_channels" in args, "first" in args)
     x = rep[0].inputs[0]
-    branch = [n for n in rep if n.op == "conv2d" and n.path == "branch"]
+    branch = [n for n in rep if n.op == "conv2d" and n.role == "branch"]
+    squeeze = _squeeze(rep)
     ch = {x: "in_channels"}
     for n in rep:
         if n.op == "conv2d":
             ch[n.name] = (
-                "se_channels" if _squeeze(n) else
+                "se_channels" if n is squeeze else
                 "first" if b.first and n is branch[0] else
-                "inner" if b.inner and n.path == "branch" and n is not branch[-1]
+                "inner" if b.inner and n.role == "branch" and n is not branch[-1]
                 else "out_channels")
         else:
             ch[n.name] = ch[n.inputs[0]]
     strided = args["stride"] > 1
-    proj = [n for n in rep if n.path == "shortcut" and n.op not in ("scale", "dropout")]
+    proj = [n for n in rep if n.role == "shortcut" and n.op not in ("scale", "dropout")]
     for n in rep:
-        if n.path == "shortcut" or n.op not in ("conv2d", *NORM_OPS, "blur_pool", "avg_pool"):
+        if n.role == "shortcut" or not _as_module(n):
             continue
         s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
         g = "groups" if n.attrs.get("groups", 1) > 1 else None
         if "." not in n.local:
             head, *rest = _module(n, ch, s, g)
             b.init.append(_call(f"self.{n.local} = {head}", rest))
-    for path in ("se", "gate"):
-        subs = [n for n in rep if n.path == path and n.op in ("conv2d", "channel_conv")]
+    for role in ("attention", "gate"):
+        subs = [n for n in rep if n.role == role and n.op in ("conv2d", "channel_conv")]
         if subs:  # the container as the layout names it (se, se_module, gate)
             b.init.append(f"self.{subs[0].local.split('.')[0]} = nn.Module()")
             for n in subs:
@@ -258,6 +219,7 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
         for i in n.inputs:
             consumers[i] = consumers.get(i, 0) + 1
     var = {x: "x"}
+    op_of = {n.name: n.op for n in rep}
     lines: list[str] = []
     shortcut_done = False
     for n in rep:
@@ -275,24 +237,24 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
             var[n.name] = "shortcut"
             continue
         ins = [var[i] for i in n.inputs]
-        if n.path == "shortcut":  # scale or dropout on the shortcut
+        if n.role == "shortcut":  # scale or dropout on the shortcut
             if not shortcut_done:
                 lines.append(f"shortcut = {ins[0]}")
                 ins, shortcut_done = ["shortcut"], True
             name = "shortcut"
-        elif n.path == "se" and n.op != "mul":
+        elif n.role == "attention" and n.op != "mul":
             name = "s"
-        elif n.path == "gate" and n.local not in ("gate.branch",):
-            name = "g" if n.local != "gate.shortcut" else "shortcut"
-            if n.local == "gate.complement":
-                name = "keep"
+        elif n.role == "gate" and n.op == "one_minus":
+            name = "keep"
+        elif n.role == "gate" and n.op == "mul" and op_of.get(n.inputs[0]) == "one_minus":
+            name = "shortcut"  # (1 - g)·shortcut
+        elif n.role == "gate" and n.op != "mul":  # the gate's conv and sigmoid
+            name = "g"
         else:
             name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
-        module = n.op in ("conv2d", *NORM_OPS, "blur_pool", "avg_pool")
-        if n.op == "channel_conv":  # across the channels of the pooled (N, C, 1, 1) map
-            call = f"self.{n.local}({ins[0]}.view({ins[0]}.shape[0], 1, -1)).view_as({ins[0]})"
-        else:
-            call = f"self.{n.local}({ins[0]})" if module else _expr(n, ins)
+        d = op(n.op)
+        call = d.py_call.format(*ins, module=n.local) if d.py_expr is None else \
+            d.py_expr.format(*ins, **n.attrs)
         lines.append(f"{name} = {call}")
         var[n.name] = name
     last = var[rep[-1].name]
@@ -303,10 +265,8 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
 def _top_module(n: Node, graph: Graph) -> str:
     ch = {i: str(graph[i].shape[0]) for i in n.inputs}
     ch[n.name] = str(n.shape[0])
-    fc = n.name.endswith("fc")
-    head, *rest = _module(n, ch, classes="num_classes" if fc else None)
-    if n.op in ("relu",):
-        rest = ["inplace=True"]
+    fc = n.name.endswith("fc")  # (a name test: corrected in the next commit)
+    head, *rest = _module(n, ch, classes="num_classes" if fc else None, top=True)
     return _call(head, rest)
 
 
@@ -322,7 +282,7 @@ def to_python(graph: Graph, source: str) -> str:
     for sig, names in variants.items():
         kind = sig[0]
         used[kind] = used.get(kind, 0) + 1
-        cls = _CLASS[kind] + ("" if used[kind] == 1 else str(used[kind]))
+        cls = _py_class(kind).name + ("" if used[kind] == 1 else str(used[kind]))
         block_defs.append(_block_class(graph, kind, [blocks[n] for n in names], cls))
         for n in names:
             classes[n] = cls

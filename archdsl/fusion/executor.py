@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from ..emit.torch import FUNCTIONS, MODULES, ArchdslModule, build_model, standardized
+from ..emit.layers import standardized
+from ..emit.torch import ArchdslModule, build_model, module
+from ..emit.torch import call as call_of
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 from .planner import FusionPlan, plan_for
@@ -309,8 +311,7 @@ class _Fuser:
                 val[n.name] = call(torch.addcmul, (arg(n, short), arg(n, mul.inputs[0]),
                                                    val[self.value_of(mul.inputs[1])]), {},
                                    n.name)
-            elif n.op in MODULES:
-                m = MODULES[n.op](n)
+            elif (m := module(n)) is not None:
                 own = {k: v for k, v in self.sd.items() if k.startswith(n.name + ".")}
                 if own:
                     m = m.to(device=next(iter(own.values())).device, dtype=self.dtype)
@@ -319,7 +320,7 @@ class _Fuser:
                 mods[n.name] = m
                 val[n.name] = fxg.call_module(n.name, tuple(arg(n, i) for i in n.inputs))
             else:
-                fn, extra, kw = FUNCTIONS[n.op](n)
+                fn, extra, kw = call_of(n)
                 val[n.name] = call(fn, tuple(arg(n, i) for i in n.inputs) + extra, kw, n.name)
         fxg.output(val[self.value_of(g.output.name)])
         model = ArchdslModule(mods, fxg, class_name="ArchdslFused")
@@ -327,7 +328,7 @@ class _Fuser:
         return model.eval()
 
 
-def fuse(model_or_spec: nn.Module | Spec | Graph | str | os.PathLike[str],
+def fuse(model_or_spec: nn.Module | Spec | Graph,
          plan_or_device: FusionPlan | str | os.PathLike[str] | None = None, *,
          dtype: torch.dtype | None = None) -> fx.GraphModule:
     """A fused copy of a built module (or of a fresh one built from a spec), in eval mode,

@@ -13,10 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..ir.ops import OPS
+from ..ir.ops import FAMILIES, OPS, family_ops
 from ..spec.errors import Location, SpecError, did_you_mean, format_path
 from ..spec.loader import Path_, Positions, parse_yaml, read_text
-from .rules import ACTIVATIONS, EXECUTABLE, EXECUTES, NEEDS, OPTIONS, RULES
+from .rules import EXECUTABLE, EXECUTES, NEEDS, OPTIONS, RULES
 from .state import RuleUse
 
 
@@ -44,6 +44,9 @@ class Profile:
 
     def kernel_types(self, op: str) -> list[str]:
         """The kernels one unfused IR op becomes (none for an op the device drops)."""
+        if op not in self.ops:  # an op defined after the profile was read
+            raise ValueError(f"profile {self.name} has no kernels for op {op!r}: it was "
+                             "defined after the profile was read")
         return list(self.ops[op])
 
 
@@ -130,12 +133,14 @@ def _setting(doc: _Doc, value: Any, path: Path_) -> Any:
     return value
 
 
-def _one_of(choices: Sequence[str], what: str) -> Check:
-    """A string among ``choices`` (``what`` says what they are: ``an IR op``)."""
+def _one_of(choices: Sequence[str] | Callable[[], Sequence[str]], what: str) -> Check:
+    """A string among ``choices`` (``what`` says what they are: ``an IR op``), or among
+    what ``choices()`` gives when the check runs (the ops table as it is then)."""
     def check(doc: _Doc, value: Any, path: Path_) -> str:
-        if _text(doc, value, path) not in choices:
-            doc.fail(path, f"{value!r} is not {what}; {did_you_mean(value, choices)}"
-                     f"allowed: {', '.join(choices)}")
+        allowed = choices() if callable(choices) else choices
+        if _text(doc, value, path) not in allowed:
+            doc.fail(path, f"{value!r} is not {what}; {did_you_mean(value, allowed)}"
+                     f"allowed: {', '.join(allowed)}")
         return value
     return check
 
@@ -148,10 +153,10 @@ def _list_of(item: Check) -> Check:
     return check
 
 
-def _mapping_of(keys: Sequence[str] | None, item: Check) -> Check:
-    """A mapping with keys among ``keys`` (any, if None), each value checked by ``item``."""
+def _mapping_of(keys: Callable[[], Sequence[str]] | None, item: Check) -> Check:
+    """A mapping with keys among ``keys()`` (any, if None), each value checked by ``item``."""
     def check(doc: _Doc, value: Any, path: Path_) -> dict[str, Any]:
-        doc.mapping(value, path, keys)
+        doc.mapping(value, path, keys() if keys else None)
         return {k: item(doc, v, path + (k,)) for k, v in value.items()}
     return check
 
@@ -164,14 +169,43 @@ def _fields(checks: dict[str, Check], needs: Sequence[str] = ()) -> Check:
     return check
 
 
-_OP = _one_of(list(OPS), "an IR op")
+def _ops_and_families() -> list[str]:
+    return [*OPS, *(f for f in FAMILIES if f not in OPS)]
+
+
+def _expand(names: list[str]) -> list[str]:
+    """Op names, each family name replaced by the ops of that family (table order)."""
+    out: list[str] = []
+    for n in names:
+        out += [o for o in (family_ops(n) if n in FAMILIES else (n,)) if o not in out]
+    return out
+
+
+def _ops_list(item: Check) -> Check:
+    """A list of ops and op families, read as the ops they name."""
+    def check(doc: _Doc, value: Any, path: Path_) -> list[str]:
+        return _expand(_list_of(item)(doc, value, path))
+    return check
+
+
+def _by_op(doc: _Doc, value: Any, path: Path_) -> dict[str, list[str]]:
+    """A mapping of ops and op families to kernels, read per op (an op's own entry
+    first, else its family's)."""
+    given = _mapping_of(_ops_and_families, _KERNELS)(doc, value, path)
+    return {o: given[o] if o in given else given[d.family] for o, d in OPS.items()
+            if o in given or d.family in given}
+
+
+_OP = _one_of(lambda: list(OPS), "an IR op")
+_OP_OR_FAMILY = _one_of(_ops_and_families, "an IR op or op family")
 _KERNELS = _list_of(_text)
-_PER_OP = _mapping_of(list(OPS), _KERNELS)
-# the kinds of rule options (archdsl.fusion.rules.OPTIONS)
+# the kinds of rule options (archdsl.fusion.rules.OPTIONS); ops, activations and per_op
+# take op families too (``activation``: every activation the ops table has)
 _OPTION_KINDS: dict[str, Check] = {
-    "flag": _flag, "ops": _list_of(_OP),
-    "activations": _list_of(_one_of(ACTIVATIONS, "an activation")),
-    "chains": _list_of(_list_of(_OP)), "per_op": _PER_OP}
+    "flag": _flag, "ops": _ops_list(_OP_OR_FAMILY),
+    "activations": _ops_list(_one_of(lambda: [*family_ops("activation"), "activation"],
+                                     "an activation or the family activation")),
+    "chains": _list_of(_list_of(_OP)), "per_op": _by_op}
 _ENGINE = _fields({
     "name": _text, "version": _text, "modelled": _flag, "count": _text,
     "settings": _mapping_of(None, _setting), "labels": _mapping_of(None, _text),
@@ -191,21 +225,28 @@ def _rule(doc: _Doc, value: Any, path: Path_) -> RuleUse:
                    {k: v for k, v in use.items() if k != "id"})
 
 
-def _ops(doc: _Doc, value: Any, path: Path_) -> dict[str, list[str]]:
+def _kernels_by_op(doc: _Doc, given: dict[str, list[str]], name: str) -> dict[str, list[str]]:
     """``ops``: the kernels of every IR op but ``input`` (which may have some: a layout
-    transform of the image), as every counter prices every op."""
-    ops = _PER_OP(doc, value, path)
-    if missing := [o for o in OPS if o != "input" and o not in ops]:
-        doc.fail(path, f"no kernels for {', '.join(missing)}; every IR op but input needs "
-                 "its list of kernels ([] for one the device drops)")
-    return ops
+    transform of the image), as every counter prices every op: the op's own entry, else
+    what the op's definition says this device (by profile ``name``) runs it as, else its
+    family's entry."""
+    out = {}
+    for o, d in OPS.items():
+        if o in given or name in d.kernels or d.family in given:
+            out[o] = given[o] if o in given else d.kernels.get(name, given.get(d.family))
+    if missing := [o for o in OPS if o != "input" and o not in out]:
+        doc.fail(("ops",), f"no kernels for {', '.join(missing)}; every IR op but input "
+                 "needs its list of kernels ([] for one the device drops), its own or its "
+                 f"family's (families: {', '.join(FAMILIES[1:])})")
+    return out
 
 
 _PROFILE = _fields({
     "name": _text, "description": _text, "models": _text, "modelled_from": _text,
     "hardware": _list_of(_one_of(HARDWARE, "hardware archdsl runs on")),
     "executes": _list_of(_one_of(EXECUTABLE, "a rule archdsl.fuse() carries out")),
-    "engine": _ENGINE, "rules": _list_of(_rule), "ops": _ops}, needs=("name", "ops"))
+    "engine": _ENGINE, "rules": _list_of(_rule),
+    "ops": _mapping_of(_ops_and_families, _KERNELS)}, needs=("name", "ops"))
 
 
 def read_profile(text: str, shown: str) -> Profile:
@@ -227,7 +268,8 @@ def read_profile(text: str, shown: str) -> Profile:
             doc.fail(("rules", i, "activations"), "archdsl.fuse() runs this rule as cuDNN's "
                      "conv+ReLU kernel: it needs activations: [relu]")
     return Profile(p["name"], p.get("description", ""), p.get("models", ""),
-                   tuple(p.get("rules", ())), p["ops"], p.get("modelled_from", ""), engine,
+                   tuple(p.get("rules", ())), _kernels_by_op(doc, p["ops"], p["name"]),
+                   p.get("modelled_from", ""), engine,
                    tuple(p.get("hardware", ())), executes)
 
 

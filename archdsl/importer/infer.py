@@ -10,15 +10,15 @@ they cannot tell is assumed (``Draft.assume``), with the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from ..blocks.bottleneck import inner_width
+from ..blocks import READERS
 from ..layouts import name_in
 from ..spec.fields import ECA, SE
 from .draft import Draft, refuse
+from .keys import CONV, CONV1D, LINEAR, MISSING, WHY, Keys, Shapes
 
-Shapes = Mapping[str, tuple[int, ...]]
+__all__ = ["FOREIGN", "MISSING", "WHY", "foreign_key", "infer"]
 
 # constructs of neighbouring families, recognised by a module's class name (modules) or
 # by a key (checkpoints; None: no weights show it); the capture group of the key pattern
@@ -31,36 +31,6 @@ FOREIGN: tuple[tuple[str, str | None, str], ...] = (
     ("DropBlock2d", None, "DropBlock"),
 )
 
-MISSING = ("is not in the source: a truncated checkpoint, or a network archdsl reads "
-           "differently")
-WHY = {
-    "input_size": "a checkpoint does not record its input size; --input-size",
-    "strides": "a checkpoint cannot tell stage strides or dilation (no weights); --strides",
-    "stride_on": "a checkpoint cannot tell the MSRA stride on the first 1x1 from v1.5's on "
-                 "the 3x3 (identical weights); --stride-on 1x1",
-    "stem_pool": "the stem pool has no weights: its padding or ceil mode can't be told; "
-                 "--stem-pool max_ceil|zero_pad_max",
-    "antialias": "anti-aliasing blur or average pools have no weights; --anti-alias "
-                 "blur|avg",
-    "antialias_kind": "the anti-aliasing pool has no weights: blur or average can't be "
-                      "told; --anti-alias avg",
-    "downsample": "ResNet-v2's average-pool shortcut has no weights (resnetv2_50 and "
-                  "resnetv2_50d both hold only downsample.conv); --downsample avgpool",
-    "conv": "weight standardisation keeps the keys and shapes of a plain conv (BiT); "
-            "--conv standardized",
-    "conv_eps": "ε of the standardisation has no weight; --conv-eps",
-    "norm_groups": "a group norm's group count has no weight; --norm-groups",
-    "norm_eps": "ε has no weight; --norm-eps",
-    "se": "both roundings give these SE widths; --se-rounding",
-    "placement": "relu_before_add and relu_preact have the same weights; --placement",
-    "shortcut_form": "a scaled or dropout shortcut has the same weights; --shortcut-scale, "
-                     "--shortcut-dropout",
-    "gate_form": "exclusive and shortcut-only gating have the same weights; "
-                 "--shortcut-form shortcut_gating",
-    "dropout": "dropout has no weights (training only); --dropout",
-}
-
-
 def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
     """(module, construct) of the first key that shows a neighbouring family's construct."""
     for key in shapes:
@@ -71,39 +41,14 @@ def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
     return None
 
 
-class _Keys:
-    """A state_dict's shapes by canonical names through a layout; a shape read for its
-    sizes (``dims`` given) must have those dimensions, none 0, or the key is refused."""
-
-    def __init__(self, shapes: Shapes, layout: str, deep: bool, source: str) -> None:
-        self.shapes, self.layout, self.deep, self.source = shapes, layout, deep, source
-
-    def key(self, canonical: str, param: str = "weight", op: str = "") -> str:
-        return f"{name_in(self.layout, canonical, op, deep=self.deep)}.{param}"
-
-    def get(self, canonical: str, dims: tuple[int, ...] = ()) -> tuple[int, ...] | None:
-        key = self.key(canonical)
-        shape = self.shapes.get(key)
-        if shape is not None and dims and (len(shape) not in dims or 0 in shape):
-            raise refuse(self.source, key, f"has shape {list(shape)}; allowed: "
-                         f"{' or '.join(map(str, dims))} dimensions, none of them 0")
-        return shape
-
-    def out(self, canonical: str) -> int | None:  # a conv's output channels
-        shape = self.get(canonical, CONV)
-        return shape[0] if shape else None
-
-
-CONV, CONV1D, LINEAR = (4,), (3,), (2, 4)  # a 1x1 conv may stand for a linear
-
-
 def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
     """The naming layout and whether the stem is deep, from the stem's keys."""
+    firsts = list(dict.fromkeys(r.first for r in READERS))  # a first block's first key
     for layout in ("timm_senet", "timm_resnetv2", "torchvision"):
         for deep in (True, False):
             stem = name_in(layout, "conv1.3" if deep else "conv1", deep=deep)
-            first = name_in(layout, "layer1.0.conv1")
-            if f"{stem}.weight" in shapes and f"{first}.weight" in shapes:
+            if f"{stem}.weight" in shapes and any(
+                    f"{name_in(layout, f'layer1.0.{f}')}.weight" in shapes for f in firsts):
                 return layout, deep
     first = next(iter(shapes), "")
     raise refuse(source, first, "not a ResNet-family state_dict: no stem conv (conv1, "
@@ -111,7 +56,7 @@ def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
                  "stages.0.blocks.0)")
 
 
-def _stem(k: _Keys, d: Draft, source: str) -> None:
+def _stem(k: Keys, d: Draft, source: str) -> None:
     spec = d.spec
     if k.deep:
         spec["stem"] = {"kind": "deep", "widths": [k.out(f"conv1.{i}") for i in (0, 3, 6)]}
@@ -162,39 +107,6 @@ def _se(widths: list[int], squeezes: list[int], layout: str) -> dict[str, dict[s
     return out
 
 
-def _bottleneck(k: _Keys, blocks: list[str], width: int, where: str,
-                source: str) -> dict[str, Any]:
-    """cardinality, and base_width, inner_width, reduce_first or inner_widths."""
-    pairs = []
-    groups = set()
-    for b in blocks:
-        first, inner = k.out(f"{b}.conv1"), k.out(f"{b}.conv2")
-        per_group = k.get(f"{b}.conv2", CONV)
-        if first is None or inner is None or per_group is None:
-            raise refuse(source, k.key(f"{b}.conv2"), MISSING)
-        pairs.append((first, inner))
-        groups.add(first // per_group[1])
-    if len(groups) != 1:
-        raise refuse(source, where, f"the 3x3 convs of one stage have {sorted(groups)} "
-                     "groups; a stage has one cardinality")
-    card = groups.pop()
-    out: dict[str, Any] = {"cardinality": card}
-    if len(set(pairs)) > 1:
-        return {**out, "inner_widths": [list(p) for p in pairs]}
-    first, inner = pairs[0]
-    base, rest = divmod(inner * 64, max(width // 4 * card, 1))
-    if width % 4 == 0 and not rest and inner_width(width, 4, base, card) == inner:
-        out["base_width"] = base
-    else:
-        out["inner_width"] = inner
-    if first != inner:
-        reduce = inner // first
-        if reduce < 1 or inner // reduce != first:
-            return {"cardinality": card, "inner_widths": [list(p) for p in pairs]}
-        out["reduce_first"] = reduce
-    return out
-
-
 def infer(shapes: Shapes, source: str, name: str) -> Draft:
     """The spec of the network whose state_dict has these ``shapes``; raises the one-line
     refusal (a SpecError) when it is not a network archdsl can say."""
@@ -202,7 +114,7 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
     if found:
         raise refuse(source, found[0], f"{found[1]} has no spec form")
     layout, deep = _layout(shapes, source)
-    k = _Keys(shapes, layout, deep, source)
+    k = Keys(shapes, layout, deep, source)
     d = Draft({"name": name, "layout": layout})
     spec = d.spec
     stem_shape = k.get("conv1.0" if deep else "conv1", CONV)
@@ -225,20 +137,22 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
     return d
 
 
-def _block_names(k: _Keys) -> list[list[str]]:
-    """Each stage's block names (canonical), as far as their first conv goes."""
+def _block_names(k: Keys) -> list[list[str]]:
+    """Each stage's block names (canonical), as far as the blocks' first keys go (the
+    first parameter of any block family's block)."""
+    firsts = list(dict.fromkeys(r.first for r in READERS))
     stages = []
     while True:
         i = len(stages) + 1
         blocks = []
-        while k.get(f"layer{i}.{len(blocks)}.conv1") is not None:
+        while any(k.get(f"layer{i}.{len(blocks)}.{f}") is not None for f in firsts):
             blocks.append(f"layer{i}.{len(blocks)}")
         if not blocks:
             return stages
         stages.append(blocks)
 
 
-def _projection(k: _Keys, b: str) -> tuple[str, int] | None:
+def _projection(k: Keys, b: str) -> tuple[str, int] | None:
     """The projection of block ``b``: (downsample kind, kernel), or None."""
     d0, d1 = k.get(f"{b}.downsample.0"), k.get(f"{b}.downsample.1")
     if d0 is not None and len(d0) == 4:
@@ -248,7 +162,7 @@ def _projection(k: _Keys, b: str) -> tuple[str, int] | None:
     return None
 
 
-def _stages(k: _Keys, d: Draft, source: str) -> None:
+def _stages(k: Keys, d: Draft, source: str) -> None:
     spec = d.spec
     stages_blocks = _block_names(k)
     # pre-activation blocks: ResNetV2's names, or a final norm before the head
@@ -258,22 +172,11 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
     inputs: list[int] = []
     for blocks in stages_blocks:
         b0 = blocks[0]
-        bottleneck = k.get(f"{b0}.conv3") is not None
-        last = "conv3" if bottleneck else "conv2"
-        width = k.out(f"{b0}.{last}")
-        if width is None:
-            raise refuse(source, k.key(f"{b0}.{last}"), MISSING)
-        for b in blocks[1:]:
-            if k.out(f"{b}.{last}") is None:
-                raise refuse(source, k.key(f"{b}.{last}"), MISSING)
-            if k.out(f"{b}.{last}") != width:
-                raise refuse(source, k.key(f"{b}.{last}"), f"ends at {k.out(f'{b}.{last}')} "
-                             f"channels, the stage's first block at {width}; a stage has "
-                             "one width")
-        block = ("preact_" if preact else "") + ("bottleneck" if bottleneck else "basic")
-        stage: dict[str, Any] = {"block": block, "depth": len(blocks), "width": width}
-        if bottleneck:
-            stage.update(_bottleneck(k, blocks, width, k.key(f"{b0}.conv2"), source))
+        stage = next((s for r in READERS if k.get(f"{b0}.{r.first}") is not None
+                      and (s := r.read(k, blocks, preact, source)) is not None), None)
+        if stage is None:
+            raise refuse(source, k.key(f"{b0}.conv1"), "a block no block family reads")
+        width = stage["width"]
         _attention(k, stage, blocks, source)
         if k.get(f"{b0}.bn_out") is not None:
             stage["placement"] = "bn_after_add"
@@ -289,7 +192,7 @@ def _stages(k: _Keys, d: Draft, source: str) -> None:
     _placements(k, d, source)
 
 
-def _attention(k: _Keys, stage: dict[str, Any], blocks: list[str], source: str) -> None:
+def _attention(k: Keys, stage: dict[str, Any], blocks: list[str], source: str) -> None:
     """SE (its squeeze width, turned into SE fields across stages later) or ECA."""
     b0 = blocks[0]
     fc1, conv = k.get(f"{b0}.se.fc1", CONV), k.get(f"{b0}.se.conv", CONV1D)
@@ -306,7 +209,7 @@ def _attention(k: _Keys, stage: dict[str, Any], blocks: list[str], source: str) 
         stage["eca"] = {"kernel": conv[-1]}
 
 
-def _shortcut(k: _Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
+def _shortcut(k: Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
               source: str) -> None:
     """The shortcut's kind, form and projection, and the stage strides they show."""
     stages, sc = d.spec["stages"], d.spec["shortcut"]
@@ -342,7 +245,7 @@ def _shortcut(k: _Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
         d.assume("shortcut_form", {"form": "identity"}, WHY["shortcut_form"])
 
 
-def _placements(k: _Keys, d: Draft, source: str) -> None:
+def _placements(k: Keys, d: Draft, source: str) -> None:
     """What the layout implies of its blocks; the placement and stride assumptions; the SE
     fields from the squeeze widths."""
     stages = d.spec["stages"]
@@ -380,7 +283,7 @@ def _placements(k: _Keys, d: Draft, source: str) -> None:
             d.assume("se", first, WHY["se"])
 
 
-def _head(k: _Keys, d: Draft, source: str) -> None:
+def _head(k: Keys, d: Draft, source: str) -> None:
     """The classes of a classifier; none where the source has no keys under it at all."""
     spec = d.spec
     fc = k.get("fc", LINEAR)

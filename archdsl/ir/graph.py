@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from .ops import Shape, ShapeError, op
+
+# where a node sits: outside the blocks (stem, head), or on one of a block's paths
+ROLES = ("stem", "branch", "shortcut", "attention", "gate", "head")
 
 
 @dataclass(frozen=True, eq=False)
@@ -15,7 +19,11 @@ class Node:
 
     ``name`` is unique and, for ops with parameters, the state_dict prefix
     (``layer1.0.conv1``). ``stage`` is ``stem``, ``layer1``… or ``head``;
-    ``block`` is the residual block (``layer1.0``) or None outside blocks.
+    ``block`` is the residual block (``layer1.0``) or None outside blocks. ``role`` is
+    the part of the network the node is on, set by the lowering that made it (ROLES), and
+    ``part`` the construct within that role where there are several (an attention's kind,
+    ``se`` or ``eca``; a gate's form; the head's ``classifier``); a layout's renaming never
+    touches either.
     """
 
     name: str
@@ -25,20 +33,13 @@ class Node:
     shape: Shape
     stage: str
     block: str | None = None
+    role: str = "stem"
+    part: str | None = None
 
     @property
     def local(self) -> str:
         """The name inside its block (``conv1``, ``se.fc1``), or the full name outside."""
         return self.name[len(self.block) + 1:] if self.block else self.name
-
-    @property
-    def path(self) -> str:
-        """Which part of its block the node is on: branch, shortcut, se or gate."""
-        for prefix, path in (("downsample", "shortcut"), ("shortcut", "shortcut"),
-                             ("se.", "se"), ("se_module.", "se"), ("gate.", "gate")):
-            if self.block and self.local.startswith(prefix):
-                return path
-        return "branch"
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,14 +99,21 @@ class GraphBuilder:
         self._shapes: dict[str, Shape] = {}
         self.stage = "stem"
         self.block: str | None = None
+        # the role and part of the nodes added now (Node.role, Node.part): scope() sets them
+        self.role, self.part = "stem", None
         self.kinds: dict[str, str] = {}
-        # what bn() adds: the spec's norm kind, as an op and its attributes
-        self.norm: tuple[str, dict[str, Any]] = ("batch_norm", {"eps": 1e-5})
-        # anti-aliased downsampling: (kind, blur taps), or None for strided convs
-        self.antialias: tuple[str, int] | None = None
-        # weight standardisation of every conv without a bias: its ε, or None
-        self.standardize: float | None = None
         self.add("input", "x", (), shape=tuple(input_shape))
+
+    @contextmanager
+    def scope(self, role: str, part: str | None = None) -> Iterator[None]:
+        """Nodes added inside are on ``role`` (one of ROLES), as ``part``."""
+        assert role in ROLES, role
+        outer = self.role, self.part
+        self.role, self.part = role, part
+        try:
+            yield
+        finally:
+            self.role, self.part = outer
 
     def shape(self, name: str) -> Shape:
         return self._shapes[name]
@@ -119,43 +127,24 @@ class GraphBuilder:
             shape = op(op_name).shape(attrs, ins)
         except ShapeError as exc:
             raise ShapeError(f"{name} ({op_name}): {exc}", exc.field) from None
-        node = Node(name, op_name, inputs, attrs, tuple(shape), self.stage, self.block)
+        node = Node(name, op_name, inputs, attrs, tuple(shape), self.stage, self.block,
+                    self.role, self.part)
         self._nodes.append(node)
         self._shapes[name] = node.shape
         return name
 
     def conv(self, x: str, name: str, out: int, kernel: int, *, stride: int = 1,
-             groups: int = 1, bias: bool = False, padding: int | None = None) -> str:
-        """A 2-D convolution; padding defaults to kernel // 2 ("same" at stride 1). A conv
-        without a bias standardises its weights where the spec says so (BiT's StdConv2d;
-        SE's FCs and a conv classifier, with biases, keep plain weights)."""
-        ws = {} if bias or self.standardize is None else {"standardize": self.standardize}
+             groups: int = 1, bias: bool = False, padding: int | None = None,
+             **extra: Any) -> str:
+        """A 2-D convolution; padding defaults to kernel // 2 ("same" at stride 1);
+        ``extra``: optional attributes (ops.OPTIONAL_ATTRS)."""
         return self.add("conv2d", name, (x,), in_channels=self._shapes[x][0],
                         out_channels=out, kernel=kernel, stride=stride,
                         padding=kernel // 2 if padding is None else padding,
-                        groups=groups, bias=bias, **ws)
-
-    def bn(self, x: str, name: str) -> str:
-        """The spec's normalization (BatchNorm unless it says otherwise)."""
-        op_name, attrs = self.norm
-        return self.add(op_name, name, (x,), **attrs)
-
-    def downsample(self, x: str, name: str) -> str:
-        """The anti-aliased stride 2 after a conv run at stride 1: a blur or a 2x2 avg."""
-        assert self.antialias is not None
-        kind, size = self.antialias
-        if kind == "blur":
-            return self.add("blur_pool", name, (x,), size=size, stride=2)
-        return self.add("avg_pool", name, (x,), kernel=2, stride=2, padding=0,
-                        ceil_mode=False, count_include_pad=True)
+                        groups=groups, bias=bias, **extra)
 
     def act(self, x: str, name: str, kind: str = "relu") -> str:
-        """An activation; a ReLU straight after a norm that carries its own (EvoNorm-S0,
-        FRN: attribute ``act``) is that norm's: it applies it, and no node is added."""
-        last = self._nodes[-1]
-        if kind == "relu" and last.name == x and last.attrs.get("act") is False:
-            self._nodes[-1] = replace(last, attrs={**last.attrs, "act": True})
-            return x
+        """An activation (``relu``, ``sigmoid``)."""
         return self.add(kind, name, (x,))
 
     def build(self) -> Graph:

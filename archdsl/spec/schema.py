@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from ..blocks import BLOCKS, STEMS
-from ..blocks.common import Shortcut
+from ..blocks.shortcut import Shortcut
 from ..layouts import LAYOUTS
 from .fields import Antialias, Conv, FieldError, Model, Norm, PosInt, Ratio
 
