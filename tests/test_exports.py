@@ -54,8 +54,12 @@ for i, name in json.load(open("cases.json")):
     shapes = {k: list(v.shape) for k, v in full.state_dict().items()}
     if shapes != json.load(open(f"{i}.json")):
         bad.append(name + " (state_dict)")
-    net = load(f"gen_{i}").build().eval()  # the comparable graph's source: outputs
     case = torch.load(f"{i}.pt", weights_only=True)
+    with torch.device("meta"):  # the classifier takes num_classes, whatever its name
+        few = load(f"full_{i}").Network(num_classes=7).eval()
+        if few(torch.zeros(1, *case["x"].shape[1:])).shape[-1] != 7:
+            bad.append(name + " (num_classes)")
+    net = load(f"gen_{i}").build().eval()  # the comparable graph's source: outputs
     net.load_state_dict(case["sd"], strict=True)
     with torch.no_grad():
         y = net(case["x"])
@@ -68,8 +72,10 @@ print("bad", bad)
 
 def test_generated_python_for_every_spec(tmp_path):
     """Every spec's source, imported in a fresh process that never imports archdsl, has
-    the built module's state_dict keys and shapes at full depth, and (for the comparable
-    graph) loads the built module's state_dict strictly and computes the same outputs."""
+    the built module's state_dict keys and shapes at full depth, a classifier that takes
+    ``num_classes`` (whatever the layout names it: senet.py's ``last_linear`` too), and
+    (for the comparable graph) loads the built module's state_dict strictly and computes
+    the same outputs."""
     cases = []
     for i, path in enumerate(all_specs()):
         _, graph = load_spec_with_graph(path)

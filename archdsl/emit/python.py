@@ -265,7 +265,7 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
 def _top_module(n: Node, graph: Graph) -> str:
     ch = {i: str(graph[i].shape[0]) for i in n.inputs}
     ch[n.name] = str(n.shape[0])
-    fc = n.name.endswith("fc")  # (a name test: corrected in the next commit)
+    fc = n.part == "classifier"
     head, *rest = _module(n, ch, classes="num_classes" if fc else None, top=True)
     return _call(head, rest)
 
