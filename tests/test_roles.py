@@ -100,3 +100,19 @@ def test_roles_agree_with_the_twins_modules(name: str) -> None:
             assert (n.role, n.part) == _truth(model, owner), n.name
             seen.add(owner)
     assert seen == weighted
+
+
+@pytest.mark.parametrize(("name", "part", "other"), [("ecaresnet26t", "eca", "se"),
+                                                     ("seresnet50", "se", "eca")])
+def test_an_attention_is_drawn_as_its_kind(name: str, part: str, other: str) -> None:
+    """ECA's nodes (named se.* after timm's) draw in ECA's style under an ECA legend entry
+    at the layer and block levels, and SE's in SE's: the style comes from the part."""
+    graph = load_spec_with_graph(SPECS / f"{name}.yaml")[1]
+    attention = [n for n in graph if n.role == "attention"]
+    assert attention and {n.part for n in attention} == {part}
+    assert {dot._kind(n) for n in attention} == {part}
+    style = dot.STYLES[part]
+    for level in ("layer", "block"):
+        source = dot.to_dot(graph, level)
+        assert f"legend_{part} [label={style.label} fillcolor=\"{style.fill}\"" in source
+        assert f"legend_{other} " not in source and source.count(style.fill) > 1

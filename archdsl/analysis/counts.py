@@ -153,7 +153,7 @@ def versus(graph: Graph, a: str, b: str, level: Level = "stage") -> Versus:
         n = graph[ra.name]
         fa, fb = formula(graph, n.name, a), formula(graph, n.name, b)
         nodes.append(Item(n.name, ra.macs, rb.macs, op=n.op, a_formula=fa, b_formula=fb))
-        key = (n.op, "se" if n.role == "attention" else n.role)
+        key = (n.op, n.part if n.role == "attention" and n.part else n.role)
         acc = groups.setdefault(key, [0, 0])
         acc[0] += ra.macs
         acc[1] += rb.macs

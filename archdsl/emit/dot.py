@@ -41,12 +41,14 @@ STYLES: dict[str, Style] = {
     "pool": Style("#dadaeb", "invtrapezium", "pool"),
     "add": Style("#fdd0a2", "circle", "add"),
     "se": Style("#fbb4c4", "box", "SE", "filled,rounded,bold"),
+    "eca": Style("#e5d8bd", "box", "ECA", "filled,rounded,bold"),
+    "attention": Style("#fde0ef", "box", "attention", "filled,rounded,bold"),
     "fc": Style("#bcbddc", "box3d", "fc"),
     "other": Style("#f0f0f0", "note", "other"),
 }
 # the style of each op family (``other`` for the rest); ops the diagram shows unlike
-# their family: a pad draws as the pool it precedes, an ECA conv (an attention's, drawn
-# as SE) and option A's zero-padded shortcut as other
+# their family: a pad draws as the pool it precedes, ECA's 1-D conv (outside an
+# attention) as other
 FAMILY_STYLE = {"conv": "conv", "norm": "norm", "activation": "act", "pool": "pool",
                 "reduce": "pool", "elementwise": "add", "linear": "fc"}
 OP_STYLE = {"pad": "pool", "channel_conv": "other"}
@@ -54,8 +56,8 @@ FUSION_FILL = "#e8e8e8"
 
 
 def _kind(n: Node) -> str:
-    if n.role == "attention":
-        return "se"
+    if n.role == "attention":  # in its own kind's style (SE, ECA), else attention's
+        return n.part if n.part in STYLES else "attention"
     if n.part == "classifier":
         return "fc"
     return OP_STYLE.get(n.op) or FAMILY_STYLE.get(op(n.op).family, "other")
@@ -167,6 +169,11 @@ def _layer(graph: Graph, counts: Counts | None,
     return g
 
 
+def _attention_style(nodes: list[Node]) -> str | None:
+    """The style of a block's attention (its kind's), or None for a block without one."""
+    return next((_kind(n) for n in nodes if n.role == "attention"), None)
+
+
 def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
     """Branch text (convs in order, +SE) and the projection's text (None: identity)."""
     convs = [op_label(n).removeprefix("conv ") for n in nodes
@@ -214,7 +221,7 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
                 bid, aid = f"{name}/branch", f"{name}/add"
                 sg.node(bid, f"{name}  {graph.kinds.get(name, '')}\n{branch}\n"
                              f"{_shape(out.shape)}{_counts_line(brows.get(name))}",
-                        **_node_attrs("se" if "SE" in branch else "conv"))
+                        **_node_attrs(_attention_style(nodes) or "conv"))
                 sg.node(aid, "+", **_node_attrs("add"), width="0.35", fixedsize="true")
                 # a new stage starts a new column: the edge into it does not rank
                 constraint = "false" if prev_stage not in ("stem", stage) else "true"
@@ -232,8 +239,8 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
            + f"\n{_shape(head[-1].shape)}{_counts_line(srows.get('head'))}",
            **_node_attrs("fc"))
     g.edge(prev, "head")
-    _legend(g, ["conv", *(["se"] if any(n.role == "attention" for n in graph) else []), "add",
-                "other", "fc"])
+    attention = dict.fromkeys(_kind(n) for n in graph if n.role == "attention")
+    _legend(g, ["conv", *attention, "add", "other", "fc"])
     return g
 
 
@@ -258,7 +265,7 @@ def _stage(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
             note = (f"first block: stride {max(strides)}, "
                     + (f"projection ({proj})" if proj else "identity shortcut"))
             label = f"{stage}: {kind} ×{len(in_stage)}\n{branch}\n{note}"
-            style = "se" if any(n.part == "se" for n in first) else "conv"
+            style = _attention_style(first) or "conv"
         else:
             label = f"{stage}\n" + " → ".join(op_label(n) for n in nodes
                                                if op(n.op).family not in ("norm", "activation")
