@@ -43,6 +43,14 @@ def test_a_family_and_an_op_from_outside_the_package(tmp_path: Path) -> None:
     assert out.stdout.strip().endswith("recipe ok"), out.stdout[-2000:]
 
 
+def test_a_plugin_that_cannot_be_imported_is_named() -> None:
+    env = {**os.environ, "ARCHDSL_PLUGINS": " no_such_family ,"}
+    out = subprocess.run([sys.executable, "-c", "import archdsl"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "ARCHDSL_PLUGINS names 'no_such_family', which cannot be imported" in out.stderr
+
+
 def _cli(*argv: str) -> str:
     from archdsl.cli.main import main
 

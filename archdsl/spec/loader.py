@@ -62,13 +62,6 @@ def _merge(base: dict[str, Any], over: dict[str, Any], pos: Positions,
     return out
 
 
-def _display(path: Path, base_dir: Path) -> str:
-    try:
-        return os.path.relpath(path, base_dir)
-    except ValueError:
-        return str(path)
-
-
 def load_document(path: str | os.PathLike[str], *, shown: str | None = None,
                   text: str | None = None, root: Path | None = None,
                   _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Positions]:

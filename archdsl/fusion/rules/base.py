@@ -4,6 +4,7 @@ may give it), the rules archdsl.fuse() carries out, and the helpers that read op
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from math import prod
 
 from ...ir.graph import Node
@@ -46,10 +47,16 @@ def is_activation(st: State, name: str) -> bool:
     return op(st.node(name).op).family == "activation"
 
 
-def pointwise_ops(views: bool) -> set[str]:
+def pointwise_ops(views: bool) -> frozenset[str]:
     """The ops that compute each element from the same place of their inputs (with or
     without those that only view or pass data: dropout)."""
-    return {k for k, d in OPS.items() if d.pointwise and (views or d.family != "view")}
+    return _pointwise(views, len(OPS))
+
+
+@cache
+def _pointwise(views: bool, known: int) -> frozenset[str]:  # ``known``: a define() since
+    return frozenset(k for k, d in OPS.items()
+                     if d.pointwise and (views or d.family != "view"))
 
 
 def kernel_label(use: RuleUse, act: str | None) -> str:
