@@ -27,11 +27,11 @@ __version__ = "0.1.0"
 
 
 def _front(source: Any) -> Any:
-    """A Spec, Graph or module as given; a spec file loaded, solved and lowered (the one
-    place a path enters the back ends)."""
-    from .ir.graph import Graph
+    """A spec file (a str or path) loaded, solved and lowered: the one place a path
+    enters the back ends; anything else (a Spec, a Graph, a module) as given."""
+    import os
 
-    if isinstance(source, (Spec, Graph)) or hasattr(source, "state_dict"):
+    if not isinstance(source, (str, os.PathLike)):
         return source
     from .load import load_spec_with_graph
 

@@ -311,12 +311,14 @@ def test_fuse_picks_the_profile_by_the_module_device():
 def test_the_facade_leaves_the_profile_to_the_executor(monkeypatch):
     """``archdsl.fuse(model)`` names no device, so the executor picks it by the module's
     (eager-cuda on CUDA: test_fuse_on_cuda, on a GPU; this runs anywhere). Each facade
-    function takes exactly the parameters, with the defaults, of the one it wraps."""
+    function takes exactly the parameters, with the defaults, of the one it wraps (its
+    first also a spec file, which the facade loads: the back end takes a Graph or Spec)."""
     from archdsl.emit import torch as emit_torch
     from archdsl.fusion import executor
 
     def params(fn):
-        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+        ps = list(inspect.signature(fn).parameters.values())
+        return [(p.kind, p.default) for p in ps] + [p.name for p in ps[1:]]
     assert params(archdsl.fuse) == params(executor.fuse)
     assert params(archdsl.build_model) == params(emit_torch.build_model)
     seen = []
