@@ -127,7 +127,7 @@ block(PreactBottleneckStage, PyClass(
 
 
 def _widths(k: Keys, blocks: list[str], width: int, where: str,
-                source: str) -> dict[str, Any]:
+            source: str) -> dict[str, Any]:
     """cardinality, and base_width, inner_width, reduce_first or inner_widths."""
     pairs = []
     groups = set()

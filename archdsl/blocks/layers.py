@@ -79,7 +79,7 @@ class Layers:
         (``act: true``; ``act_name`` unused), else two."""
         if self.norm_kind.carries_act:
             return b.add(self.norm_kind.op, name, (x,), **self.norm_attrs, act=True)
-        return b.act(b.add(self.norm_kind.op, name, (x,), **self.norm_attrs), act_name)
+        return b.act(self.norm(b, x, name), act_name)
 
     def downsample(self, b: GraphBuilder, x: str, name: str) -> str:
         """The anti-aliased stride 2 after a conv run at stride 1."""

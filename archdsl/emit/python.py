@@ -174,7 +174,7 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
             head, *rest = _module(n, ch, s, g)
             b.init.append(_call(f"self.{n.local} = {head}", rest))
     for role in ("attention", "gate"):
-        subs = [n for n in rep if n.role == role and n.op in ("conv2d", "channel_conv")]
+        subs = [n for n in rep if n.role == role and op(n.op).family == "conv"]
         if subs:  # the container as the layout names it (se, se_module, gate)
             b.init.append(f"self.{subs[0].local.split('.')[0]} = nn.Module()")
             for n in subs:

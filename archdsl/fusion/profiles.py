@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..ir.ops import FAMILIES, OPS, family_ops
+from ..ir.ops import FAMILIES, OPS, OpDef, family_ops
 from ..spec.errors import Location, SpecError, did_you_mean, format_path
 from ..spec.loader import Path_, Positions, parse_yaml, read_text
 from .rules import EXECUTABLE, EXECUTES, NEEDS, OPTIONS, RULES
@@ -188,12 +188,23 @@ def _ops_list(item: Check) -> Check:
     return check
 
 
+def _per_op(given: dict[str, list[str]],
+            defined: Callable[[OpDef], list[str] | None] = lambda d: None) -> dict[str, list[str]]:
+    """Kernels by op and op family, read per op: the op's own entry, else what
+    ``defined`` takes from the op's definition, else its family's; an op with none is
+    left out."""
+    out = {}
+    for o, d in OPS.items():
+        found = next((k for k in (given.get(o), defined(d), given.get(d.family))
+                      if k is not None), None)
+        if found is not None:
+            out[o] = found
+    return out
+
+
 def _by_op(doc: _Doc, value: Any, path: Path_) -> dict[str, list[str]]:
-    """A mapping of ops and op families to kernels, read per op (an op's own entry
-    first, else its family's)."""
-    given = _mapping_of(_ops_and_families, _KERNELS)(doc, value, path)
-    return {o: given[o] if o in given else given[d.family] for o, d in OPS.items()
-            if o in given or d.family in given}
+    """A mapping of ops and op families to kernels, read per op."""
+    return _per_op(_mapping_of(_ops_and_families, _KERNELS)(doc, value, path))
 
 
 _OP = _one_of(lambda: list(OPS), "an IR op")
@@ -230,10 +241,7 @@ def _kernels_by_op(doc: _Doc, given: dict[str, list[str]], name: str) -> dict[st
     transform of the image), as every counter prices every op: the op's own entry, else
     what the op's definition says this device (by profile ``name``) runs it as, else its
     family's entry."""
-    out = {}
-    for o, d in OPS.items():
-        if o in given or name in d.kernels or d.family in given:
-            out[o] = given[o] if o in given else d.kernels.get(name, given.get(d.family))
+    out = _per_op(given, lambda d: d.kernels.get(name))
     if missing := [o for o in OPS if o != "input" and o not in out]:
         doc.fail(("ops",), f"no kernels for {', '.join(missing)}; every IR op but input "
                  "needs its list of kernels ([] for one the device drops), its own or its "

@@ -41,9 +41,14 @@ def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
     return None
 
 
+def _firsts() -> list[str]:
+    """The local names a block's first key can have: each block family's first."""
+    return list(dict.fromkeys(r.first for r in READERS))
+
+
 def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
     """The naming layout and whether the stem is deep, from the stem's keys."""
-    firsts = list(dict.fromkeys(r.first for r in READERS))  # a first block's first key
+    firsts = _firsts()  # and the first block's first key
     for layout in ("timm_senet", "timm_resnetv2", "torchvision"):
         for deep in (True, False):
             stem = name_in(layout, "conv1.3" if deep else "conv1", deep=deep)
@@ -140,7 +145,7 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
 def _block_names(k: Keys) -> list[list[str]]:
     """Each stage's block names (canonical), as far as the blocks' first keys go (the
     first parameter of any block family's block)."""
-    firsts = list(dict.fromkeys(r.first for r in READERS))
+    firsts = _firsts()
     stages = []
     while True:
         i = len(stages) + 1

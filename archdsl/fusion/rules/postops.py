@@ -3,7 +3,7 @@ ops run as part of the conv (or norm) kernel that produces their input."""
 
 from __future__ import annotations
 
-from ...ir.ops import family_ops, op
+from ...ir.ops import family_ops
 from ..state import RuleUse, State
 from .base import follow_act, is_activation, kernel_label, nodes_of, pointwise_ops, rule
 
@@ -110,6 +110,6 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
             chain.append(nxt)
             nxt, allowed = st.only_consumer(nxt), ops
         if chain:
-            last = st.node(chain[-1]).op
+            last = chain[-1]
             st.merge([tail, *chain], "conv_post_ops",
-                     kernel_label(use, last if op(last).family == "activation" else None))
+                     kernel_label(use, st.node(last).op if is_activation(st, last) else None))
