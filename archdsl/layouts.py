@@ -15,14 +15,16 @@ class Layout:
     """How one library names a residual network's modules.
 
     ``stage`` and ``block`` are templates over ``{stage}`` (1-based), ``{stage0}``
-    (0-based) and ``{index}``; ``local`` renames a block's members (``bn1`` → ``norm1``;
+    (0-based), ``{index}`` (0-based) and ``{index1}``; ``local`` renames a block's members (``bn1`` → ``norm1``;
     a key ``name@op`` applies only to a node of that op, checked first),
     ``top`` renames everything outside blocks, and ``deep_stem`` over it the nodes of a
     deep stem (a graph with a node ``conv1.0``), whose names may differ; ``classifier``
     says whether the final classifier is a Linear or a 1x1 conv with bias; ``held``
     names the module of the library's model that computes a parameter-free node (timm's
     ``BatchNormAct2d`` holds the ReLU after its norm), by local (or top-level) name after
-    renaming.
+    renaming; ``stages``: the stage count the library's network holds (None: any);
+    ``family``: the block family whose names these are (None: the ResNets'), whose
+    readers ``archdsl import`` asks.
     """
 
     stage: str = "layer{stage}"
@@ -32,8 +34,18 @@ class Layout:
     deep_stem: dict[str, str] = field(default_factory=dict)
     classifier: Literal["linear", "conv"] = "linear"
     held: dict[str, str] = field(default_factory=dict)
+    stages: int | None = None
+    family: str | None = None
 
 
+# timm's RegNet (regnet.py): ConvNormAct modules (conv, bn with its act inside), SE after
+# the 3x3, the shortcut downsample (conv + bn; ResNet-D's pool then ConvNormAct), the
+# RegNetZ final_conv, head.fc; exactly four stages s1..s4 of blocks b1..
+_TIMM_REGNET_TOP = {"conv1": "stem.conv", "bn1": "stem.bn", "relu": "stem.bn.act",
+                    "final_conv": "final_conv.conv", "final_bn": "final_conv.bn",
+                    "final_conv_act": "final_conv.bn.act", "final_act": "final_conv",
+                    "avgpool": "head.global_pool", "fc": "head.fc", "flatten": "head.flatten",
+                    "dropout": "head.drop"}
 LAYOUTS: dict[str, Layout] = {
     # torchvision.models.resnet / timm.models.resnet: the IR's own names.
     "torchvision": Layout(),
@@ -72,6 +84,35 @@ LAYOUTS: dict[str, Layout] = {
                    "conv1.2": "layer0.relu1", "conv1.3": "layer0.conv2",
                    "conv1.4": "layer0.bn2", "conv1.5": "layer0.relu2",
                    "conv1.6": "layer0.conv3", "bn1": "layer0.bn3", "relu": "layer0.relu3"}),
+    # torchvision.models.regnet: stem.0/1/2, trunk_output.blockN.blockN-M with f.a/f.b/f.c
+    # (conv, BN, ReLU), SE f.se (fc1, activation, fc2, scale_activation), proj.0/1, the
+    # ReLU after the addition `activation`, fc.
+    "torchvision_regnet": Layout(
+        stage="trunk_output.block{stage}",
+        block="{stage_name}.block{stage}-{index}",
+        local={"conv1": "f.a.0", "bn1": "f.a.1", "relu1": "f.a.2", "conv2": "f.b.0",
+               "bn2": "f.b.1", "relu2": "f.b.2", "conv3": "f.c.0", "bn3": "f.c.1",
+               "relu3": "activation", "se.pool": "f.se.avgpool", "se.fc1": "f.se.fc1",
+               "se.act": "f.se.activation", "se.fc2": "f.se.fc2",
+               "se.gate": "f.se.scale_activation", "se.scale": "f.se.scale",
+               "downsample.0": "proj.0", "downsample.1": "proj.1"},
+        top={"conv1": "stem.0", "bn1": "stem.1", "relu": "stem.2"},
+        family="regnet"),
+    "timm_regnet": Layout(
+        stage="s{stage}", block="{stage_name}.b{index1}",
+        local={"conv1": "conv1.conv", "bn1": "conv1.bn", "relu1": "conv1.bn.act",
+               "conv2": "conv2.conv", "bn2": "conv2.bn", "relu2": "conv2.bn.act",
+               "conv3": "conv3.conv", "bn3": "conv3.bn", "relu3": "act3",
+               "downsample.0@conv2d": "downsample.conv", "downsample.1": "downsample.bn",
+               "downsample.1@conv2d": "downsample.1.conv", "downsample.2": "downsample.1.bn"},
+        top=_TIMM_REGNET_TOP, stages=4, family="regnet"),
+    # timm's RegNetV (PreBottleneck): norm1..3 (with their act) before bare conv1..3, the
+    # shortcut a bare conv (or ResNet-D's pool then conv), the stem a bare conv.
+    "timm_regnetv": Layout(
+        stage="s{stage}", block="{stage_name}.b{index1}",
+        local={"bn1": "norm1", "relu1": "norm1.act", "bn2": "norm2", "relu2": "norm2.act",
+               "bn3": "norm3", "relu3": "norm3.act", "downsample.0@conv2d": "downsample"},
+        top={**_TIMM_REGNET_TOP, "conv1": "stem"}, stages=4, family="regnet"),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")
@@ -89,7 +130,8 @@ def _stage_name(layout: Layout, stage: str) -> str:
 def _block_name(layout: Layout, block: str) -> str:
     i, j = map(int, _BLOCK.match(block).groups())  # type: ignore[union-attr]
     stage_name = layout.stage.format(stage=i, stage0=i - 1)
-    return layout.block.format(stage_name=stage_name, stage=i, stage0=i - 1, index=j)
+    return layout.block.format(stage_name=stage_name, stage=i, stage0=i - 1, index=j,
+                               index1=j + 1)
 
 
 def _rename(layout: Layout, n: Node, deep: bool) -> str:

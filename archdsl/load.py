@@ -12,10 +12,11 @@ from .lower import lower
 from .spec.errors import Location, SpecError
 from .spec.loader import load_document
 from .spec.schema import Input, Spec
-from .spec.validate import apply_defaults, validate
+from .spec.validate import apply_defaults, expand_rules, validate
 
 if TYPE_CHECKING:
     from .design import Solved
+    from .spec.validate import Expanded
 
 __all__ = ["load_solved", "load_spec", "load_spec_with_graph"]
 
@@ -23,7 +24,7 @@ __all__ = ["load_solved", "load_spec", "load_spec_with_graph"]
 def load_solved(path: str | os.PathLike[str],
                 input_shape: tuple[int, int, int] | None = None, *,
                 text: str | None = None, root: Path | None = None, shown: str | None = None,
-                _chain: tuple[Path, ...] = ()) -> tuple[Spec, Graph, list[Solved]]:
+                _chain: tuple[Path, ...] = ()) -> tuple[Spec, Graph, list[Solved | Expanded]]:
     """Load, solve ``match:`` fields, validate and lower a spec file, optionally at
     another input shape ``(C, H, W)``; every problem is a SpecError. ``text`` stands in
     for the file's contents, ``root`` confines every file read to one folder, and
@@ -34,6 +35,7 @@ def load_solved(path: str | os.PathLike[str],
     shown = str(path) if shown is None else shown
     data, pos = load_document(path, shown=shown, text=text, root=root)
     chain = _chain + (Path(path).resolve(),)
+    data, expanded = expand_rules(data, pos, shown)
     data, solved = solve_matches(
         apply_defaults(data, pos), pos, shown, Path(path).parent,
         lambda other: load_solved(other, root=root, _chain=chain)[1], chain)
@@ -48,7 +50,7 @@ def load_solved(path: str | os.PathLike[str],
         where = pos.value(path) or Location(shown, 1, 1)
         what = "the input is too small for this network: " if exc.field == "input.size" else ""
         raise SpecError(f"{what}{exc}", location=where, field=exc.field) from None
-    return spec, graph, solved
+    return spec, graph, [*expanded, *solved]
 
 
 def load_spec_with_graph(path: str | os.PathLike[str],

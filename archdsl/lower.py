@@ -15,7 +15,8 @@ def lower(spec: Spec) -> Graph:
     h, w = spec.input.hw
     b = GraphBuilder(spec.name, (spec.input.channels, h, w))
     layers = Layers.of(spec.norm, spec.conv.eps if spec.conv.kind == "standardized" else None,
-                       (spec.antialias.kind, spec.antialias.size) if spec.antialias else None)
+                       (spec.antialias.kind, spec.antialias.size) if spec.antialias else None,
+                       spec.act.kind)
     x = STEMS[spec.stem.kind].lower(b, "x", spec.stem, layers)
     for i, stage in enumerate(spec.stages, start=1):
         b.stage = f"layer{i}"
@@ -24,12 +25,18 @@ def lower(spec: Spec) -> Graph:
             b.block, b.role = f"layer{i}.{j}", "branch"
             b.kinds[b.block] = stage.block
             ctx = BlockCtx(prefix=b.block, stride=stage.stride if j == 0 else 1,
-                           shortcut=spec.shortcut, index=j, layers=layers)
+                           shortcut=spec.shortcut, index=j, layers=layers,
+                           in_channels=b.shape(x)[0])
             x = lower_block(b, x, stage, ctx)
     b.stage, b.block, b.role = "head", None, "head"
     head = spec.head
     if head.norm:
         x = layers.norm_act(b, x, "norm", "norm_act")
+    elif head.conv:
+        x = layers.conv(b, x, "final_conv", head.conv, 1)
+        x = layers.norm_act(b, x, "final_bn", "final_conv_act")
+    elif head.act:
+        x = layers.act(b, x, "final_act")
     x = b.add("global_avg_pool", "avgpool", (x,))
     if head.dropout:
         x = b.add("dropout", "dropout", (x,), p=head.dropout)

@@ -5,10 +5,10 @@ family or op of your own, registered as the built-in ones are (docs/architecture
 import importlib
 import os
 
-from . import basic, bottleneck, stems  # noqa: F401  (registration side effect)
-from .registry import BLOCKS, READERS, STEMS
+from . import basic, bottleneck, regnet, stems  # noqa: F401  (registration side effect)
+from .registry import BLOCKS, READERS, STAGE_RULES, STEMS
 
-__all__ = ["BLOCKS", "READERS", "STEMS"]
+__all__ = ["BLOCKS", "READERS", "STAGE_RULES", "STEMS"]
 
 for _name in filter(None, (n.strip() for n in os.environ.get("ARCHDSL_PLUGINS", "").split(","))):
     try:

@@ -19,8 +19,9 @@ def squeeze_excite(b: GraphBuilder, x: str, se: SE, ctx: BlockCtx) -> str:
     sigmoid, scale. The FCs are 1x1 convs with bias, named as timm's."""
     c = b.shape(x)[0]
     s = b.add("global_avg_pool", ctx.name("se.pool"), (x,))
-    s = ctx.layers.conv(b, s, ctx.name("se.fc1"), se.channels(c), 1, bias=True)
-    s = b.act(s, ctx.name("se.act"))
+    squeeze = se.channels(ctx.in_channels if se.of == "input" else c)
+    s = ctx.layers.conv(b, s, ctx.name("se.fc1"), squeeze, 1, bias=True)
+    s = b.act(s, ctx.name("se.act"), se.act)
     s = ctx.layers.conv(b, s, ctx.name("se.fc2"), c, 1, bias=True)
     s = b.act(s, ctx.name("se.gate"), "sigmoid")
     return b.add("mul", ctx.name("se.scale"), (x, s))

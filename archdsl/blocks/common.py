@@ -11,17 +11,20 @@ from ..ir.graph import GraphBuilder
 from ..spec.fields import ECA, SE
 from .attention import attend
 from .layers import Layers
-from .shortcut import Shortcut, merge, needs_projection, shortcut
+from .shortcut import Shortcut, has_shortcut, merge, needs_projection, shortcut
 
 Placement = Literal["post", "bn_after_add", "relu_before_add", "relu_before_and_after_add",
-                    "relu_preact", "full_preact"]
+                    "relu_preact", "full_preact", "post_linear", "full_preact_shortcut"]
 PLACEMENT_DOC = (
     "where BN and ReLU sit (Identity Mappings paper, Fig. 4): post: the original, ReLU "
     "after the addition; bn_after_add: BN and ReLU after the addition; relu_before_add: "
     "the branch ends with ReLU, nothing after the addition; relu_before_and_after_add: the "
     "branch ends with ReLU (before SE) and another follows the addition (timm's legacy "
     "SEResNetBlock: legacy_seresnet18/34); relu_preact: ReLU before each conv, BN after "
-    "it; full_preact: BN and ReLU before each conv (ResNet-v2)")
+    "it; full_preact: BN and ReLU before each conv (ResNet-v2); post_linear: post without "
+    "the ReLU after the addition (RegNetZ's linear_out); full_preact_shortcut: "
+    "full_preact, and every shortcut, the identity too, reads the first BN-ReLU's output "
+    "(timm's RegNetV)")
 
 
 @dataclass(frozen=True)
@@ -29,12 +32,16 @@ class Steps:
     """A placement as data: the steps (``norm``, ``act``) before each conv of the branch,
     after each conv but the last, after the last, and after the addition (each with its
     name; ``{n}``: the number of convs). A norm straight before an act is one
-    ``Layers.norm_act``: a norm that carries its activation absorbs it."""
+    ``Layers.norm_act``: a norm that carries its activation absorbs it. ``shortcut``:
+    what the shortcut reads, the block's input or its first pre-activation (``preact``,
+    or ``projection``: only where it projects), and whether a projection has a norm."""
 
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     last: tuple[str, ...] = ()
     after_add: tuple[tuple[str, str], ...] = ()
+    shortcut: Literal["input", "projection", "preact"] = "input"
+    projection_norm: bool = True
 
 
 PLACEMENTS: dict[str, Steps] = {
@@ -45,20 +52,24 @@ PLACEMENTS: dict[str, Steps] = {
     "relu_before_and_after_add": Steps(after=("norm", "act"), last=("norm", "act"),
                                        after_add=(("act", "relu_out"),)),
     "relu_preact": Steps(before=("act",), after=("norm",), last=("norm",)),
-    "full_preact": Steps(before=("norm", "act")),
+    "full_preact": Steps(before=("norm", "act"), shortcut="projection", projection_norm=False),
+    "post_linear": Steps(after=("norm", "act"), last=("norm",)),
+    "full_preact_shortcut": Steps(before=("norm", "act"), shortcut="preact",
+                                  projection_norm=False),
 }
 
 
 @dataclass(frozen=True)
 class BlockCtx:
     """Where a block sits: its name prefix, its stride, the shortcut policy, its index in
-    its stage, and the layers it builds with."""
+    its stage, the layers it builds with and its input's channels."""
 
     prefix: str
     stride: int
     shortcut: Shortcut
     index: int = 0  # the block's place in its stage
     layers: Layers = Layers()
+    in_channels: int = 0
 
     def name(self, local: str) -> str:
         return f"{self.prefix}.{local}"
@@ -84,7 +95,7 @@ def apply_steps(b: GraphBuilder, x: str, steps: list[tuple[str, str]], ctx: Bloc
             i += 2
             continue
         x = ctx.layers.norm(b, x, ctx.name(name)) if kind == "norm" else \
-            b.act(x, ctx.name(name))
+            ctx.layers.act(b, x, ctx.name(name))
         i += 1
     return x
 
@@ -94,9 +105,10 @@ def _named(steps: tuple[str, ...], i: int) -> list[tuple[str, str]]:
 
 
 def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
-            ctx: BlockCtx) -> tuple[str, str]:
-    """The residual branch F(x); also returns the pre-activated input (what a
-    pre-activation block's projection reads)."""
+            ctx: BlockCtx, attention: tuple[SE | ECA, int] | None) -> tuple[str, str]:
+    """The residual branch F(x), with the attention after the conv it names (and its
+    steps); also returns the pre-activated input (what a pre-activation block's shortcut
+    may read)."""
     steps, layers = PLACEMENTS[placement], ctx.layers
     y, preact, pending = x, x, []
     for i, c in enumerate(convs, start=1):
@@ -110,20 +122,25 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
         if aa:
             y = layers.downsample(b, apply_steps(b, y, pending, ctx), ctx.name("aa"))
             pending = []
+        if attention is not None and attention[1] == i:
+            y, pending = attend(b, apply_steps(b, y, pending, ctx), attention[0], ctx), []
     return apply_steps(b, y, pending, ctx), preact
 
 
 def residual_unit(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
-                  attention: SE | ECA | None, ctx: BlockCtx) -> str:
-    """Branch [+ attention], shortcut, merge, and what follows the addition."""
-    y, preact = _branch(b, x, convs, placement, ctx)
-    if attention is not None:
-        y = attend(b, y, attention, ctx)
+                  attention: SE | ECA | None, ctx: BlockCtx, *, attend_after: int = 0) -> str:
+    """Branch [+ attention: after the last conv, or after conv ``attend_after`` (1-based)
+    and its steps], shortcut, merge, and what follows the addition."""
+    steps = PLACEMENTS[placement]
+    at = (attention, attend_after or len(convs)) if attention is not None else None
+    y, preact = _branch(b, x, convs, placement, ctx, at)
     out = convs[-1].out
     projects = needs_projection(b, x, out, ctx)
-    source = preact if placement == "full_preact" and projects else x
-    with b.scope("shortcut"):
-        sc = shortcut(b, source, out, ctx, norm=placement != "full_preact")
-    y = merge(b, x, y, sc, ctx)
-    after = [(s, name.format(n=len(convs))) for s, name in PLACEMENTS[placement].after_add]
+    reads_preact = steps.shortcut == "preact" or (steps.shortcut == "projection" and projects)
+    if has_shortcut(b, x, out, ctx):  # not where kind identity_only meets a shape change
+        with b.scope("shortcut"):
+            sc = shortcut(b, preact if reads_preact else x, out, ctx,
+                          norm=steps.projection_norm)
+        y = merge(b, x, y, sc, ctx)
+    after = [(s, name.format(n=len(convs))) for s, name in steps.after_add]
     return apply_steps(b, y, after, ctx)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..ir.graph import GraphBuilder
+from ..ir.shapes import ShapeError
 from ..spec.fields import Norm
 
 
@@ -20,16 +21,22 @@ class NormKind:
     its own activation (EvoNorm-S0, FRN: a ReLU straight after it is its ``act``)."""
 
     op: str
-    attrs: Callable[[Norm], dict[str, Any]]
+    attrs: Callable[[Norm, int], dict[str, Any]]  # (the spec's norm, channels normed)
     carries_act: bool = False
 
 
+def _grouped(n: Norm, channels: int) -> dict[str, Any]:
+    if n.group_size and channels % n.group_size:
+        raise ShapeError(f"a group norm of {n.group_size} channels a group over {channels} "
+                         "channels; every normed width must be a multiple", "norm.group_size")
+    return {"groups": n.groups_of(channels), "eps": n.eps}
+
+
 NORMS: dict[str, NormKind] = {
-    "batch": NormKind("batch_norm", lambda n: {"eps": n.eps}),
-    "group": NormKind("group_norm", lambda n: {"groups": n.groups, "eps": n.eps}),
-    "evonorm_s0": NormKind("evonorm_s0", lambda n: {"groups": n.groups, "eps": n.eps},
-                           carries_act=True),
-    "frn": NormKind("frn", lambda n: {"eps": n.eps}, carries_act=True),
+    "batch": NormKind("batch_norm", lambda n, c: {"eps": n.eps}),
+    "group": NormKind("group_norm", _grouped),
+    "evonorm_s0": NormKind("evonorm_s0", _grouped, carries_act=True),
+    "frn": NormKind("frn", lambda n, c: {"eps": n.eps}, carries_act=True),
 }
 
 
@@ -51,16 +58,26 @@ DOWNSAMPLES: dict[str, Callable[[GraphBuilder, str, str, int], str]] = {
 class Layers:
     """What ``norm``, ``conv``, ``act`` and ``downsample`` add for one spec."""
 
-    norm_kind: NormKind = NORMS["batch"]
-    norm_attrs: dict[str, Any] = field(default_factory=lambda: {"eps": 1e-5})
+    norm_spec: Norm = field(default_factory=Norm)
     standardize: float | None = None  # weight standardisation's ε, for convs without bias
     antialias: tuple[str, int] | None = None  # (DOWNSAMPLES kind, blur taps)
+    act_op: str = "relu"  # the spec's activation (``act.kind``)
 
     @classmethod
     def of(cls, norm: Norm, standardize: float | None,
-           antialias: tuple[str, int] | None) -> Layers:
-        kind = NORMS[norm.kind]
-        return cls(kind, kind.attrs(norm), standardize, antialias)
+           antialias: tuple[str, int] | None, act: str = "relu") -> Layers:
+        return cls(norm, standardize, antialias, act)
+
+    @property
+    def norm_kind(self) -> NormKind:
+        return NORMS[self.norm_spec.kind]
+
+    def _norm_attrs(self, b: GraphBuilder, x: str) -> dict[str, Any]:
+        return self.norm_kind.attrs(self.norm_spec, b.shape(x)[0])
+
+    def act(self, b: GraphBuilder, x: str, name: str) -> str:
+        """The spec's activation."""
+        return b.act(x, name, self.act_op)
 
     def conv(self, b: GraphBuilder, x: str, name: str, out: int, kernel: int, *,
              stride: int = 1, groups: int = 1, bias: bool = False) -> str:
@@ -72,14 +89,14 @@ class Layers:
     def norm(self, b: GraphBuilder, x: str, name: str) -> str:
         """The spec's normalization with no activation after it."""
         extra = {"act": False} if self.norm_kind.carries_act else {}
-        return b.add(self.norm_kind.op, name, (x,), **self.norm_attrs, **extra)
+        return b.add(self.norm_kind.op, name, (x,), **self._norm_attrs(b, x), **extra)
 
     def norm_act(self, b: GraphBuilder, x: str, name: str, act_name: str) -> str:
-        """The normalization then a ReLU: one node where the norm carries its activation
-        (``act: true``; ``act_name`` unused), else two."""
+        """The normalization then the activation: one node where the norm carries its
+        activation (``act: true``; ``act_name`` unused), else two."""
         if self.norm_kind.carries_act:
-            return b.add(self.norm_kind.op, name, (x,), **self.norm_attrs, act=True)
-        return b.act(self.norm(b, x, name), act_name)
+            return b.add(self.norm_kind.op, name, (x,), **self._norm_attrs(b, x), act=True)
+        return self.act(b, self.norm(b, x, name), act_name)
 
     def downsample(self, b: GraphBuilder, x: str, name: str) -> str:
         """The anti-aliased stride 2 after a conv run at stride 1."""

@@ -41,11 +41,15 @@ class Reader:
 
     read: Callable[..., dict[str, Any] | None]
     first: str
+    family: str | None = None  # the layouts it reads: those of this family (Layout.family)
 
 
 BLOCKS: dict[str, Kind] = {}
 STEMS: dict[str, Kind] = {}
 READERS: list[Reader] = []
+# stage rules: a spec file's top-level key whose section (a model with ``stages()``)
+# stands for its ``stages`` list, expanded before validation (the RegNet rule)
+STAGE_RULES: dict[str, type[BaseModel]] = {}
 
 
 def _literal(schema: type[BaseModel], field: str) -> str:
@@ -73,14 +77,24 @@ def block(schema: type[BaseModel],
     return register(BLOCKS, schema, "block", python)
 
 
-def reader(first: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a block family's state_dict reader (tried in registration order)."""
+def reader(first: str, family: str | None = None
+           ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a block family's state_dict reader (tried in registration order), for the
+    layouts of ``family`` (``Layout.family``; None: the ResNet layouts)."""
 
     def deco(read: Callable[..., Any]) -> Callable[..., Any]:
-        READERS.append(Reader(read, first))
+        READERS.append(Reader(read, first, family))
         return read
 
     return deco
+
+
+def stage_rule(key: str, schema: type[BaseModel]) -> None:
+    """Register a rule that gives a spec's stages: the top-level ``key`` whose section
+    validates as ``schema`` (a model with ``stages() -> list[dict]``)."""
+    if key in STAGE_RULES:
+        raise ValueError(f"stage rule {key!r} is registered twice")
+    STAGE_RULES[key] = schema
 
 
 def stem(schema: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -18,9 +18,11 @@ class Shortcut(Model):
     """How a block's input reaches its addition (ResNet paper, section 3.3; Identity
     Mappings paper, Fig. 2)."""
 
-    kind: Literal["A", "B", "C"] = Field(
+    kind: Literal["A", "B", "C", "identity_only"] = Field(
         "B", description="A: zero-padded identity (no parameters); B: projection where "
-                         "the shape changes; C: projection in every block")
+                         "the shape changes; C: projection in every block; identity_only: "
+                         "no shortcut where the shape changes (the block is plain there: "
+                         "RegNetZ's downsample=None), the identity elsewhere")
     downsample: Literal["conv", "avgpool"] = Field(
         "conv", description="conv: strided 1x1 projection; avgpool: ResNet-D's 2x2 average "
                             "pool then a 1x1 projection at stride 1")
@@ -39,6 +41,18 @@ class Shortcut(Model):
                        "stays 1x1", examples=[3])
 
     @model_validator(mode="after")
+    def _identity_only(self) -> Shortcut:
+        if self.kind != "identity_only":
+            return self
+        if self.form not in ("identity", "scaling", "dropout"):
+            raise FieldError("form", f"{self.form} has a conv, but kind identity_only has no "
+                                     "projection; allowed: identity, scaling or dropout")
+        if self.downsample != "conv":
+            raise FieldError("downsample", "kind identity_only has no projection to "
+                                           "downsample; allowed: conv (the default)")
+        return self
+
+    @model_validator(mode="after")
     def _kernel(self) -> Shortcut:
         if self.kernel == 1:
             return self
@@ -46,11 +60,19 @@ class Shortcut(Model):
             raise FieldError("kernel", f"a {self.kernel}x{self.kernel} projection after "
                                        "ResNet-D's average pool; allowed: 1 with downsample "
                                        "avgpool, 3 with downsample conv")
-        if self.kind == "A" or self.form == "conv1x1":
-            why = "kind A has none" if self.kind == "A" else "form conv1x1 is a 1x1 in every block"
+        if self.kind in ("A", "identity_only") or self.form == "conv1x1":
+            why = f"kind {self.kind} has none" if self.kind in ("A", "identity_only") else \
+                "form conv1x1 is a 1x1 in every block"
             raise FieldError("kernel", f"a {self.kernel}x{self.kernel} projection, but {why}; "
                                        "allowed: kernel 3 with kind B or C")
         return self
+
+
+def has_shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> bool:
+    """Whether the block adds a shortcut at all (not where kind identity_only meets a
+    change of shape)."""
+    changes = b.shape(x)[0] != out_channels or ctx.stride != 1
+    return not (ctx.shortcut.kind == "identity_only" and changes)
 
 
 def needs_projection(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> bool:

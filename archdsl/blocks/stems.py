@@ -84,6 +84,17 @@ def _pool(b: GraphBuilder, x: str, pool: str, layers: Layers) -> str:
                  ceil_mode=ceil)
 
 
+class RegNetStem(Model):
+    """One 3x3 conv at stride 2, BN, ReLU, no pooling: the RegNet stem (Radosavovic et
+    al., 2020; pycls's SimpleStemIN, timm's and torchvision's ``stem``)."""
+
+    kind: Literal["regnet"] = Field(description="stem kind")
+    width: PosInt = Field(32, description="channels of the 3x3 conv", examples=[32])
+    norm: bool = Field(True, description="BN and activation after the conv; false for "
+                                         "pre-activation nets (timm's RegNetV stem is the "
+                                         "conv alone)")
+
+
 @stem(ClassicStem)
 def lower_classic(b: GraphBuilder, x: str, st: ClassicStem, layers: Layers) -> str:
     return _pool(b, _conv_norm(b, x, st.width, 7, 2, st.norm, layers), st.pool, layers)
@@ -92,6 +103,11 @@ def lower_classic(b: GraphBuilder, x: str, st: ClassicStem, layers: Layers) -> s
 @stem(CifarStem)
 def lower_cifar(b: GraphBuilder, x: str, st: CifarStem, layers: Layers) -> str:
     return _conv_norm(b, x, st.width, 3, 1, st.norm, layers)
+
+
+@stem(RegNetStem)
+def lower_regnet(b: GraphBuilder, x: str, st: RegNetStem, layers: Layers) -> str:
+    return _conv_norm(b, x, st.width, 3, 2, st.norm, layers)
 
 
 @stem(DeepStem)

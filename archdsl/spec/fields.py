@@ -24,6 +24,15 @@ class Model(BaseModel):
 
 PosInt = Annotated[StrictInt, Field(ge=1)]
 Ratio = Annotated[float, Field(ge=0.0, lt=1.0)]
+ActKind = Literal["relu", "silu"]
+ACT_DOC = ("relu: max(x, 0); silu: x·σ(x) (Swish; timm's act_layer='silu', RegNetV/Z and "
+           "regnety_040_sgn)")
+
+
+class Act(Model):
+    """The activation after every norm and addition that has one (not SE's gate)."""
+
+    kind: ActKind = Field("relu", description=ACT_DOC)
 
 
 class SE(Model):
@@ -31,15 +40,24 @@ class SE(Model):
 
     ratio: PosInt = Field(16, description="reduction ratio r: squeeze C channels to C/r",
                           examples=[16])
-    rounding: Literal["floor", "divisor8"] = Field(
+    rounding: Literal["floor", "divisor8", "round"] = Field(
         "divisor8",
         description="floor: the SE paper's floor(C/r); divisor8: timm's "
-                    "make_divisible(C/r, 8, round_limit=0)")
+                    "make_divisible(C/r, 8, round_limit=0); round: int(round(C/r)), ties "
+                    "to even (RegNet's int(round(in · se_ratio)))")
+    of: Literal["output", "input"] = Field(
+        "output", description="C, the width the squeeze is sized from: output: the "
+                              "channels SE scales (the block's width, ResNet's); input: "
+                              "the block's input channels (RegNetY's se_ratio · in)")
+    act: ActKind = Field("relu", description="the activation between the FCs: " + ACT_DOC
+                         + " (RegNet's SE takes the network's; ResNets' is ReLU)")
 
     def channels(self, width: int) -> int:
-        """Width of the squeeze for a block with ``width`` output channels."""
+        """Width of the squeeze sized from ``width`` channels (see ``of``)."""
         if self.rounding == "floor":
             return width // self.ratio
+        if self.rounding == "round":
+            return max(1, round(width / self.ratio))
         v = width / self.ratio
         return max(8, int(v + 4) // 8 * 8)
 
@@ -60,6 +78,10 @@ class Norm(Model):
     groups: PosInt = Field(32, description="channel groups of a group norm or EvoNorm-S0; "
                                            "every normed width must be a multiple",
                            examples=[32])
+    group_size: PosInt | None = Field(
+        None, description="channels per group instead of a number of groups: each norm "
+                          "of C channels has C / group_size groups (timm's "
+                          "GroupNormAct(group_size=16), regnety_040_sgn)", examples=[16])
     eps: float = Field(1e-5, gt=0.0, allow_inf_nan=False,
                        description="ε added to the variance (FRN: to the mean of squares)",
                        examples=[1e-5])
@@ -69,7 +91,15 @@ class Norm(Model):
         if self.groups != 32 and self.kind not in ("group", "evonorm_s0"):
             raise FieldError("groups", f"{self.kind} has no channel groups; allowed: groups "
                                        "with kind group or evonorm_s0")
+        if self.group_size is not None and (self.kind != "group" or self.groups != 32):
+            why = "with groups" if self.kind == "group" else f"{self.kind} has no group size"
+            raise FieldError("group_size", f"{why}; allowed: group_size with kind group, "
+                                           "without groups")
         return self
+
+    def groups_of(self, channels: int) -> int:
+        """The groups of a norm over ``channels`` channels."""
+        return channels // self.group_size if self.group_size else self.groups
 
 
 class Conv(Model):

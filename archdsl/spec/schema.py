@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from ..blocks import BLOCKS, STEMS
 from ..blocks.shortcut import Shortcut
 from ..layouts import LAYOUTS
-from .fields import Antialias, Conv, FieldError, Model, Norm, PosInt, Ratio
+from .fields import Act, Antialias, Conv, FieldError, Model, Norm, PosInt, Ratio
 
 MAX_BLOCKS = 2000  # ResNet-1001 has 333; beyond this a spec is a mistake or an attack
 
@@ -62,6 +62,26 @@ class Head(Model):
                            examples=[0.2])
     norm: bool = Field(False, description="a final BN and ReLU before pooling, as "
                                           "pre-activation (ResNet-v2) nets end")
+    act: bool = Field(False, description="a final activation, without a norm, before "
+                                         "pooling (timm's RegNetV and regnetz_040: "
+                                         "final_conv is the activation)")
+    conv: PosInt | None = Field(None, description="a final 1x1 conv, norm and activation "
+                                                  "to this many channels before pooling "
+                                                  "(RegNetZ's num_features: final_conv)",
+                                examples=[1024])
+
+    @model_validator(mode="after")
+    def _final(self) -> Head:
+        if self.act and (self.norm or self.conv):
+            other = "norm" if self.norm else "conv"
+            raise FieldError("act", f"{other} already ends with the activation; allowed: "
+                                    f"one of act and {other}")
+        if self.norm and self.conv:
+            raise FieldError("conv", "a final conv after the final norm; allowed: one of "
+                                     "norm and conv")
+        if self.conv is not None and self.conv > 65536:
+            raise FieldError("conv", f"{self.conv} channels; allowed: 1 to 65536")
+        return self
 
 
 class Spec(Model):
@@ -85,6 +105,8 @@ class Spec(Model):
     norm: Norm = Field(default_factory=Norm, description="the normalization layers' kind: "
                        "batch (default), group, evonorm_s0 or frn",
                        examples=[{"kind": "group", "groups": 32}])
+    act: Act = Field(default_factory=Act, description="the activation's kind: relu "
+                     "(default) or silu", examples=[{"kind": "silu"}])
     conv: Conv = Field(default_factory=Conv, description="the convs' weights: plain "
                        "(default) or standardized (BiT)",
                        examples=[{"kind": "standardized", "eps": 1e-8}])
@@ -93,8 +115,11 @@ class Spec(Model):
         examples=[{"kind": "blur"}, {"kind": "avg"}])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet), "
-                                   "timm_resnetv2 (timm's ResNetV2) or timm_senet (timm's "
-                                   "legacy SENet: layer0, pool0, se_module, last_linear)")
+                                   "timm_resnetv2 (timm's ResNetV2), timm_senet (timm's "
+                                   "legacy SENet: layer0, pool0, se_module, last_linear), "
+                                   "torchvision_regnet (trunk_output.block1.block1-0.f.a.0), "
+                                   "timm_regnet (s1.b1.conv1.conv) or timm_regnetv (timm's "
+                                   "pre-activation RegNetV: s1.b1.norm1)")
 
     @model_validator(mode="after")
     def _budget(self) -> Spec:
@@ -102,6 +127,10 @@ class Spec(Model):
         if blocks > MAX_BLOCKS:
             raise FieldError("stages", f"{blocks} residual blocks in all; allowed: at most "
                                        f"{MAX_BLOCKS}")
+        held = LAYOUTS[self.layout].stages
+        if held is not None and len(self.stages) != held:
+            raise FieldError("stages", f"{len(self.stages)} stages; layout {self.layout} "
+                                       f"holds {held} (its library's network has {held})")
         pool = getattr(self.stem, "pool", None)
         if self.antialias is not None and pool in ("max_ceil", "zero_pad_max"):
             raise FieldError("antialias", f"anti-aliasing replaces the stem's padded max-pool, "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..blocks import BLOCKS
+from ..blocks import BLOCKS, STAGE_RULES
 from .errors import Location, SpecError, did_you_mean, format_path
 from .fields import FieldError
 from .loader import Positions
@@ -31,9 +32,50 @@ def _inherit(defaults: dict[str, Any], stage: dict[str, Any], pos: Positions,
     return out
 
 
+@dataclass(frozen=True)
+class Expanded:
+    """The stages a stage rule gave (``archdsl validate`` prints them)."""
+
+    rule: str
+    stages: tuple[dict[str, Any], ...]
+
+    def text(self) -> str:
+        rows = [", ".join(f"{k} {v}" for k, v in st.items()) for st in self.stages]
+        return f"{self.rule}: {len(rows)} stages: " + "; ".join(rows)
+
+
+def expand_rules(data: dict[str, Any], pos: Positions,
+                 file: str = "") -> tuple[dict[str, Any], list[Expanded]]:
+    """Replace a stage rule's section (``regnet:``) by the ``stages`` it gives; a stage
+    so made is placed, in messages, at the rule."""
+    data, out = dict(data), []
+    for key, schema in STAGE_RULES.items():
+        if key not in data:
+            continue
+        if "stages" in data:
+            raise SpecError(f"given with stages, which it gives; allowed: one of {key} and "
+                            "stages", location=pos.key((key,)) or Location(file, 1, 1),
+                            field=key)
+        try:
+            rule = schema.model_validate(data.pop(key))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise _translate({**err, "loc": (key, *err["loc"])}, pos, file) from None
+        stages = rule.stages()  # type: ignore[attr-defined]
+        data["stages"] = stages
+        where = pos.value((key,))
+        if where is not None:
+            pos.values[("stages",)] = where
+        for i in range(len(stages)):
+            pos.shown[("stages", i)] = f"stages[{i}] (from {key})"
+        out.append(Expanded(key, tuple(stages)))
+    return data, out
+
+
 def apply_defaults(data: dict[str, Any], pos: Positions) -> dict[str, Any]:
-    """Fold ``defaults`` into every stage; a stage's own fields win."""
-    data = dict(data)
+    """Expand a stage rule, then fold ``defaults`` into every stage; a stage's own fields
+    win."""
+    data, _ = expand_rules(data, pos)
     defaults = data.pop("defaults", None)
     if defaults is None:
         return data
