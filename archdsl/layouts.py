@@ -15,8 +15,9 @@ class Layout:
     """How one library names a residual network's modules.
 
     ``stage`` and ``block`` are templates over ``{stage}`` (1-based), ``{stage0}``
-    (0-based), ``{index}`` (0-based) and ``{index1}``; ``local`` renames a block's members (``bn1`` → ``norm1``;
-    a key ``name@op`` applies only to a node of that op, checked first),
+    (0-based), ``{index}`` (0-based) and ``{index1}``; ``local`` renames a block's
+    members (``bn1`` → ``norm1``; a key ``name@op`` applies only to a node of that op,
+    checked first),
     ``top`` renames everything outside blocks, and ``deep_stem`` over it the nodes of a
     deep stem (a graph with a node ``conv1.0``), whose names may differ; ``classifier``
     says whether the final classifier is a Linear or a 1x1 conv with bias; ``held``
