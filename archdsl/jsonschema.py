@@ -3,7 +3,8 @@ the spec reference generated from them.
 
 ``resolved_schema()`` describes complete specs (what ``build`` normalizes to);
 ``file_schema()`` describes spec files: ``extends:`` and ``defaults:`` allowed, a stage
-may leave to ``defaults`` any field, and ``match:`` may stand for a solvable field.
+may leave to ``defaults`` any field, ``match:`` may stand for a solvable field, and a
+stage rule (``regnet:``) for the stages.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from typing import Any
 
 from . import __version__
-from .blocks import BLOCKS
+from .blocks import BLOCKS, STAGE_RULES
 from .design import SOLVABLE
 from .spec.schema import Spec
 
@@ -70,11 +71,21 @@ def file_schema() -> dict[str, Any]:
     props["extends"] = {"type": "string", "examples": ["resnet50.yaml"],
                         "description": "a spec to build on, relative to this file: mappings "
                                        "merge, lists replace"}
+    for key, (title, rule) in _rules().items():
+        defs.update(rule.pop("$defs", {}))
+        defs[title] = rule
+        props[key] = {"$ref": f"#/$defs/{title}",
+                      "description": "a rule that gives the stages (instead of stages)"}
     s["$id"] = SCHEMA_ID.format("archdsl")
     s["title"] = f"archdsl spec file (archdsl {__version__})"
     s["required"] = ["name"]
-    s["anyOf"] = [{"required": ["extends"]}, {"required": ["stages"]}]
+    s["anyOf"] = [{"required": [k]} for k in ("extends", "stages", *STAGE_RULES)]
     return s
+
+
+def _rules() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each stage rule's key: its model's title and JSON Schema."""
+    return {k: (m.__name__, m.model_json_schema()) for k, m in STAGE_RULES.items()}
 
 
 def dumps(schema: dict[str, Any]) -> str:
@@ -134,6 +145,10 @@ def spec_reference() -> str:
            "`schema/archdsl.schema.json`; every shipped spec names it in a "
            "`yaml-language-server` modeline.", ""]
     out += _table("Top level", s, s.get("required", []))
+    for key, (title, rule) in _rules().items():
+        defs.update(rule.pop("$defs", {}))
+        defs[title] = {**rule, "description": f"The file's `{key}:` section, which gives the "
+                       f"stages. {rule.get('description', '')}"}
     for name in sorted(defs):
         out += _table(name, defs[name], defs[name].get("required", []))
     return "\n".join(out)

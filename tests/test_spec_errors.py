@@ -24,8 +24,8 @@ GOOD_STAGE = "{depth: 2, width: 64, block: basic}"
 CASES = [
     ("misspelt key",
      f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
-     "2:1: stagez: unknown key; did you mean 'stages'? allowed: antialias, conv, head, input, "
-     "layout, name, norm, shortcut, stages, stem"),
+     "2:1: stagez: unknown key; did you mean 'stages'? allowed: act, antialias, conv, head, "
+     "input, layout, name, norm, regnet, shortcut, stages, stem"),
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
      "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "
@@ -64,16 +64,16 @@ CASES = [
     ("unknown block kind",
      "name: x\nstages:\n  - {depth: 2, width: 64, block: basik}\n",
      "3:34: stages[0].block: unknown kind 'basik'; did you mean 'basic'? allowed: basic, "
-     "preact_basic, bottleneck, preact_bottleneck"),
+     "preact_basic, bottleneck, preact_bottleneck, regnet, preact_regnet"),
     ("no block kind",
      "name: x\nstages:\n  - {depth: 2, width: 64}\n",
      "3:5: stages[0].block: required; allowed: basic, preact_basic, bottleneck, "
-     "preact_bottleneck"),
+     "preact_bottleneck, regnet, preact_regnet"),
     ("unknown defaults field",
      "name: x\ndefaults: {blok: basic}\nstages:\n  - {depth: 2, width: 64}\n",
      "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
-     "block, cardinality, depth, eca, expansion, inner_width, inner_widths, placement, "
-     "reduce_first, se, stride, stride_on, width"),
+     "block, bottleneck_ratio, cardinality, depth, eca, expansion, group_width, "
+     "inner_width, inner_widths, placement, reduce_first, se, stride, stride_on, width"),
     ("3x3 projection without one",
      "name: x\nstages:\n  - {depth: 1, width: 64, block: basic}\nshortcut: {kind: A, kernel: 3}\n",
      "4:29: shortcut.kernel: a 3x3 projection, but kind A has none; allowed: kernel 3 with "
@@ -130,7 +130,7 @@ CASES = [
      "1:1: the top level must be a mapping (key: value lines), not a list"),
     ("stem kind", f"name: x\nstem: {{kind: classik}}\nstages:\n  - {GOOD_STAGE}\n",
      "2:14: stem.kind: unknown kind 'classik'; did you mean 'classic'? allowed: classic, "
-     "cifar, deep"),
+     "cifar, deep, regnet"),
 ]
 
 

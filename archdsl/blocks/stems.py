@@ -105,11 +105,6 @@ def lower_cifar(b: GraphBuilder, x: str, st: CifarStem, layers: Layers) -> str:
     return _conv_norm(b, x, st.width, 3, 1, st.norm, layers)
 
 
-@stem(RegNetStem)
-def lower_regnet(b: GraphBuilder, x: str, st: RegNetStem, layers: Layers) -> str:
-    return _conv_norm(b, x, st.width, 3, 2, st.norm, layers)
-
-
 @stem(DeepStem)
 def lower_deep(b: GraphBuilder, x: str, st: DeepStem, layers: Layers) -> str:
     w1, w2, w3 = st.widths
@@ -119,3 +114,8 @@ def lower_deep(b: GraphBuilder, x: str, st: DeepStem, layers: Layers) -> str:
     if st.norm:
         y = layers.norm_act(b, y, "bn1", "relu")
     return _pool(b, y, st.pool, layers)
+
+
+@stem(RegNetStem)
+def lower_regnet(b: GraphBuilder, x: str, st: RegNetStem, layers: Layers) -> str:
+    return _conv_norm(b, x, st.width, 3, 2, st.norm, layers)

@@ -148,6 +148,8 @@ def _translate(err: Any, pos: Positions, file: str) -> SpecError:
         key = str(path[-1])
         _, parent = _resolve(tuple(err["loc"])[:-1])
         allowed = sorted(parent[0].model_fields) if len(parent) == 1 else []
+        if len(path) == 1:  # the top level also takes a stage rule's section
+            allowed = sorted([*allowed, *STAGE_RULES])
         msg = f"unknown key; {did_you_mean(key, allowed)}allowed: {', '.join(allowed)}"
         where = pos.key(path)
     elif kind == "missing":
