@@ -37,6 +37,7 @@ class Layout:
     held: dict[str, str] = field(default_factory=dict)
     stages: int | None = None
     family: str | None = None
+    preact: bool = False  # its names are of pre-activation blocks
 
 
 # timm's RegNet (regnet.py): ConvNormAct modules (conv, bn with its act inside), SE after
@@ -67,7 +68,7 @@ LAYOUTS: dict[str, Layout] = {
         deep_stem={"conv1.0": "stem.conv1", "conv1.1": "stem.norm1", "conv1.2": "stem.act1",
                    "conv1.3": "stem.conv2", "conv1.4": "stem.norm2", "conv1.5": "stem.act2",
                    "conv1.6": "stem.conv3"},
-        classifier="conv",
+        classifier="conv", preact=True,
         held={"relu1": "norm1", "relu2": "norm2", "relu3": "norm3", "norm_act": "norm",
               "stem.act1": "stem.norm1", "stem.act2": "stem.norm2"}),
     # timm.models.senet.SENet (legacy_seresnet*, legacy_seresnext*, legacy_senet154): the
@@ -104,8 +105,9 @@ LAYOUTS: dict[str, Layout] = {
         local={"conv1": "conv1.conv", "bn1": "conv1.bn", "relu1": "conv1.bn.act",
                "conv2": "conv2.conv", "bn2": "conv2.bn", "relu2": "conv2.bn.act",
                "conv3": "conv3.conv", "bn3": "conv3.bn", "relu3": "act3",
-               "downsample.0@conv2d": "downsample.conv", "downsample.1": "downsample.bn",
-               "downsample.1@conv2d": "downsample.1.conv", "downsample.2": "downsample.1.bn"},
+               "downsample.0": "downsample.conv", "downsample.0@avg_pool": "downsample.0",
+               "downsample.1": "downsample.bn", "downsample.1@conv2d": "downsample.1.conv",
+               "downsample.2": "downsample.1.bn"},
         top=_TIMM_REGNET_TOP, stages=4, family="regnet"),
     # timm's RegNetV (PreBottleneck): norm1..3 (with their act) before bare conv1..3, the
     # shortcut a bare conv (or ResNet-D's pool then conv), the stem a bare conv.
@@ -113,7 +115,7 @@ LAYOUTS: dict[str, Layout] = {
         stage="s{stage}", block="{stage_name}.b{index1}",
         local={"bn1": "norm1", "relu1": "norm1.act", "bn2": "norm2", "relu2": "norm2.act",
                "bn3": "norm3", "relu3": "norm3.act", "downsample.0@conv2d": "downsample"},
-        top={**_TIMM_REGNET_TOP, "conv1": "stem"}, stages=4, family="regnet"),
+        top={**_TIMM_REGNET_TOP, "conv1": "stem"}, stages=4, family="regnet", preact=True),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")

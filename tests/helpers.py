@@ -122,7 +122,8 @@ def state_shapes(model: nn.Module) -> dict[str, tuple[int, ...]]:
 # the shipped specs that are a torchvision or a timm model under the same name
 TORCHVISION_TWINS = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                      "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-                     "wide_resnet50_2", "wide_resnet101_2"]
+                     "wide_resnet50_2", "wide_resnet101_2", "regnet_x_400mf", "regnet_y_400mf",
+                     "regnet_y_3_2gf"]
 TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet152",
               "seresnext50_32x4d", "seresnext101_32x4d", "resnet50d", "resnetv2_50",
               "resnetv2_101", "resnet10t", "resnet50t", "ecaresnet26t", "ecaresnet50d",
@@ -130,7 +131,12 @@ TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet
               "seresnextaa101d_32x8d", "resnetv2_18", "resnetv2_50d", "resnetv2_50t",
               "resnetv2_50d_gn", "senet154", "legacy_seresnet50", "legacy_seresnext50_32x4d",
               "resnetv2_50x1_bit", "legacy_seresnet18", "resnetv2_50d_evos",
-              "resnetv2_50d_frn", "ecaresnet50d_pruned"]
+              "resnetv2_50d_frn", "ecaresnet50d_pruned", "regnetx_002", "regnetx_004",
+              "regnetx_004_tv", "regnetx_040", "regnety_004", "regnety_040", "regnety_160",
+              "regnetz_005", "regnetv_040"]
+# the twins whose depth is their rule's: compared whole (their constructors take no
+# per-stage depths)
+RULED = {n for n in TORCHVISION_TWINS + TIMM_TWINS if n.startswith("regnet")}
 
 
 # the twins the counters are held to: all but those whose twin object the tools see
@@ -141,11 +147,28 @@ UNCOUNTED = {"ecaresnet50d_pruned": "timm adapts a pruned model's classifier to 
 COUNTED_TWINS = [n for n in TORCHVISION_TWINS + TIMM_TWINS if n not in UNCOUNTED]
 
 
+def torchvision_regnet(name: str) -> nn.Module:
+    """torchvision's RegNet ``name`` on the current device (meta too): the builder's own
+    BlockParams, computed on the CPU (its widths are tensors it calls ``.tolist()`` on),
+    then ``RegNet(block_params, ...)`` with the builder's norm layer."""
+    from functools import partial
+    from unittest import mock
+
+    from torchvision.models import regnet
+
+    with torch.device("cpu"), mock.patch.object(regnet, "_regnet",
+                                                lambda params, *a, **k: params):
+        params = getattr(regnet, name)()
+    return regnet.RegNet(params, norm_layer=partial(nn.BatchNorm2d, eps=1e-05, momentum=0.1))
+
+
 def make_twin(name: str) -> nn.Module:
     """The torchvision or timm model a shipped spec reproduces, at full depth."""
     if name in TORCHVISION_TWINS:
         import torchvision
 
+        if name.startswith("regnet"):
+            return torchvision_regnet(name)
         return getattr(torchvision.models, name)()
     import timm
 
@@ -177,7 +200,7 @@ def assert_twin(path: Path, make_twin: Callable[[list[int] | None], nn.Module],
     n_ref = sum(p.numel() for p in ref.parameters())
     assert sum(p.numel() for p in ours.parameters()) == n_ref == count(graph).total.params
     depths = [s.depth for s in spec.stages]
-    layers = None if sum(depths) <= DEEP else [min(d, 2) for d in depths]
+    layers = None if sum(depths) <= DEEP or spec.name in RULED else [min(d, 2) for d in depths]
     if layers is not None:
         graph = lower(spec.model_copy(update={"stages": tuple(
             s.model_copy(update={"depth": d}) for s, d in zip(spec.stages, layers,

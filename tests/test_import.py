@@ -27,6 +27,7 @@ from helpers import (
     TORCHVISION_TWINS,
     all_specs,
     assert_close,
+    make_twin,
     outputs,
     randomised,
     spec_id,
@@ -67,6 +68,7 @@ def truth(spec: Spec) -> dict[str, Any]:
         "downsample": spec.shortcut.downsample, "conv": spec.conv.kind,
         "conv_eps": spec.conv.eps, "norm_groups": spec.norm.groups, "norm_eps": spec.norm.eps,
         "placement": stages[0].placement, "dropout": spec.head.dropout,
+        "act": spec.act.kind, "head_act": spec.head.act,
         "shortcut_form": spec.shortcut.model_dump(include={"form", "scale", "dropout"}),
         "name": spec.name}
     if bottlenecks:
@@ -75,10 +77,13 @@ def truth(spec: Spec) -> dict[str, Any]:
         out["stem_pool"] = spec.stem.pool
     if se is not None:
         out["se"] = se.rounding
+    if spec.norm.group_size is not None:
+        del out["norm_groups"]
+        out["norm_group_size"] = spec.norm.group_size
     return out
 
 
-OVERRIDE = {"antialias_kind": "antialias", "gate_form": "shortcut_form"}
+OVERRIDE = {"antialias_kind": "antialias", "gate_form": "shortcut_form", "linear_out": "placement"}
 
 
 def assumed_keys(text: str) -> set[str]:
@@ -97,7 +102,7 @@ def test_torchvision_by_name(name: str) -> None:
     assert "# assumed:" not in text and text == import_spec(f"torchvision:{name}")
     spec = read_back(text)
     with torch.device("meta"):
-        ref = torchvision.models.get_model(name)
+        ref = make_twin(name)
         ours = build_model(spec)
     assert state_shapes(ours) == state_shapes(ref)
     assert spec == load_spec(SPECS / f"{name}.yaml").model_copy(update={"name": name})

@@ -11,6 +11,7 @@ from helpers import (
     TORCHVISION_TWINS,
     assert_close,
     assert_twin,
+    make_twin,
     outputs,
     randomised,
 )
@@ -29,7 +30,7 @@ def torchvision_twin(name):
     groups and width read off the real model."""
     def make(layers):
         if layers is None:
-            return getattr(torchvision.models, name)()
+            return make_twin(name)
         with torch.device("meta"):
             model = getattr(torchvision.models, name)()
         return ResNet(type(model.layer1[0]), layers, groups=model.groups,

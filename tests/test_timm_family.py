@@ -1,4 +1,5 @@
-"""Every ResNet timm registers (resnet.py 81, resnetv2.py 20, senet.py 9) as the spec
+"""Every ResNet timm registers (resnet.py 81, resnetv2.py 20, senet.py 9) and every
+RegNet (regnet.py 36) as the spec
 ``archdsl import timm:NAME`` reads back from timm's module (tests/timm_family.py), held
 to timm:
 
@@ -6,7 +7,8 @@ to timm:
   timm's module, archdsl's module and archdsl's analytic count;
 - archdsl's MACs equal FlopCounterMode's on timm's module, at timm's default input size;
 - for a sample that covers every construct, the same function (randomised weights loaded
-  strictly, at 64x64, deep nets cut to two blocks a stage on both sides).
+  strictly, at 64x64, deep ResNets cut to two blocks a stage on both sides; RegNets,
+  whose depth is their rule's, whole).
 
 Every one imports with nothing assumed; the importer's refusals and checkpoint reading
 are tests/test_import.py's.
@@ -41,7 +43,12 @@ SAMPLE = ["resnet18d", "resnet26d", "resnet14t", "seresnext26t_32x4d", "ecaresne
           "resnetblur18", "resnetaa34d", "resnetrs50", "resnet50_gn", "test_resnet",
           "senet154", "legacy_senet154", "legacy_seresnet50", "legacy_seresnet18",
           "legacy_seresnext26_32x4d", "resnetv2_18d", "resnetv2_50t", "resnetv2_50d_gn",
-          "resnetv2_50x1_bit", "resnetv2_50d_evos", "resnetv2_50d_frn", "ecaresnet50d_pruned"]
+          "resnetv2_50x1_bit", "resnetv2_50d_evos", "resnetv2_50d_frn", "ecaresnet50d_pruned",
+          # RegNet: X (pycls's and torchvision's roundings), Y's SE, GroupNorm by group
+          # size with SiLU, V's pre-activation with an average-pool projection and a final
+          # act, Z's 4x bottleneck without first shortcuts, linear out and final conv/act
+          "regnetx_002", "regnetx_004_tv", "regnety_002", "regnety_040_sgn", "regnetv_064",
+          "regnetz_005", "regnetz_040"]
 
 
 def graph_of(text: str) -> Graph:
@@ -69,8 +76,8 @@ def shape_diff(ours: dict[str, tuple[int, ...]], ref: dict[str, tuple[int, ...]]
 
 def test_registry() -> None:
     assert {m: len(tf.model_names(m)) for m in tf.MODULES} == {
-        "resnet": 81, "resnetv2": 20, "senet": 9}
-    assert len(NAMES) == len(set(NAMES)) == 110
+        "resnet": 81, "resnetv2": 20, "senet": 9, "regnet": 36}
+    assert len(NAMES) == len(set(NAMES)) == 146
     assert set(SAMPLE) <= set(NAMES)
 
 
@@ -109,7 +116,10 @@ def test_macs(name: str) -> None:
 
 
 def reduced(name: str) -> tuple[int, ...] | None:
-    """Two blocks a stage for a net deeper than 50 layers (helpers.DEEP blocks)."""
+    """Two blocks a stage for a ResNet deeper than 50 layers (helpers.DEEP blocks); a
+    RegNet whole (timm's RegNet takes no ``layers``)."""
+    if name in tf.model_names("regnet"):
+        return None
     layers = [s.depth for s in tf.load(tf.spec_for(name))[0].stages]
     return None if sum(layers) <= DEEP else tuple(min(d, 2) for d in layers)
 

@@ -1,7 +1,8 @@
 """timm's ResNet family as archdsl specs, read back from timm's modules by
 ``archdsl import`` (archdsl.importer), and docs/family.md's table of them.
 
-Every model registered in ``timm/models/resnet.py``, ``resnetv2.py`` and ``senet.py`` is
+Every model registered in ``timm/models/resnet.py``, ``resnetv2.py``, ``senet.py`` and
+``regnet.py`` is
 instantiated on the meta device and imported from its module types and attributes; a
 construct the language cannot state is refused (a SpecError naming the module).
 """
@@ -23,7 +24,7 @@ from archdsl.load import load_solved, load_spec
 from archdsl.spec.schema import Spec as SpecModel
 
 # registered architectures per source module (timm 1.0.31)
-MODULES = {"resnet": 81, "resnetv2": 20, "senet": 9}
+MODULES = {"resnet": 81, "resnetv2": 20, "senet": 9, "regnet": 36}
 
 
 def model_names(module: str) -> list[str]:

@@ -28,6 +28,12 @@ def _strides(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
+def _bool(text: str) -> bool:
+    if text.strip().lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.strip().lower() == "true"
+
+
 def _antialias(text: str) -> dict[str, Any] | None:
     m = re.fullmatch(r"(none|blur|avg)(?::([35]))?", text.strip())
     if not m or (m.group(1) != "blur" and m.group(2)):
@@ -43,6 +49,7 @@ def _flags() -> list[tuple[str, str, dict[str, Any]]]:
     from ..blocks.common import Placement
     from ..blocks.shortcut import Shortcut
     from ..blocks.stems import StemPool
+    from ..spec.fields import ActKind
 
     forms = Shortcut.model_fields["form"].annotation.__args__  # type: ignore[union-attr]
     return [
@@ -75,10 +82,14 @@ def _flags() -> list[tuple[str, str, dict[str, Any]]]:
         ("--norm-groups", "norm_groups", {"type": int, "metavar": "N",
                                           "help": "groups of a group norm or EvoNorm-S0 "
                                                   "(default 32)"}),
+        ("--norm-group-size", "norm_group_size", {
+            "type": int, "metavar": "N",
+            "help": "channels a group instead of --norm-groups (timm's GroupNormAct"
+                    "(group_size=16))"}),
         ("--norm-eps", "norm_eps", {"type": float, "metavar": "EPS",
                                     "help": "ε of a group norm, EvoNorm-S0 or FRN (default "
                                             "1e-5)"}),
-        ("--se-rounding", "se", {"choices": ("floor", "divisor8"),
+        ("--se-rounding", "se", {"choices": ("floor", "divisor8", "round"),
                                  "help": "SE's rounding where both give the checkpoint's "
                                          "widths (default divisor8; floor with senet.py's "
                                          "names)"}),
@@ -95,6 +106,11 @@ def _flags() -> list[tuple[str, str, dict[str, Any]]]:
             "help": "a dropout shortcut's p (implies --shortcut-form dropout)"}),
         ("--dropout", "dropout", {"type": float, "metavar": "P",
                                   "help": "dropout before the classifier (default 0)"}),
+        ("--act", "act", {"choices": ActKind.__args__,
+                          "help": "the activation (default relu; RegNetV/Z's silu)"}),
+        ("--head-act", "head_act", {"type": _bool, "metavar": "true|false",
+                                    "help": "a final activation before the pool, without a "
+                                            "norm (default false; regnetz_040's true)"}),
     ]
 
 

@@ -62,6 +62,21 @@ def _set_se(spec: Spec, v: dict[str, Any]) -> None:
             stage["se"] = dict(v)
 
 
+def _set_act(spec: Spec, v: str) -> None:
+    """The network's activation; a RegNet's SE (sized from its input) takes it too, as
+    pycls's, timm's and torchvision's do."""
+    spec["act"] = {"kind": v}
+    for stage in spec["stages"]:
+        if isinstance(stage.get("se"), dict) and stage["se"].get("of") == "input":
+            stage["se"]["act"] = v
+
+
+def _set_group_size(spec: Spec, v: int) -> None:
+    """Channels a group instead of a group count (timm's GroupNormAct(group_size=...))."""
+    spec["norm"].pop("groups", None)
+    spec["norm"]["group_size"] = v
+
+
 @dataclass(frozen=True)
 class Field:
     """An assumable field: how it is set in the spec, where its comment goes (``stages``
@@ -87,11 +102,14 @@ FIELDS: dict[str, Field] = {
     "conv": Field(_set_in("conv", "kind"), ("conv", "kind"), "--conv"),
     "conv_eps": Field(_set_in("conv", "eps"), ("conv", "eps"), "--conv-eps"),
     "norm_groups": Field(_set_in("norm", "groups"), ("norm", "groups"), "--norm-groups"),
+    "norm_group_size": Field(_set_group_size, ("norm", "group_size"), "--norm-group-size"),
     "norm_eps": Field(_set_in("norm", "eps"), ("norm", "eps"), "--norm-eps"),
     "se": Field(_set_se, ("defaults", "se"), "--se-rounding"),
     "placement": Field(_set_each("placement"), ("defaults", "placement"), "--placement"),
     "shortcut_form": Field(_set_form, ("shortcut", "form"), "--shortcut-form"),
     "dropout": Field(_set_in("head", "dropout"), ("head", "dropout"), "--dropout"),
+    "act": Field(_set_act, ("act", "kind"), "--act"),
+    "head_act": Field(_set_in("head", "act"), ("head", "act"), "--head-act"),
 }
 
 

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..blocks import READERS
-from ..layouts import name_in
+from ..layouts import LAYOUTS, name_in
 from ..spec.fields import ECA, SE
 from .draft import Draft, refuse
 from .keys import CONV, CONV1D, LINEAR, MISSING, WHY, Keys, Shapes
@@ -41,24 +41,30 @@ def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
     return None
 
 
-def _firsts() -> list[str]:
-    """The local names a block's first key can have: each block family's first."""
-    return list(dict.fromkeys(r.first for r in READERS))
+def _readers(layout: str) -> list[Any]:
+    """The readers of the layout's block family."""
+    return [r for r in READERS if r.family == LAYOUTS[layout].family]
+
+
+def _firsts(layout: str) -> list[str]:
+    """The local names a block's first key can have: each of the family's readers'."""
+    return list(dict.fromkeys(r.first for r in _readers(layout)))
 
 
 def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
     """The naming layout and whether the stem is deep, from the stem's keys."""
-    firsts = _firsts()  # and the first block's first key
-    for layout in ("timm_senet", "timm_resnetv2", "torchvision"):
-        for deep in (True, False):
+    for layout in LAYOUTS:  # the stem's key and the first block's first key
+        for deep in (True, False) if LAYOUTS[layout].deep_stem else (False,):
             stem = name_in(layout, "conv1.3" if deep else "conv1", deep=deep)
             if f"{stem}.weight" in shapes and any(
-                    f"{name_in(layout, f'layer1.0.{f}')}.weight" in shapes for f in firsts):
+                    f"{name_in(layout, f'layer1.0.{f}')}.weight" in shapes
+                    for f in _firsts(layout)):
                 return layout, deep
     first = next(iter(shapes), "")
-    raise refuse(source, first, "not a ResNet-family state_dict: no stem conv (conv1, "
-                 "stem.conv or layer0.conv1) before a first block (layer1.0 or "
-                 "stages.0.blocks.0)")
+    stems = ", ".join(dict.fromkeys(name_in(t, "conv1") for t in LAYOUTS))
+    blocks = ", ".join(dict.fromkeys(name_in(t, "layer1.0") for t in LAYOUTS))
+    raise refuse(source, first, f"not a ResNet-family state_dict: no stem conv ({stems}) "
+                 f"before a first block ({blocks})")
 
 
 def _stem(k: Keys, d: Draft, source: str) -> None:
@@ -67,6 +73,13 @@ def _stem(k: Keys, d: Draft, source: str) -> None:
         spec["stem"] = {"kind": "deep", "widths": [k.out(f"conv1.{i}") for i in (0, 3, 6)]}
     else:
         shape = k.get("conv1", CONV)  # _layout found it
+        if LAYOUTS[k.layout].family == "regnet":
+            if shape[2:] != (3, 3):
+                raise refuse(source, k.key("conv1"), f"a {shape[2]}x{shape[3]} stem conv; "
+                             "allowed: 3x3 (RegNet's stem)")
+            spec["stem"] = {"kind": "regnet", "width": shape[0],
+                            "norm": k.get("bn1") is not None}
+            return
         if shape[2:] == (3, 3):
             spec["stem"] = {"kind": "cifar", "width": shape[0],
                             "norm": k.get("bn1") is not None}
@@ -97,18 +110,25 @@ def _norm_kind(shapes: Shapes) -> str:
     return "group"
 
 
-def _se(widths: list[int], squeezes: list[int], layout: str) -> dict[str, dict[str, Any]]:
-    """The SE fields that give each stage's squeeze width, by rounding (the nominal
-    ratio nearest the widths' own first, 16 where it fits)."""
+def _se(widths: list[int], inputs: list[int], squeezes: list[int],
+        layout: str) -> dict[str, dict[str, Any]]:
+    """The SE fields that give each stage's first squeeze width, by rounding (the
+    nominal ratio nearest the widths' own first, 16 where it fits): sized from the
+    block's width, or in RegNets (pycls, timm, torchvision) from its input, rounded."""
+    options = ((("round", "input"),) if LAYOUTS[layout].family == "regnet" else
+               (("floor", "output"), ("divisor8", "output")) if layout == "timm_senet" else
+               (("divisor8", "output"), ("floor", "output")))
     out: dict[str, dict[str, Any]] = {}
-    for rounding in ("floor", "divisor8") if layout == "timm_senet" else ("divisor8", "floor"):
-        fits = [r for r in range(1, min(widths) + 1)
+    for rounding, of in options:
+        base = inputs if of == "input" else widths
+        fits = [r for r in range(1, min(base) + 1)
                 if all(SE(ratio=r, rounding=rounding).channels(w) == s
-                       for w, s in zip(widths, squeezes, strict=True))]
+                       for w, s in zip(base, squeezes, strict=True))]
         if fits:
-            nominal = widths[0] / squeezes[0]
+            nominal = base[0] / squeezes[0]
             ratio = min(fits, key=lambda r: (r != 16, abs(r - nominal), r))
-            out[rounding] = {"ratio": ratio, "rounding": rounding}
+            out[rounding] = {"ratio": ratio, "rounding": rounding,
+                             **({"of": of} if of != "output" else {})}
     return out
 
 
@@ -138,6 +158,8 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
         d.assume("norm_eps", 1e-5, WHY["norm_eps"])  # timm's, for each of these kinds
     d.assume("conv", "plain", WHY["conv"])
     _stages(k, d, source)
+    if LAYOUTS[layout].family == "regnet":  # the family has SiLU variants
+        d.assume("act", "relu", WHY["act"])
     _head(k, d, source)
     return d
 
@@ -145,7 +167,7 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
 def _block_names(k: Keys) -> list[list[str]]:
     """Each stage's block names (canonical), as far as the blocks' first keys go (the
     first parameter of any block family's block)."""
-    firsts = _firsts()
+    firsts = _firsts(k.layout)
     stages = []
     while True:
         i = len(stages) + 1
@@ -159,7 +181,7 @@ def _block_names(k: Keys) -> list[list[str]]:
 
 def _projection(k: Keys, b: str) -> tuple[str, int] | None:
     """The projection of block ``b``: (downsample kind, kernel), or None."""
-    d0, d1 = k.get(f"{b}.downsample.0"), k.get(f"{b}.downsample.1")
+    d0, d1 = k.get(f"{b}.downsample.0", op="conv2d"), k.get(f"{b}.downsample.1", op="conv2d")
     if d0 is not None and len(d0) == 4:
         return "conv", d0[2]
     if d1 is not None and len(d1) == 4:
@@ -170,14 +192,14 @@ def _projection(k: Keys, b: str) -> tuple[str, int] | None:
 def _stages(k: Keys, d: Draft, source: str) -> None:
     spec = d.spec
     stages_blocks = _block_names(k)
-    # pre-activation blocks: ResNetV2's names, or a final norm before the head
-    preact = k.layout == "timm_resnetv2" or k.get("norm") is not None
+    # pre-activation blocks: a pre-activation layout's names, or a final norm
+    preact = LAYOUTS[k.layout].preact or k.get("norm") is not None
     prev = spec["stem"].get("widths", [spec["stem"].get("width")])[-1]
     stages: list[dict[str, Any]] = []
     inputs: list[int] = []
     for blocks in stages_blocks:
         b0 = blocks[0]
-        stage = next((s for r in READERS if k.get(f"{b0}.{r.first}") is not None
+        stage = next((s for r in _readers(k.layout) if k.get(f"{b0}.{r.first}") is not None
                       and (s := r.read(k, blocks, preact, source)) is not None), None)
         if stage is None:
             raise refuse(source, k.key(f"{b0}.conv1"), "a block no block family reads")
@@ -194,7 +216,7 @@ def _stages(k: Keys, d: Draft, source: str) -> None:
             s["eca"] = {"kernel": "auto"}
     spec["stages"] = stages
     _shortcut(k, d, stages_blocks, inputs, source)
-    _placements(k, d, source)
+    _placements(k, d, inputs, source)
 
 
 def _attention(k: Keys, stage: dict[str, Any], blocks: list[str], source: str) -> None:
@@ -231,12 +253,16 @@ def _shortcut(k: Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
     elif every and sum(map(len, blocks)) > len(blocks):
         sc["kind"] = "C"
     elif not forms and any(s["width"] != i for s, i in zip(stages, inputs, strict=True)):
-        sc["kind"] = "A"
+        # no weights where the shape changes: option A's zero padding, or in a RegNet
+        # (which has none) no shortcut there (RegNetZ)
+        sc["kind"] = "identity_only" if LAYOUTS[k.layout].family == "regnet" else "A"
     if forms and sc.get("form") != "conv1x1":
         sc["downsample"] = forms.pop()
         if max(kernels) != 1:  # a projection at stride 1 stays 1x1
             sc["kernel"] = max(kernels)
-    strides = [1] + [2] * (len(stages) - 1)
+    # a RegNet's every stage strides 2 (its stem did too), a ResNet's but the first
+    first = 2 if LAYOUTS[k.layout].family == "regnet" else 1
+    strides = [first] + [2] * (len(stages) - 1)
     if sc["kind"] == "B" and sc.get("form") != "conv1x1":
         for i, (stage, ps, inp) in enumerate(zip(stages, projected, inputs, strict=True)):
             if stage["width"] == inp:  # a projection where the channels stay: a stride
@@ -250,7 +276,7 @@ def _shortcut(k: Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
         d.assume("shortcut_form", {"form": "identity"}, WHY["shortcut_form"])
 
 
-def _placements(k: Keys, d: Draft, source: str) -> None:
+def _placements(k: Keys, d: Draft, inputs: list[int], source: str) -> None:
     """What the layout implies of its blocks; the placement and stride assumptions; the SE
     fields from the squeeze widths."""
     stages = d.spec["stages"]
@@ -273,10 +299,13 @@ def _placements(k: Keys, d: Draft, source: str) -> None:
     if all(s["block"] in ("basic", "bottleneck") and "placement" not in s for s in stages) \
             and k.layout == "torchvision":
         d.assume("placement", "post", WHY["placement"])
+    if all(s["block"] == "regnet" for s in stages):
+        d.assume("placement", "post", WHY["linear_out"])
     squeezed = [s for s in stages if "se" in s]
     if squeezed:
         widths, squeezes = [s["width"] for s in squeezed], [s["se"] for s in squeezed]
-        choices = _se(widths, squeezes, k.layout)
+        ins = [i for s, i in zip(stages, inputs, strict=True) if "se" in s]
+        choices = _se(widths, ins, squeezes, k.layout)
         if not choices:
             raise refuse(source, k.key("layer1.0.se.fc1"), f"SE widths {squeezes} for "
                          f"{widths} channels fit no ratio and rounding")
@@ -293,6 +322,13 @@ def _head(k: Keys, d: Draft, source: str) -> None:
     spec = d.spec
     fc = k.get("fc", LINEAR)
     spec["head"] = {"norm": k.get("norm") is not None}
+    final = k.out("final_conv")
+    if final is not None:  # RegNetZ's final 1x1 conv, norm and activation
+        spec["head"]["conv"] = final
+    elif LAYOUTS[k.layout].family == "regnet" and LAYOUTS[k.layout].preact:
+        spec["head"]["act"] = True  # timm's RegNetV ends with its activation
+    elif LAYOUTS[k.layout].family == "regnet":
+        d.assume("head_act", False, WHY["head_act"])
     if fc is not None:
         spec["head"]["classes"] = fc[0]
     module = k.key("fc").removesuffix(".weight")

@@ -37,6 +37,10 @@ WHY = {
     "gate_form": "exclusive and shortcut-only gating have the same weights; "
                  "--shortcut-form shortcut_gating",
     "dropout": "dropout has no weights (training only); --dropout",
+    "act": "an activation has no weights: ReLU or SiLU (RegNetV/Z) can't be told; --act",
+    "head_act": "a final activation has no weights (regnetz_040's); --head-act true",
+    "linear_out": "the activation after the addition has no weights (RegNetZ has none); "
+                  "--placement post_linear",
 }
 
 
@@ -50,8 +54,11 @@ class Keys:
     def key(self, canonical: str, param: str = "weight", op: str = "") -> str:
         return f"{name_in(self.layout, canonical, op, deep=self.deep)}.{param}"
 
-    def get(self, canonical: str, dims: tuple[int, ...] = ()) -> tuple[int, ...] | None:
-        key = self.key(canonical)
+    def get(self, canonical: str, dims: tuple[int, ...] = (), *,
+            op: str = "") -> tuple[int, ...] | None:
+        """The shape under ``canonical`` (the name of an ``op`` node, where a layout names
+        ops apart)."""
+        key = self.key(canonical, op=op)
         shape = self.shapes.get(key)
         if shape is not None and dims and (len(shape) not in dims or 0 in shape):
             raise refuse(self.source, key, f"has shape {list(shape)}; allowed: "

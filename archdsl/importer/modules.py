@@ -23,14 +23,17 @@ from .infer import FOREIGN
 
 # leaf modules archdsl has a form for (its parameters are read from the state_dict)
 LEAVES = {"Conv2d", "Conv1d", "Linear", "BatchNorm2d", "GroupNorm", "EvoNorm2dS0",
-          "FilterResponseNormTlu2d", "ReLU", "Sigmoid", "MaxPool2d", "AvgPool2d",
+          "FilterResponseNormTlu2d", "ReLU", "SiLU", "Sigmoid", "MaxPool2d", "AvgPool2d",
           "AdaptiveAvgPool2d", "BlurPool2d", "Identity", "Dropout", "Flatten",
           "ConstantPad2d"}
 # the blocks whose forward archdsl knows, with their placement
 BLOCKS = {"BasicBlock": "post", "Bottleneck": "post", "PreActBasic": "full_preact",
           "PreActBottleneck": "full_preact", "SEResNetBlock": "relu_before_and_after_add",
-          "SEResNetBottleneck": "post", "SEResNeXtBottleneck": "post", "SEBottleneck": "post"}
-_TOPS = (("conv1", "layer1"), ("stem", "stages"), ("layer0", "layer1"))
+          "SEResNetBottleneck": "post", "SEResNeXtBottleneck": "post", "SEBottleneck": "post",
+          "PreBottleneck": "full_preact_shortcut", "ResBottleneckBlock": "post"}
+_TOPS = (("conv1", "layer1"), ("stem", "stages"), ("layer0", "layer1"), ("stem", "s1"),
+         ("stem", "trunk_output"))
+ACTS = {"ReLU": "relu", "SiLU": "silu"}
 
 
 def classes(m: nn.Module) -> set[str]:
@@ -42,8 +45,8 @@ def check(module: nn.Module, source: str) -> None:
     """Refuse, in one line naming the module, anything archdsl cannot say."""
     if not any(all(hasattr(module, a) for a in pair) for pair in _TOPS):
         raise refuse(source, type(module).__name__, "not a ResNet-family network: no stem "
-                     "and residual stages (conv1 and layer1, stem and stages, or layer0 and "
-                     "layer1)")
+                     "and residual stages (conv1 and layer1, stem and stages, layer0 and "
+                     "layer1, stem and s1, or stem and trunk_output)")
     foreign = {cls: what for cls, _, what in FOREIGN}
     for name, m in module.named_modules():
         known = classes(m) & foreign.keys()
@@ -51,7 +54,7 @@ def check(module: nn.Module, source: str) -> None:
             raise refuse(source, name, f"{foreign[known.pop()]} has no spec form")
         if next(m.children(), None) is None and not classes(m) & LEAVES:
             raise refuse(source, name, f"{type(m).__name__} has no spec form (archdsl "
-                         "has ReLU activations, max/average pools, BN, GroupNorm, "
+                         "has ReLU and SiLU activations, max/average pools, BN, GroupNorm, "
                          "EvoNorm-S0 and FRN)")
         if isinstance(m, nn.Conv2d) and m.dilation != (1, 1):
             raise refuse(source, name, f"a dilated conv (dilation {m.dilation[0]}, an "
@@ -74,7 +77,7 @@ def _blocks(module: nn.Module, draft: Draft) -> Iterator[tuple[int, str, nn.Modu
 
 def _stride(block: nn.Module) -> int:
     """A block's stride: its branch convs' and its anti-aliasing pool's."""
-    s = max(int(c.stride[0]) for n, c in block.named_children() if isinstance(c, nn.Conv2d))
+    s = max(int(c.stride[0]) for c in block.modules() if isinstance(c, nn.Conv2d))
     aa = getattr(block, "aa", None)
     return 2 if aa is not None and not isinstance(aa, nn.Identity) else s
 
@@ -91,11 +94,13 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
             raise refuse(source, name, f"a block of class {type(block).__name__}: archdsl "
                          f"reads {', '.join(sorted(BLOCKS))}")
         _attention(block, name, source)
-    firsts = [b for _, name, b in blocks if name.endswith(".0")]
+    firsts = [b for i, _, b in blocks if b is next(c for j, _, c in blocks if j == i)]
     draft.settle("strides", [_stride(b) for b in firsts])
     if "placement" in draft.assumed:  # the nearest known class along the MRO
         block_class = next(c.__name__ for c in type(blocks[0][2]).__mro__ if c.__name__ in BLOCKS)
-        draft.settle("placement", BLOCKS[block_class])
+        linear = isinstance(getattr(blocks[0][2], "act3", None), nn.Identity)  # timm RegNetZ
+        draft.settle("placement", "post_linear" if linear else BLOCKS[block_class])
+    _acts(module, draft, source)
     if "stride_on" in draft.assumed:
         strided = [b for b in firsts if "conv3" in dict(b.named_children()) and _stride(b) > 1]
         on = {"1x1" if b.conv1.stride[0] > 1 else "3x3" for b in strided} or {"3x3"}
@@ -123,6 +128,17 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
     drops = _of(module, "Dropout")
     draft.settle("dropout", float(drops[0].p) if drops else
                  float(getattr(module, "drop_rate", 0.0)))
+
+
+def _acts(module: nn.Module, draft: Draft, source: str) -> None:
+    """The network's activation, and whether a lone one ends the trunk (timm's RegNet
+    ``final_conv``)."""
+    if "act" in draft.assumed:
+        kinds = {ACTS[c] for m in module.modules() for c in classes(m) & ACTS.keys()}
+        draft.settle("act", _one(kinds, "act", source))
+    if "head_act" in draft.assumed:
+        final = getattr(module, "final_conv", None)
+        draft.settle("head_act", bool(classes(final) & ACTS.keys()) if final else False)
 
 
 def _attention(block: nn.Module, name: str, source: str) -> None:
@@ -181,8 +197,14 @@ def _convs_norms(module: nn.Module, draft: Draft, source: str) -> None:
         raise refuse(source, "norm", f"the state_dict reads as {kind} norms, but the module "
                      f"has no {' or '.join(norm)}")
     if "norm_groups" in draft.assumed:
-        draft.settle("norm_groups", _one({int(getattr(n, "num_groups", getattr(n, "groups", 0)))
-                                          for n in norms}, "norm.groups", source))
+        groups = {int(getattr(n, "num_groups", getattr(n, "groups", 0))) for n in norms}
+        sizes = {int(n.num_channels) // int(n.num_groups) for n in norms
+                 if hasattr(n, "num_groups")}
+        if len(groups) > 1 and len(sizes) == 1:  # timm's GroupNormAct(group_size=...)
+            draft.assumed.pop("norm_groups")
+            draft.settle("norm_group_size", sizes.pop())
+        else:
+            draft.settle("norm_groups", _one(groups, "norm.groups", source))
     eps = _one({float(n.eps) for n in norms}, "norm.eps", source)
     if "norm_eps" in draft.assumed or eps != 1e-5:
         draft.settle("norm_eps", eps)

@@ -9,11 +9,12 @@ only ever written when its module loads the source's state_dict strictly.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,28 @@ def _library(source: str, library: str) -> Any:
                      "'archdsl[import]'") from None
 
 
+@contextlib.contextmanager
+def _widths_on_cpu(lib: Any) -> Iterator[None]:
+    """torchvision's RegNet builders compute their widths with tensors and ``.tolist()``
+    (``BlockParams.from_init_params``), which the meta device cannot: run that one
+    computation on the CPU while the model is built on the meta device."""
+    params = getattr(getattr(lib.models, "regnet", None), "BlockParams", None)
+    original = params.__dict__.get("from_init_params") if params is not None else None
+    if not isinstance(original, classmethod):
+        yield
+        return
+
+    def on_cpu(cls: type, *args: Any, **kwargs: Any) -> Any:
+        with torch.device("cpu"):
+            return original.__func__(cls, *args, **kwargs)
+
+    params.from_init_params = classmethod(on_cpu)
+    try:
+        yield
+    finally:
+        params.from_init_params = original
+
+
 def _from_name(source: str) -> _Read:
     library, _, name = source.partition(":")
     lib = _library(source, library)
@@ -83,7 +106,8 @@ def _from_name(source: str) -> _Read:
             model = lib.create_model(name)
             size = _size(getattr(model, "pretrained_cfg", None))
         else:
-            model = lib.models.get_model(name)
+            with _widths_on_cpu(lib):
+                model = lib.models.get_model(name)
             weights = list(lib.models.get_model_weights(name))
             size = weights[0].transforms().crop_size[0] if weights else None
     modules.check(model, source)

@@ -18,11 +18,11 @@ from ..spec.errors import one_line
 from ..spec.schema import Spec
 
 FieldPath = tuple[str, ...]
-SECTIONS = ("input", "stem", "shortcut", "head", "norm", "conv")
+SECTIONS = ("input", "stem", "shortcut", "head", "norm", "act", "conv")
 # the order stage fields are written in
 STAGE_ORDER = ("block", "depth", "width", "stride", "cardinality", "base_width", "inner_width",
-               "stride_on", "expansion", "reduce_first", "placement", "se", "eca",
-               "inner_widths")
+               "group_width", "bottleneck_ratio", "stride_on", "expansion", "reduce_first",
+               "placement", "se", "eca", "inner_widths")
 KEEP_IN_STAGES = ("depth", "width")
 
 
