@@ -4,7 +4,7 @@ library's state_dict names. Data, not branches: a new layout is a new table entr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from .ir.graph import Graph, Node
@@ -137,14 +137,15 @@ def _block_name(layout: Layout, block: str) -> str:
                                index1=j + 1)
 
 
-def _rename(layout: Layout, n: Node, deep: bool) -> str:
+def _rename(layout: Layout, n: Node, deep: bool, block: str | None = None) -> str:
+    """``n``'s name in ``layout``; ``block``: its block's, where already known."""
     if n.block is None:
         if deep and n.name in layout.deep_stem:
             return layout.deep_stem[n.name]
         return layout.top.get(n.name, n.name)
     local = n.name[len(n.block) + 1:]
     renamed = layout.local.get(f"{local}@{n.op}", layout.local.get(local, local))
-    return f"{_block_name(layout, n.block)}.{renamed}"
+    return f"{block or _block_name(layout, n.block)}.{renamed}"
 
 
 _IN_BLOCK = re.compile(r"^(layer\d+\.\d+)\.(.+)$")
@@ -177,11 +178,13 @@ def apply_layout(graph: Graph, name: str) -> Graph:
     if layout == Layout():
         return graph
     deep = any(n.name == "conv1.0" for n in graph)
-    names = {n.name: _rename(layout, n, deep) for n in graph}
+    # each block's and stage's name once (a sweep lowers thousands of graphs)
+    blocks = {b: _block_name(layout, b) for b in graph.kinds}
+    stages = {st: _stage_name(layout, st) for st in dict.fromkeys(n.stage for n in graph)}
+    names = {n.name: _rename(layout, n, deep, blocks.get(n.block or "")) for n in graph}
     nodes = tuple(
-        replace(n, name=names[n.name], inputs=tuple(names[i] for i in n.inputs),
-                stage=_stage_name(layout, n.stage),
-                block=_block_name(layout, n.block) if n.block else None)
+        Node(names[n.name], n.op, tuple(names[i] for i in n.inputs), n.attrs, n.shape,
+             stages[n.stage], blocks[n.block] if n.block else None, n.role, n.part)
         for n in graph)
-    kinds = {_block_name(layout, k): v for k, v in graph.kinds.items()}
+    kinds = {blocks[k]: v for k, v in graph.kinds.items()}
     return Graph(graph.name, nodes, kinds, name)

@@ -10,8 +10,10 @@ from .layouts import LAYOUTS, apply_layout
 from .spec.schema import Spec
 
 
-def lower(spec: Spec) -> Graph:
-    """Flatten a spec into shaped primitive nodes named like torchvision's modules."""
+def lower(spec: Spec, *, named: bool = True) -> Graph:
+    """Flatten a spec into shaped primitive nodes named as its layout's library names its
+    modules; ``named=False`` keeps the IR's canonical (torchvision) names, which no count
+    depends on (a design-space sampler lowers thousands)."""
     h, w = spec.input.hw
     b = GraphBuilder(spec.name, (spec.input.channels, h, w))
     layers = Layers.of(spec.norm, spec.conv.eps if spec.conv.kind == "standardized" else None,
@@ -49,4 +51,4 @@ def lower(spec: Spec) -> Graph:
         with b.scope("head", "classifier"):
             b.add("linear", "fc", (x,), in_features=b.shape(x)[0],
                   out_features=head.classes, bias=True)
-    return apply_layout(b.build(), spec.layout)
+    return apply_layout(b.build(), spec.layout) if named else b.build()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Literal
 
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Node
 from ..ir.ops import OpDef, op
 from . import counters
 
@@ -56,8 +56,7 @@ class Counts:
         return {"node": self.nodes, "block": self.blocks, "stage": self.stages}[level]
 
 
-def _node_row(graph: Graph, name: str, convention: str) -> Row:
-    n = graph[name]
+def _node_row(graph: Graph, n: Node, convention: str) -> Row:
     spec = op(n.op)
     ins = [graph[i].shape for i in n.inputs]
     if convention in BUILT_IN:
@@ -85,7 +84,7 @@ def count(graph: Graph, convention: str = "conv+linear") -> Counts:
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; allowed: "
                          f"{', '.join(CONVENTIONS)}")
-    nodes = [_node_row(graph, n.name, convention) for n in graph if n.op != "input"]
+    nodes = [_node_row(graph, n, convention) for n in graph if n.op != "input"]
     groups: dict[str, dict[str, list[Row]]] = {"stage": {}, "block": {}}
     for row in nodes:
         n = graph[row.name]
@@ -95,6 +94,25 @@ def count(graph: Graph, convention: str = "conv+linear") -> Counts:
             for k, g in groups.items()}
     return Counts(graph.name, convention, graph.input.shape, tuple(nodes), roll["stage"],
                   roll["block"], _roll_up("total", nodes))
+
+
+def total(graph: Graph) -> Row:
+    """The whole network's row of ``count(graph)`` (its built-in convention) alone,
+    without a row a node, block or stage: a design-space sampler counts thousands."""
+    params = macs = acts = 0
+    shapes = {n.name: n.shape for n in graph}
+    for n in graph.nodes[1:]:
+        spec, ins = op(n.op), [shapes[i] for i in n.inputs]
+        params += spec.params(n.attrs, ins)
+        macs += spec.macs(n.attrs, ins, n.shape)
+        acts += 0 if n.op in _VIEWS else prod(n.shape)
+    return Row("total", "", graph.output.shape, params, macs, 2 * macs, acts)
+
+
+def pycls_activations(graph: Graph) -> int:
+    """The paper's activations (Radosavovic et al., 2020; pycls's complexity): the output
+    elements of every conv, pool and linear layer (12.2 M for RegNetX-4.0GF)."""
+    return sum(prod(n.shape) for n in graph if op(n.op).family in ("conv", "linear", "pool"))
 
 
 def formula(graph: Graph, name: str, convention: str) -> str:

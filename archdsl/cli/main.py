@@ -21,13 +21,14 @@ from . import (
     import_,
     plan,
     report,
+    sample,
     schema,
     serve,
     validate,
 )
 
 COMMANDS = (validate, build, count, diff, diagram, plan, report, serve, export, bench,
-            design, schema, import_)
+            design, sample, schema, import_)
 EXIT_SPEC_ERROR = 2
 
 
