@@ -38,6 +38,9 @@ class Layout:
     stages: int | None = None
     family: str | None = None
     preact: bool = False  # its names are of pre-activation blocks
+    # generated Python builds its modules under these names; else under the IR's, with
+    # the state_dict keys renamed to these on saving and back on loading
+    python_names: bool = True
 
 
 # timm's RegNet (regnet.py): ConvNormAct modules (conv, bn with its act inside), SE after
@@ -99,7 +102,7 @@ LAYOUTS: dict[str, Layout] = {
                "se.gate": "f.se.scale_activation", "se.scale": "f.se.scale",
                "downsample.0": "proj.0", "downsample.1": "proj.1"},
         top={"conv1": "stem.0", "bn1": "stem.1", "relu": "stem.2"},
-        family="regnet"),
+        family="regnet", python_names=False),
     "timm_regnet": Layout(
         stage="s{stage}", block="{stage_name}.b{index1}",
         local={"conv1": "conv1.conv", "bn1": "conv1.bn", "relu1": "conv1.bn.act",
@@ -108,14 +111,15 @@ LAYOUTS: dict[str, Layout] = {
                "downsample.0": "downsample.conv", "downsample.0@avg_pool": "downsample.0",
                "downsample.1": "downsample.bn", "downsample.1@conv2d": "downsample.1.conv",
                "downsample.2": "downsample.1.bn"},
-        top=_TIMM_REGNET_TOP, stages=4, family="regnet"),
+        top=_TIMM_REGNET_TOP, stages=4, family="regnet", python_names=False),
     # timm's RegNetV (PreBottleneck): norm1..3 (with their act) before bare conv1..3, the
     # shortcut a bare conv (or ResNet-D's pool then conv), the stem a bare conv.
     "timm_regnetv": Layout(
         stage="s{stage}", block="{stage_name}.b{index1}",
         local={"bn1": "norm1", "relu1": "norm1.act", "bn2": "norm2", "relu2": "norm2.act",
                "bn3": "norm3", "relu3": "norm3.act", "downsample.0@conv2d": "downsample"},
-        top={**_TIMM_REGNET_TOP, "conv1": "stem"}, stages=4, family="regnet", preact=True),
+        top={**_TIMM_REGNET_TOP, "conv1": "stem"}, stages=4, family="regnet", preact=True,
+        python_names=False),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")
@@ -187,4 +191,5 @@ def apply_layout(graph: Graph, name: str) -> Graph:
              stages[n.stage], blocks[n.block] if n.block else None, n.role, n.part)
         for n in graph)
     kinds = {blocks[k]: v for k, v in graph.kinds.items()}
-    return Graph(graph.name, nodes, kinds, name)
+    canonical = {new: old for table in (names, blocks, stages) for old, new in table.items()}
+    return Graph(graph.name, nodes, kinds, name, canonical)

@@ -17,6 +17,7 @@ from ..blocks import BLOCKS
 from ..blocks.registry import PyClass
 from ..ir.graph import Graph, Node
 from ..ir.ops import PyArgs, op
+from ..layouts import LAYOUTS
 from .jinja import environment
 
 WIDTH = 88  # ruff's default line length, so the file is clean under any configuration
@@ -154,10 +155,12 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     branch = [n for n in rep if n.op == "conv2d" and n.role == "branch"]
     squeeze = _squeeze(rep)
     ch = {x: "in_channels"}
+    scaled = next((ch_ for n in rep if n.role == "attention" for ch_ in [n.inputs[0]]), None)
     for n in rep:
         if n.op == "conv2d":
             ch[n.name] = (
                 "se_channels" if n is squeeze else
+                ch[scaled] if n.role == "attention" else  # the width the attention scales
                 "first" if b.first and n is branch[0] else
                 "inner" if b.inner and n.role == "branch" and n is not branch[-1]
                 else "out_channels")
@@ -209,11 +212,27 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
         b.init.append("    if project")
         b.init.append("    else None")
         b.init.append(")")
-    b.forward = _block_forward(rep, proj, x)
+    b.forward = _block_forward(rep, proj, x, _identity_reads(members, rep))
     return b
 
 
-def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
+def _identity_reads(members: list[list[Node]], rep: list[Node]) -> str | None:
+    """The local name of the node an identity shortcut reads where it is not the block's
+    input (a pre-activation RegNet's norm1 and activation), in ``rep``'s names."""
+    for nodes in members:
+        if any(n.role == "shortcut" for n in nodes):
+            continue
+        names = {n.name: n for n in nodes}
+        adds = [n for n in nodes if n.op == "add" and n.role == "branch"]
+        read = adds[-1].inputs[1] if adds else None
+        if read in names:
+            local = names[read].local
+            return next(n.name for n in rep if n.local == local)
+    return None
+
+
+def _block_forward(rep: list[Node], proj: list[Node], x: str,
+                   identity: str | None = None) -> list[str]:
     consumers: dict[str, int] = {}
     for n in rep:
         for i in n.inputs:
@@ -231,7 +250,8 @@ def _block_forward(rep: list[Node], proj: list[Node], x: str) -> list[str]:
                             "(0, 0, 0, 0, 0, self.extra))")
                     lines.append(f"shortcut = {expr} if self.project else x")
                 else:
-                    lines.append(f"shortcut = x if self.downsample is None else "
+                    same = var[identity] if identity else "x"
+                    lines.append(f"shortcut = {same} if self.downsample is None else "
                                  f"self.downsample({src})")
                 shortcut_done = True
             var[n.name] = "shortcut"
@@ -270,8 +290,20 @@ def _top_module(n: Node, graph: Graph) -> str:
     return _call(head, rest)
 
 
+def _renames(graph: Graph) -> dict[str, str]:
+    """Each module with weights: its canonical name -> the layout's."""
+    return {graph.canonical[n.name]: n.name for n in graph
+            if op(n.op).params(n.attrs, [graph[i].shape for i in n.inputs])}
+
+
 def to_python(graph: Graph, source: str) -> str:
-    """The model as a standalone PyTorch file."""
+    """The model as a standalone PyTorch file: modules under the layout's names, or,
+    for a layout whose module tree its classes don't build (RegNet's), under the IR's
+    canonical names with the state_dict keys renamed to the layout's."""
+    layout = graph.layout
+    renames = {} if LAYOUTS[layout].python_names else _renames(graph)
+    if renames:
+        graph = graph.in_canonical_names()
     blocks = graph.blocks()
     variants: dict[tuple, list[str]] = {}
     for name, nodes in blocks.items():
@@ -364,6 +396,7 @@ def to_python(graph: Graph, source: str) -> str:
         evonorm=any(n.op == "evonorm_s0" for n in graph),
         frn=any(n.op == "frn" for n in graph),
         blocks=block_defs, stage_class=stage_class, input=f"{c}x{h}x{w}",
+        renames=list(renames.items()), layout=layout,
         params=f"{count(graph).total.params:,}",
         classes=fc.attrs.get("out_features") or fc.attrs.get("out_channels"),
         init=init, forward=forward)

@@ -47,12 +47,14 @@ class Node:
 class Graph:
     """A lowered model: its nodes in execution order (the first is the input), the
     kind of each residual block (``{"layer1.0": "bottleneck"}``), and the naming layout
-    of its twin's modules (``torchvision``, ``timm_resnetv2``: archdsl.layouts)."""
+    of its twin's modules (``torchvision``, ``timm_resnetv2``: archdsl.layouts), and,
+    where the layout renamed them, each node's, block's and stage's canonical name."""
 
     name: str
     nodes: tuple[Node, ...]
     kinds: dict[str, str] = field(default_factory=dict)
     layout: str = "torchvision"
+    canonical: dict[str, str] = field(default_factory=dict)  # a layout's name -> the IR's
     _index: dict[str, Node] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -74,6 +76,16 @@ class Graph:
     @property
     def output(self) -> Node:
         return self.nodes[-1]
+
+    def in_canonical_names(self) -> Graph:
+        """This graph with the IR's own (torchvision) names back."""
+        if not self.canonical:
+            return self
+        c = self.canonical
+        nodes = tuple(Node(c[n.name], n.op, tuple(c[i] for i in n.inputs), n.attrs, n.shape,
+                           c.get(n.stage, n.stage), c[n.block] if n.block else None, n.role,
+                           n.part) for n in self.nodes)
+        return Graph(self.name, nodes, {c[k]: v for k, v in self.kinds.items()})
 
     def blocks(self) -> dict[str, list[Node]]:
         """Each residual block's nodes, blocks in order."""
