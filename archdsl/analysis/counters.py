@@ -52,7 +52,8 @@ class Rule:
             return False
         place = {"stage": node.stage, "role": node.role, "part": node.part or "",
                  "layout": graph.layout}
-        return all(v in node.attrs if k == "has" else place[k] == v for k, v in self.where)
+        return all(v in node.attrs if k == "has" else place[k] in v.split("|")
+                   for k, v in self.where)
 
     @property
     def formula(self) -> str:
@@ -153,7 +154,10 @@ def _rule(raw: Any, where: str) -> Rule:
     if "has" in raw and raw["has"] not in OPTIONAL_ATTRS:
         raise ValueError(f"{where}: has {raw['has']!r}: no op carries it; allowed: "
                          f"{', '.join(OPTIONAL_ATTRS)}")
-    return Rule(ops, tuple((k, raw[k]) for k in _WHERE if k in raw),
+    # a place may be one of several: a list, kept as "a|b"
+    where_ = tuple((k, raw[k] if isinstance(raw[k], str) else "|".join(raw[k]))
+                   for k in _WHERE if k in raw)
+    return Rule(ops, where_,
                 _cost(raw["cost"], where), _cost(raw.get("outside_modules", {}), where),
                 raw["why"])
 
