@@ -32,11 +32,14 @@ from archdsl.load import load_spec_with_graph
 
 # the reference specs, then one spec per block form: basic, SE basic, option-A padding,
 # avg-down shortcut with a deep stem, a gated shortcut, a full pre-activation basic block,
-# ECA with an avg-down shortcut and a tiered stem, GroupNorm, blur anti-aliasing
+# ECA with an avg-down shortcut and a tiered stem, GroupNorm, blur anti-aliasing, RegNetY
+# (SE after a grouped 3x3), RegNetZ (SiLU, no first shortcuts, a final conv), RegNetV
+# (every shortcut reads the pre-activation)
 INDUCTOR_SPECS = ["resnet50", "seresnext50_32x4d", "resnetv2_50", "resnet50_msra",
                   "resnet18", "seresnet18", "resnet34_option_a", "resnet50d",
                   "ablations/shortcut_exclusive_gating", "ablations/placement_full_preact",
-                  "ecaresnet26t", "resnet50_gn", "resnetblur50"]
+                  "ecaresnet26t", "resnet50_gn", "resnetblur50", "regnety_004", "regnetz_005",
+                  "regnetv_040"]
 
 
 def needs(module: str) -> None:

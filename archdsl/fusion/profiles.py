@@ -216,7 +216,8 @@ _OPTION_KINDS: dict[str, Check] = {
     "flag": _flag, "ops": _ops_list(_OP_OR_FAMILY),
     "activations": _ops_list(_one_of(lambda: [*family_ops("activation"), "activation"],
                                      "an activation or the family activation")),
-    "chains": _list_of(_list_of(_OP)), "per_op": _by_op}
+    "chains": _list_of(_list_of(_OP)), "per_op": _by_op,
+    "names": _mapping_of(lambda: family_ops("activation"), _text)}
 _ENGINE = _fields({
     "name": _text, "version": _text, "modelled": _flag, "count": _text,
     "settings": _mapping_of(None, _setting), "labels": _mapping_of(None, _text),

@@ -61,8 +61,10 @@ def _pointwise(views: bool, known: int) -> frozenset[str]:  # ``known``: a defin
 
 def kernel_label(use: RuleUse, act: str | None) -> str:
     """The rule's kernel name, with ``{act}`` (where the profile writes it) replaced by the
-    activation the kernel ends with: ``onednn_conv{act}`` is ``onednn_conv+relu``."""
-    return use.kernel.replace("{act}", f"+{act}" if act else "")
+    activation the kernel ends with, as the engine names it (the entry's ``act_names``):
+    ``onednn_conv{act}`` is ``onednn_conv+relu``, for SiLU ``onednn_conv+swish``."""
+    name = use.options.get("act_names", {}).get(act, act) if act else None
+    return use.kernel.replace("{act}", f"+{name}" if name else "")
 
 
 def conv_desc(n: Node) -> str:

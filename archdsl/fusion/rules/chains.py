@@ -74,8 +74,9 @@ def sum_operands(st: State, use: RuleUse) -> None:
         z = next((i for i in d.inputs if st.find(i) != st.find(d.name)), None)
         if z is None or st.find(x) == st.find(z):
             continue
-        if st.consumers[x] != [conv]:
-            continue  # computed earlier, for another reader too (a stem's max-pool)
+        if st.consumers[x] != [conv] or st.consumers[z] != [d.name]:
+            continue  # computed earlier, for another reader too (a stem's max-pool, a
+            # pre-activation that a RegNetV block's conv1 reads as well as its shortcut)
         if st.only_of(x, gen) and st.only_of(z, gen):
             st.merge([x, z], "sum_operands", use.kernel)
 

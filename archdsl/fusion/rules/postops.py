@@ -8,7 +8,7 @@ from ..state import RuleUse, State
 from .base import follow_act, is_activation, kernel_label, nodes_of, pointwise_ops, rule
 
 
-@rule("conv_act", activations="activations")
+@rule("conv_act", activations="activations", act_names="names")
 def conv_act(st: State, use: RuleUse) -> None:
     """conv (+folded BN) → activation: one kernel with the activation as a post-op."""
     acts = use.options.get("activations", family_ops("activation"))
@@ -22,15 +22,18 @@ def conv_act(st: State, use: RuleUse) -> None:
                                f" before the {a.op}")
 
 
-@rule("conv_add_act", activations="activations")
+@rule("conv_add_act", activations="activations", takes="activations", act_names="names")
 def conv_add_act(st: State, use: RuleUse) -> None:
     """conv (+BN) → residual add (→ ReLU): the add is a sum post-op of the conv. With
     ``activations``, only where one of them follows the add (cuDNN's conv+add kernel always
-    ends in ReLU)."""
-    acts = use.options.get("activations")
+    ends in ReLU); with ``takes``, the activations the kernel runs after the sum (another
+    runs on its own: oneDNN's sum then ReLU only)."""
+    acts, takes = use.options.get("activations"), use.options.get("takes")
     for d in nodes_of(st, "add"):
         fused = False
         after = follow_act(st, d.name)
+        if after is not None and takes is not None and st.node(after).op not in takes:
+            after = None
         if acts and (after is None or st.node(after).op not in acts):
             convs = [i for i in d.inputs if st.conv_tail(i)]
             if convs:
