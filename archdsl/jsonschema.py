@@ -73,6 +73,7 @@ def file_schema() -> dict[str, Any]:
                                        "merge, lists replace"}
     for key, (title, rule) in _rules().items():
         defs.update(rule.pop("$defs", {}))
+        rule.pop("required", None)  # a spec that extends another may change one field
         defs[title] = rule
         props[key] = {"$ref": f"#/$defs/{title}",
                       "description": "a rule that gives the stages (instead of stages)"}

@@ -225,9 +225,9 @@ def _identity_reads(members: list[list[Node]], rep: list[Node]) -> str | None:
         names = {n.name: n for n in nodes}
         adds = [n for n in nodes if n.op == "add" and n.role == "branch"]
         read = adds[-1].inputs[1] if adds else None
-        if read in names:
+        if read in names and names[read].role == "branch":
             local = names[read].local
-            return next(n.name for n in rep if n.local == local)
+            return next((n.name for n in rep if n.local == local), None)
     return None
 
 

@@ -54,7 +54,7 @@ def _firsts(layout: str) -> list[str]:
 def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
     """The naming layout and whether the stem is deep, from the stem's keys."""
     for layout in LAYOUTS:  # the stem's key and the first block's first key
-        for deep in (True, False) if LAYOUTS[layout].deep_stem else (False,):
+        for deep in (True, False):
             stem = name_in(layout, "conv1.3" if deep else "conv1", deep=deep)
             if f"{stem}.weight" in shapes and any(
                     f"{name_in(layout, f'layer1.0.{f}')}.weight" in shapes
