@@ -86,9 +86,16 @@ def _widths_on_cpu(lib: Any) -> Iterator[None]:
 def _from_name(source: str) -> _Read:
     library, _, name = source.partition(":")
     lib = _library(source, library)
+    notes = []
     if library == "timm":
         arch, _, tag = name.partition(".")
         names = lib.list_models()
+        current = lib.models.get_deprecated_models().get(arch)
+        if current:  # a deprecated alias (regnetz_040h): timm builds the current model
+            notes.append(f"timm's deprecated name {arch} stands for {current}")
+            arch, _, alias_tag = current.partition(".")
+            tag = tag or alias_tag
+            name = f"{arch}.{tag}" if tag else arch
         if arch not in names:
             raise refuse(source, "", f"timm has no model {arch!r}; {did_you_mean(arch, names)}"
                          "allowed: a name timm.list_models() gives")
@@ -111,7 +118,7 @@ def _from_name(source: str) -> _Read:
             weights = list(lib.models.get_model_weights(name))
             size = weights[0].transforms().crop_size[0] if weights else None
     modules.check(model, source)
-    return _Read(source, model.state_dict(), name, module=model, size=size,
+    return _Read(source, model.state_dict(), name, module=model, size=size, notes=notes,
                  how=f"read from {library}'s module")
 
 

@@ -59,8 +59,7 @@ def expand_rules(data: dict[str, Any], pos: Positions,
         try:
             rule = schema.model_validate(data.pop(key))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise _translate({**err, "loc": (key, *err["loc"])}, pos, file) from None
+            raise _translate(exc.errors()[0], pos, file, schema, (key,)) from None
         stages = rule.stages()  # type: ignore[attr-defined]
         data["stages"] = stages
         where = pos.value((key,))
@@ -106,10 +105,11 @@ def _is_tag(model: type[BaseModel], part: str) -> bool:
                if typing.get_origin(f.annotation) is typing.Literal)
 
 
-def _resolve(loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], list[type[BaseModel]]]:
+def _resolve(loc: tuple[str | int, ...], root: type[BaseModel] = Spec
+             ) -> tuple[tuple[str | int, ...], list[type[BaseModel]]]:
     """Drop pydantic's union tags from ``loc``; return it with the models found there."""
     path: tuple[str | int, ...] = ()
-    models: list[type[BaseModel]] = [Spec]
+    models: list[type[BaseModel]] = [root]
     leaf = False
     for part in loc:
         if isinstance(part, int):
@@ -139,14 +139,18 @@ def _discriminator(models: list[type[BaseModel]]) -> tuple[str, list[str]]:
     return "kind", []
 
 
-def _translate(err: Any, pos: Positions, file: str) -> SpecError:
+def _translate(err: Any, pos: Positions, file: str, root: type[BaseModel] = Spec,
+               prefix: tuple[str, ...] = ()) -> SpecError:
+    """pydantic's error ``err`` about ``root`` (a section at ``prefix`` of the file) as a
+    placed SpecError."""
     kind = err["type"]
-    path, models = _resolve(tuple(err["loc"]))
+    path, models = _resolve(tuple(err["loc"]), root)
+    path = prefix + path
     given = err.get("input")
     where: Location | None
     if kind == "extra_forbidden":
         key = str(path[-1])
-        _, parent = _resolve(tuple(err["loc"])[:-1])
+        _, parent = _resolve(tuple(err["loc"])[:-1], root)
         allowed = sorted(parent[0].model_fields) if len(parent) == 1 else []
         if len(path) == 1:  # the top level also takes a stage rule's section
             allowed = sorted([*allowed, *STAGE_RULES])
