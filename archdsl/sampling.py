@@ -137,23 +137,23 @@ def _dist(spec: Any, pos: Positions, path: tuple[str, ...]) -> Draw:
     kind, arg = kinds[0], spec[kinds[0]]
     if kind == "choice":
         if not isinstance(arg, list) or not arg or len(arg) > 10_000:
-            raise SpecError("choice: expected a list of 1 to 10,000 values",
+            raise SpecError("expected a list of 1 to 10,000 values",
                             location=pos.value(path + (kind,)), field=f"{field}.choice")
         return Draw("choice", values=tuple(arg))
     if not isinstance(arg, list) or len(arg) != 2:
-        raise SpecError(f"{kind}: expected [lo, hi]", location=pos.value(path + (kind,)),
+        raise SpecError("expected [lo, hi]", location=pos.value(path + (kind,)),
                         field=f"{field}.{kind}")
     lo, hi = (_number(v, pos.value(path + (kind,)), f"{field}.{kind}") for v in arg)
     if not lo <= hi or (kind == "log" and lo <= 0) or abs(hi) > 1e9:
-        raise SpecError(f"{kind}: [{arg[0]}, {arg[1]}] is not a range; allowed: lo ≤ hi"
+        raise SpecError(f"[{arg[0]}, {arg[1]}] is not a range; allowed: lo ≤ hi"
                         + (", lo > 0" if kind == "log" else "") + ", |hi| ≤ 1e9",
                         location=pos.value(path + (kind,)), field=f"{field}.{kind}")
     if kind == "int" and not (lo.is_integer() and hi.is_integer()):
-        raise SpecError("int: expected integer bounds", location=pos.value(path + (kind,)),
+        raise SpecError("expected integer bounds", location=pos.value(path + (kind,)),
                         field=f"{field}.int")
     q = spec.get("q")
     if q is not None and _number(q, pos.value(path + ("q",)), f"{field}.q") <= 0:
-        raise SpecError("q: expected a positive step", location=pos.value(path + ("q",)),
+        raise SpecError("expected a positive step", location=pos.value(path + ("q",)),
                         field=f"{field}.q")
     return Draw(kind, lo, hi, None if q is None else float(q))
 

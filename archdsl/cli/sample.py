@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"\r{s.index}/{args.samples} samples", end="", file=sys.stderr,
                       flush=True)
     except ValueError as exc:
-        print(f"\narchdsl: {exc}", file=sys.stderr)
+        print(("\n" if rows and not args.quiet else "") + f"archdsl: {exc}", file=sys.stderr)
         return 2
     keys = list(rows[0].values)
     metrics = ("params", "macs", "activations", "pycls_activations")
