@@ -1,7 +1,8 @@
-"""docs/family.md's table of timm's ResNet family: every architecture timm registers in
-resnet.py, resnetv2.py and senet.py, with the spec ``archdsl import timm:NAME`` reads
-back from its module (tests/timm_family.py), its parameters, MACs, constructs and the
-shipped spec that writes it (or the nearest one and what to change).
+"""docs/family.md's tables of timm's ResNet family and RegNets and torchvision's RegNets:
+every architecture timm registers in resnet.py, resnetv2.py, senet.py and regnet.py, and
+every torchvision RegNet, with the spec ``archdsl import`` reads back from its module
+(tests/timm_family.py), its parameters, MACs, constructs and the shipped spec that writes
+it (or the nearest one and what to change: a RegNet's stages as its rule).
 
     python benchmarks/family.py           # print the table
     python benchmarks/family.py --write   # and rewrite docs/family.md's generated part
@@ -25,13 +26,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="rewrite docs/family.md's table")
     args = ap.parse_args()
-    table = timm_family.family_table(timm_family.shipped_specs())
-    print(table)
+    shipped = timm_family.shipped_specs()
+    page = DOC.read_text()
+    for table, begin, end in (
+            (timm_family.family_table(shipped), timm_family.BEGIN, timm_family.END),
+            (timm_family.torchvision_table(shipped), timm_family.TV_BEGIN,
+             timm_family.TV_END)):
+        print(table)
+        start, stop = page.index(begin), page.index(end) + len(end)
+        page = page[:start] + table + page[stop:]
     if args.write:
-        page = DOC.read_text()
-        start = page.index(timm_family.BEGIN)
-        end = page.index(timm_family.END) + len(timm_family.END)
-        DOC.write_text(page[:start] + table + page[end:])
+        DOC.write_text(page)
         print(f"wrote {DOC.relative_to(ROOT)}")
     return 0
 

@@ -162,6 +162,26 @@ def torchvision_regnet(name: str) -> nn.Module:
     return regnet.RegNet(params, norm_layer=partial(nn.BatchNorm2d, eps=1e-05, momentum=0.1))
 
 
+def torchvision_block_args(name: str) -> dict:
+    """The arguments torchvision's builder ``name`` gives BlockParams.from_init_params
+    (w_0, w_a, w_m, depth, group_width, se_ratio)."""
+    from unittest import mock
+
+    from torchvision.models import regnet
+
+    seen: list[dict] = []
+    original = regnet.BlockParams.from_init_params
+
+    def record(**kwargs):
+        seen.append(kwargs)
+        return original(**kwargs)
+
+    with torch.device("cpu"), mock.patch.object(regnet.BlockParams, "from_init_params", record), \
+            mock.patch.object(regnet, "_regnet", lambda params, *a, **k: params):
+        getattr(regnet, name)()
+    return seen[0]
+
+
 def make_twin(name: str) -> nn.Module:
     """The torchvision or timm model a shipped spec reproduces, at full depth."""
     if name in TORCHVISION_TWINS:

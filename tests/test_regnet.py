@@ -8,13 +8,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import timm
 import torch
 import torchvision
-from helpers import SPECS, state_shapes, torchvision_regnet
+from helpers import SPECS, state_shapes, torchvision_block_args, torchvision_regnet
 from timm.models import regnet as timm_regnet
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import regnet as tv_regnet
@@ -53,25 +52,10 @@ def test_rule_gives_timms_stages(name: str) -> None:
     assert ours(rule) == timm_stages(cfg)
 
 
-def tv_block_params(name: str) -> tuple[dict, tv_regnet.BlockParams]:
-    """The arguments torchvision's builder gives BlockParams.from_init_params, and what
-    it returns (computed on the CPU)."""
-    seen: list[tuple[dict, tv_regnet.BlockParams]] = []
-    original = tv_regnet.BlockParams.from_init_params
-
-    def record(**kwargs):
-        seen.append((kwargs, original(**kwargs)))
-        return seen[-1][1]
-
-    with mock.patch.object(tv_regnet.BlockParams, "from_init_params", record), \
-            mock.patch.object(tv_regnet, "_regnet", lambda params, *a, **k: params):
-        getattr(tv_regnet, name)()
-    return seen[0]
-
-
 @pytest.mark.parametrize("name", TV_NAMES)
 def test_rule_gives_torchvisions_stages(name: str) -> None:
-    kw, params = tv_block_params(name)
+    kw = torchvision_block_args(name)
+    params = tv_regnet.BlockParams.from_init_params(**kw)
     rule = RegNetRule(w0=kw["w_0"], wa=kw["w_a"], wm=kw["w_m"], depth=kw["depth"],
                       group_width=kw["group_width"], rounding="torchvision")
     assert ours(rule) == list(zip(params.widths, params.depths, params.group_widths,
@@ -184,3 +168,11 @@ def test_hand_edited_stages_keep_the_family() -> None:
         load_solved(Path("x.yaml"), text=text)
     ok = load_solved(Path("x.yaml"), text=text.replace("group_width: 12", "group_width: 16"))
     assert ok[0].stages[3].group_width == 16
+
+
+def test_family_page_lists_torchvisions_regnets() -> None:
+    """docs/family.md's torchvision table is what benchmarks/family.py --write makes."""
+    import timm_family as tf
+
+    page = (SPECS.parent / "docs" / "family.md").read_text()
+    assert tf.torchvision_table(tf.shipped_specs()) in page

@@ -16,8 +16,8 @@ from helpers import ROOT, all_specs, spec_id
 
 from archdsl import build_model
 from archdsl.analysis.counts import count, pycls_activations, total
-from archdsl.lower import lower
 from archdsl.load import load_spec_with_graph
+from archdsl.lower import lower
 from archdsl.sampling import Tally, load_space, sample
 from archdsl.spec.loader import Positions
 from archdsl.spec.validate import validate

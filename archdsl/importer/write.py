@@ -52,8 +52,10 @@ def _minimal(model: BaseModel, path: FieldPath, comments: dict[FieldPath, str],
            if k in always or defaults.get(k, object()) != v or path + (k,) in comments}
     for k, v in out.items():
         nested = getattr(model, k)
-        if isinstance(nested, BaseModel) and path + (k,) not in comments:
-            out[k] = _minimal(nested, (), {}, (next(iter(v)),))
+        if isinstance(nested, BaseModel):  # commented: the fields its comment is about
+            kept = getattr(type(nested), "WRITTEN", tuple(v)) if path + (k,) in comments \
+                else (next(iter(v)),)
+            out[k] = _minimal(nested, (), {}, kept)
     return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
@@ -37,6 +37,10 @@ class Act(Model):
 
 class SE(Model):
     """Squeeze-and-excitation on the residual branch (Hu et al., 2018)."""
+
+    # what an imported spec writes of an SE whose rounding it assumed (with the fields
+    # that differ from their defaults)
+    WRITTEN: ClassVar[tuple[str, ...]] = ("ratio", "rounding")
 
     ratio: PosInt = Field(16, description="reduction ratio r: squeeze C channels to C/r",
                           examples=[16])
