@@ -43,7 +43,8 @@ class Layout:
     python_names: bool = True
 
 
-# timm's RegNet (regnet.py): ConvNormAct modules (conv, bn with its act inside), SE after
+# timm's RegNet (regnet.py): ConvNormAct modules (conv, bn with its act inside: held by
+# the bn, whose statistics the tools sum its child's into), SE after
 # the 3x3, the shortcut downsample (conv + bn; ResNet-D's pool then ConvNormAct), the
 # RegNetZ final_conv, head.fc; exactly four stages s1..s4 of blocks b1..
 _TIMM_REGNET_TOP = {"conv1": "stem.conv", "bn1": "stem.bn", "relu": "stem.bn.act",
@@ -111,7 +112,9 @@ LAYOUTS: dict[str, Layout] = {
                "downsample.0": "downsample.conv", "downsample.0@avg_pool": "downsample.0",
                "downsample.1": "downsample.bn", "downsample.1@conv2d": "downsample.1.conv",
                "downsample.2": "downsample.1.bn"},
-        top=_TIMM_REGNET_TOP, stages=4, family="regnet", python_names=False),
+        top=_TIMM_REGNET_TOP, stages=4, family="regnet", python_names=False,
+        held={"conv1.bn.act": "conv1.bn", "conv2.bn.act": "conv2.bn",
+              "stem.bn.act": "stem.bn", "final_conv.bn.act": "final_conv.bn"}),
     # timm's RegNetV (PreBottleneck): norm1..3 (with their act) before bare conv1..3, the
     # shortcut a bare conv (or ResNet-D's pool then conv), the stem a bare conv.
     "timm_regnetv": Layout(
@@ -119,7 +122,8 @@ LAYOUTS: dict[str, Layout] = {
         local={"bn1": "norm1", "relu1": "norm1.act", "bn2": "norm2", "relu2": "norm2.act",
                "bn3": "norm3", "relu3": "norm3.act", "downsample.0@conv2d": "downsample"},
         top={**_TIMM_REGNET_TOP, "conv1": "stem"}, stages=4, family="regnet", preact=True,
-        python_names=False),
+        python_names=False, held={"norm1.act": "norm1", "norm2.act": "norm2",
+                                  "norm3.act": "norm3"}),
 }
 
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)$")

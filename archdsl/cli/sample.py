@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--macs", type=_band, metavar="LO:HI",
                    help="keep samples with LO ≤ MACs ≤ HI (the paper's 360e6:400e6)")
+    p.add_argument("--tries", type=int, default=1000, metavar="T",
+                   help="draws at most T times N in all, then stop (default 1000: a narrow "
+                        "band keeps few draws)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="J",
                    help="counting processes (default: one a core)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     try:
         for s in sample(space, args.samples, args.seed, args.macs, jobs=max(1, args.jobs),
-                        tally=tally):
+                        tries=max(1, args.tries), tally=tally):
             rows.append(s)
             if not args.quiet and (s.index % 500 == 0 or s.index == args.samples):
                 print(f"\r{s.index}/{args.samples} samples", end="", file=sys.stderr,
@@ -72,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(("\n" if rows and not args.quiet else "") + f"archdsl: {exc}", file=sys.stderr)
         return 2
+    if not args.quiet:
+        print(file=sys.stderr)  # end the progress line
     keys = list(rows[0].values)
     metrics = ("params", "macs", "activations", "pycls_activations")
     if args.format == "json":
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             print("  ".join(map(str, [r.index, *r.values.values(),
                                       *(f"{getattr(r, m):,}" for m in metrics)])))
     if not args.quiet:
-        print(f"\n{space.name}: {len(rows):,} samples (seed {args.seed}); redrawn: "
+        print(f"{space.name}: {len(rows):,} samples (seed {args.seed}); redrawn: "
               f"{tally.invalid:,} no network, {tally.outside:,} outside the MACs band",
               file=sys.stderr)
         print("\n".join(_summary(rows)), file=sys.stderr)
