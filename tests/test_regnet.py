@@ -176,3 +176,31 @@ def test_family_page_lists_torchvisions_regnets() -> None:
 
     page = (SPECS.parent / "docs" / "family.md").read_text()
     assert tf.torchvision_table(tf.shipped_specs()) in page
+
+
+ALL_TWINS = [f"timm:{n}" for n in timm.list_models(module="regnet")] + \
+    [f"torchvision:{n}" for n in TV_NAMES]
+
+
+@pytest.mark.parametrize("source", ALL_TWINS)
+def test_every_regnet_from_a_bare_checkpoint(source: str) -> None:
+    """Its state_dict alone imports (import_spec holds the spec's module to every key and
+    shape), and with the activation, placement and final activation it cannot tell given,
+    it is the spec read from the module."""
+    library, _, name = source.partition(":")
+    with torch.device("meta"):
+        twin = timm.create_model(name) if library == "timm" else torchvision_regnet(name)
+    from_module = load_solved(Path("x.yaml"), text=import_spec(source))[0]
+    bare = import_spec(twin.state_dict(), {"name": from_module.name})
+    assert "# assumed:" in bare
+    told = {"input_size": from_module.input.size, "act": from_module.act.kind,
+            "placement": from_module.stages[0].placement, "head_act": from_module.head.act}
+    if from_module.head.conv or from_module.stages[0].block == "preact_regnet":
+        del told["head_act"]  # a final conv's keys, or the RegNetV layout, tell it
+    if from_module.stages[0].block == "preact_regnet":
+        del told["placement"]  # the layout tells it
+    if from_module.norm.group_size:
+        told["norm_group_size"] = from_module.norm.group_size
+    spec = load_solved(Path("x.yaml"), text=import_spec(
+        twin.state_dict(), {"name": from_module.name, **told}))[0]
+    assert spec == from_module
