@@ -1,0 +1,74 @@
+"""The forward of a generated block class: one line per IR node of a representative
+block, the shortcut's source and the attention's, gate's and shortcut's locals named by
+role (generated Python, archdsl.emit.python)."""
+
+from __future__ import annotations
+
+from ..ir.graph import Node
+from ..ir.ops import op
+
+
+def identity_reads(members: list[list[Node]], rep: list[Node]) -> str | None:
+    """The local name of the node an identity shortcut reads where it is not the block's
+    input (a pre-activation RegNet's norm1 and activation), in ``rep``'s names."""
+    for nodes in members:
+        if any(n.role == "shortcut" for n in nodes):
+            continue
+        names = {n.name: n for n in nodes}
+        adds = [n for n in nodes if n.op == "add" and n.role == "branch"]
+        read = adds[-1].inputs[1] if adds else None
+        if read in names and names[read].role == "branch":
+            local = names[read].local
+            return next((n.name for n in rep if n.local == local), None)
+    return None
+
+
+def block_forward(rep: list[Node], proj: list[Node], x: str,
+                   identity: str | None = None) -> list[str]:
+    consumers: dict[str, int] = {}
+    for n in rep:
+        for i in n.inputs:
+            consumers[i] = consumers.get(i, 0) + 1
+    var = {x: "x"}
+    op_of = {n.name: n.op for n in rep}
+    lines: list[str] = []
+    shortcut_done = False
+    for n in rep:
+        if n in proj:
+            if not shortcut_done:
+                src = var[proj[0].inputs[0]]
+                if proj[0].op == "pad_channels":
+                    expr = (f"F.pad({src}[:, :, :: self.stride, :: self.stride], "
+                            "(0, 0, 0, 0, 0, self.extra))")
+                    lines.append(f"shortcut = {expr} if self.project else x")
+                else:
+                    same = var[identity] if identity else "x"
+                    lines.append(f"shortcut = {same} if self.downsample is None else "
+                                 f"self.downsample({src})")
+                shortcut_done = True
+            var[n.name] = "shortcut"
+            continue
+        ins = [var[i] for i in n.inputs]
+        if n.role == "shortcut":  # scale or dropout on the shortcut
+            if not shortcut_done:
+                lines.append(f"shortcut = {ins[0]}")
+                ins, shortcut_done = ["shortcut"], True
+            name = "shortcut"
+        elif n.role == "attention" and n.op != "mul":
+            name = "s"
+        elif n.role == "gate" and n.op == "one_minus":
+            name = "keep"
+        elif n.role == "gate" and n.op == "mul" and op_of.get(n.inputs[0]) == "one_minus":
+            name = "shortcut"  # (1 - g)·shortcut
+        elif n.role == "gate" and n.op != "mul":  # the gate's conv and sigmoid
+            name = "g"
+        else:
+            name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
+        d = op(n.op)
+        call = d.py_call.format(*ins, module=n.local) if d.py_expr is None else \
+            d.py_expr.format(*ins, **n.attrs)
+        lines.append(f"{name} = {call}")
+        var[n.name] = name
+    last = var[rep[-1].name]
+    lines.append(f"return {last}")
+    return lines
