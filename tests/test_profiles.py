@@ -42,7 +42,7 @@ BAD = [
     ("openvino-cpu", "norms: [group_norm]", "norms: [group_nrom]",
      ":43:13: rules[6].norms[0]: 'group_nrom' is not an IR op or op family; did you mean "
      "'group_norm'? allowed: input, conv2d, channel_conv, linear, batch_norm, group_norm, "
-     "evonorm_s0, frn, relu, sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, "
+     "evonorm_s0, frn, relu, silu, sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, "
      "blur_pool, global_avg_pool, flatten, dropout, pad, pad_channels, conv, norm, "
      "activation, elementwise, pool, reduce, view"),
     ("openvino-cpu", "    ops: [group_norm]\n", "",
@@ -71,7 +71,7 @@ BAD = [
      "activation, elementwise, pool, reduce, view)"),
     ("eager", "  conv2d: [conv2d]", "  conv3d: [conv2d]",
      ":30:3: ops.conv3d: unknown key; did you mean 'conv2d'? allowed: input, conv2d, "
-     "channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, sigmoid, add, "
+     "channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, silu, sigmoid, add, "
      "mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, flatten, "
      "dropout, pad, pad_channels, conv, norm, activation, elementwise, pool, reduce, view"),
     ("eager", "  relu: [relu]", "  relu: relu",

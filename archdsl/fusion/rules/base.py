@@ -59,11 +59,12 @@ def _pointwise(views: bool, known: int) -> frozenset[str]:  # ``known``: a defin
                      if d.pointwise and (views or d.family != "view"))
 
 
-def kernel_label(use: RuleUse, act: str | None) -> str:
+def kernel_label(use: RuleUse, act: str | None, names: dict[str, str] | None = None) -> str:
     """The rule's kernel name, with ``{act}`` (where the profile writes it) replaced by the
-    activation the kernel ends with, as the engine names it (the entry's ``act_names``):
-    ``onednn_conv{act}`` is ``onednn_conv+relu``, for SiLU ``onednn_conv+swish``."""
-    name = use.options.get("act_names", {}).get(act, act) if act else None
+    activation the kernel ends with, as the engine names it (``names``, a rule's
+    ``act_names``): ``onednn_conv{act}`` is ``onednn_conv+relu``, for SiLU
+    ``onednn_conv+swish``."""
+    name = (names or {}).get(act, act) if act else None
     return use.kernel.replace("{act}", f"+{name}" if name else "")
 
 

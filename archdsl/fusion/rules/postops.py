@@ -12,13 +12,14 @@ from .base import follow_act, is_activation, kernel_label, nodes_of, pointwise_o
 def conv_act(st: State, use: RuleUse) -> None:
     """conv (+folded BN) → activation: one kernel with the activation as a post-op."""
     acts = use.options.get("activations", family_ops("activation"))
+    names = use.options.get("act_names")
     for a in st.graph:
         if a.op not in acts:
             continue
         p = st.producer(a)
         if not st.conv_tail(p.name):
             continue
-        st.fuse_if_only_reader("conv_act", p.name, a.name, kernel_label(use, a.op),
+        st.fuse_if_only_reader("conv_act", p.name, a.name, kernel_label(use, a.op, names),
                                f" before the {a.op}")
 
 
@@ -29,6 +30,7 @@ def conv_add_act(st: State, use: RuleUse) -> None:
     ends in ReLU); with ``takes``, the activations the kernel runs after the sum (another
     runs on its own: oneDNN's sum then ReLU only)."""
     acts, takes = use.options.get("activations"), use.options.get("takes")
+    names = use.options.get("act_names")
     for d in nodes_of(st, "add"):
         fused = False
         after = follow_act(st, d.name)
@@ -48,7 +50,7 @@ def conv_add_act(st: State, use: RuleUse) -> None:
                           f"{st.others(i, d.name)}")
                 continue
             st.merge([i, d.name, *([after] if after else [])], "conv_add_act",
-                     kernel_label(use, st.node(after).op if after else None))
+                     kernel_label(use, st.node(after).op if after else None, names))
             fused = True
 
 
