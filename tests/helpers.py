@@ -147,21 +147,6 @@ UNCOUNTED = {"ecaresnet50d_pruned": "timm adapts a pruned model's classifier to 
 COUNTED_TWINS = [n for n in TORCHVISION_TWINS + TIMM_TWINS if n not in UNCOUNTED]
 
 
-def torchvision_regnet(name: str) -> nn.Module:
-    """torchvision's RegNet ``name`` on the current device (meta too): the builder's own
-    BlockParams, computed on the CPU (its widths are tensors it calls ``.tolist()`` on),
-    then ``RegNet(block_params, ...)`` with the builder's norm layer."""
-    from functools import partial
-    from unittest import mock
-
-    from torchvision.models import regnet
-
-    with torch.device("cpu"), mock.patch.object(regnet, "_regnet",
-                                                lambda params, *a, **k: params):
-        params = getattr(regnet, name)()
-    return regnet.RegNet(params, norm_layer=partial(nn.BatchNorm2d, eps=1e-05, momentum=0.1))
-
-
 def torchvision_block_args(name: str) -> dict:
     """The arguments torchvision's builder ``name`` gives BlockParams.from_init_params
     (w_0, w_a, w_m, depth, group_width, se_ratio)."""
@@ -180,6 +165,19 @@ def torchvision_block_args(name: str) -> dict:
             mock.patch.object(regnet, "_regnet", lambda params, *a, **k: params):
         getattr(regnet, name)()
     return seen[0]
+
+
+def torchvision_regnet(name: str) -> nn.Module:
+    """torchvision's RegNet ``name`` on the current device (meta too): the builder's own
+    BlockParams, computed on the CPU (its widths are tensors it calls ``.tolist()`` on),
+    then ``RegNet(block_params, ...)`` with the builder's norm layer."""
+    from functools import partial
+
+    from torchvision.models import regnet
+
+    with torch.device("cpu"):
+        params = regnet.BlockParams.from_init_params(**torchvision_block_args(name))
+    return regnet.RegNet(params, norm_layer=partial(nn.BatchNorm2d, eps=1e-05, momentum=0.1))
 
 
 def make_twin(name: str) -> nn.Module:

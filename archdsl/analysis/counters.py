@@ -37,7 +37,7 @@ class Rule:
     """What one tool counts for one op (in one place)."""
 
     ops: tuple[str, ...]
-    where: tuple[tuple[str, str], ...]
+    where: tuple[tuple[str, tuple[str, ...]], ...]  # each place: the values it may be
     cost: tuple[tuple[str, int], ...]
     outside_modules: tuple[tuple[str, int], ...]
     why: str
@@ -52,7 +52,7 @@ class Rule:
             return False
         place = {"stage": node.stage, "role": node.role, "part": node.part or "",
                  "layout": graph.layout}
-        return all(v in node.attrs if k == "has" else place[k] in v.split("|")
+        return all(v[0] in node.attrs if k == "has" else place[k] in v
                    for k, v in self.where)
 
     @property
@@ -154,8 +154,8 @@ def _rule(raw: Any, where: str) -> Rule:
     if "has" in raw and raw["has"] not in OPTIONAL_ATTRS:
         raise ValueError(f"{where}: has {raw['has']!r}: no op carries it; allowed: "
                          f"{', '.join(OPTIONAL_ATTRS)}")
-    # a place may be one of several: a list, kept as "a|b"
-    where_ = tuple((k, raw[k] if isinstance(raw[k], str) else "|".join(raw[k]))
+    # a place may be one of several (a list)
+    where_ = tuple((k, (raw[k],) if isinstance(raw[k], str) else tuple(raw[k]))
                    for k in _WHERE if k in raw)
     return Rule(ops, where_,
                 _cost(raw["cost"], where), _cost(raw.get("outside_modules", {}), where),

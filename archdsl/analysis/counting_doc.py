@@ -34,7 +34,7 @@ def _where(rule: counters.Rule, earlier: Iterable[counters.Rule]) -> str:
     """Where a rule applies: its conditions, or everywhere (elsewhere, when an earlier
     rule takes some of its ops in one place)."""
     if rule.where:
-        return ", ".join(f"with {v}" if k == "has" else f"{k} {v.replace('|', ' or ')}"
+        return ", ".join(f"with {v[0]}" if k == "has" else f"{k} {' or '.join(v)}"
                          for k, v in rule.where)
     shadowed = any(e.where and set(e.ops) & set(rule.ops) for e in earlier)
     return "elsewhere" if shadowed else "everywhere"

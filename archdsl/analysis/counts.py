@@ -69,8 +69,12 @@ def _node_row(graph: Graph, n: Node, convention: str) -> Row:
     else:  # another tool's count: it reports MACs, and FLOPs are twice that
         macs = counters.load(convention).cost(graph, n)
         flops = 2 * macs
-    acts = 0 if n.op in _VIEWS else prod(n.shape)
-    return Row(n.name, n.op, n.shape, spec.params(n.attrs, ins), macs, flops, acts)
+    return Row(n.name, n.op, n.shape, spec.params(n.attrs, ins), macs, flops, _activations(n))
+
+
+def _activations(n: Node) -> int:
+    """The elements a node writes (none for a view)."""
+    return 0 if n.op in _VIEWS else prod(n.shape)
 
 
 def _roll_up(name: str, rows: list[Row]) -> Row:
@@ -105,7 +109,7 @@ def total(graph: Graph) -> Row:
         spec, ins = op(n.op), [shapes[i] for i in n.inputs]
         params += spec.params(n.attrs, ins)
         macs += spec.macs(n.attrs, ins, n.shape)
-        acts += 0 if n.op in _VIEWS else prod(n.shape)
+        acts += _activations(n)
     return Row("total", "", graph.output.shape, params, macs, 2 * macs, acts)
 
 

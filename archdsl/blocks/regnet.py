@@ -18,7 +18,7 @@ from ..spec.fields import FieldError, Model, PosInt, StageBase
 from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
 from .registry import PyClass, block, reader, stage_rule
 
-Ratio = Annotated[float, Field(gt=0.0, le=64.0, allow_inf_nan=False)]
+BottleneckRatio = Annotated[float, Field(gt=0.0, le=64.0, allow_inf_nan=False)]
 
 
 def bottleneck_width(width: int, ratio: float) -> int:
@@ -34,7 +34,7 @@ class RegNetStage(StageBase):
     group_width: PosInt = Field(
         description="channels per group of the 3x3 conv (g); its groups are the bottleneck "
                     "width / g", examples=[16])
-    bottleneck_ratio: Ratio = Field(
+    bottleneck_ratio: BottleneckRatio = Field(
         1.0, description="b: the bottleneck width is int(round(width · b)) (RegNetX/Y: 1; "
                          "RegNetZ: 4, the 3x3 wider than the block)", examples=[1.0, 4.0])
     placement: Placement = Field("post", description=PLACEMENT_DOC)
@@ -107,7 +107,7 @@ class RegNetRule(Model):
                       examples=[2.54])
     depth: PosInt = Field(description="blocks in all, d", examples=[22])
     group_width: PosInt = Field(description="g, the 3x3's channels per group", examples=[16])
-    bottleneck_ratio: Ratio = Field(1.0, description="b, every stage's bottleneck ratio",
+    bottleneck_ratio: BottleneckRatio = Field(1.0, description="b, every stage's bottleneck ratio",
                                     examples=[1.0])
     q: PosInt = Field(8, description="the width quantum", examples=[8])
     rounding: Literal[ROUNDINGS] = Field(  # type: ignore[valid-type]

@@ -68,15 +68,19 @@ class Shortcut(Model):
         return self
 
 
+def _changes(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> bool:
+    """Whether the block changes the shape of its input ``x``."""
+    return b.shape(x)[0] != out_channels or ctx.stride != 1
+
+
 def has_shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> bool:
     """Whether the block adds a shortcut at all (not where kind identity_only meets a
     change of shape)."""
-    changes = b.shape(x)[0] != out_channels or ctx.stride != 1
-    return not (ctx.shortcut.kind == "identity_only" and changes)
+    return not (ctx.shortcut.kind == "identity_only" and _changes(b, x, out_channels, ctx))
 
 
 def needs_projection(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx) -> bool:
-    changes = b.shape(x)[0] != out_channels or ctx.stride != 1
+    changes = _changes(b, x, out_channels, ctx)
     return ctx.shortcut.kind == "C" or (ctx.shortcut.kind == "B" and changes)
 
 
@@ -84,7 +88,7 @@ def shortcut(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx, *,
              norm: bool = True) -> str:
     """The shortcut path of a block whose branch ends with ``out_channels``."""
     sc = ctx.shortcut
-    changes = b.shape(x)[0] != out_channels or ctx.stride != 1
+    changes = _changes(b, x, out_channels, ctx)
     if sc.form == "conv1x1":
         return ctx.layers.conv(b, x, ctx.name("downsample.0"), out_channels, 1,
                                stride=ctx.stride)

@@ -156,7 +156,7 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     branch = [n for n in rep if n.op == "conv2d" and n.role == "branch"]
     squeeze = _squeeze(rep)
     ch = {x: "in_channels"}
-    scaled = next((ch_ for n in rep if n.role == "attention" for ch_ in [n.inputs[0]]), None)
+    scaled = next((n.inputs[0] for n in rep if n.role == "attention"), None)
     for n in rep:
         if n.op == "conv2d":
             ch[n.name] = (

@@ -73,7 +73,7 @@ def _stem(k: Keys, d: Draft, source: str) -> None:
         spec["stem"] = {"kind": "deep", "widths": [k.out(f"conv1.{i}") for i in (0, 3, 6)]}
     else:
         shape = k.get("conv1", CONV)  # _layout found it
-        if LAYOUTS[k.layout].family == "regnet":
+        if k.family == "regnet":
             if shape[2:] != (3, 3):
                 raise refuse(source, k.key("conv1"), f"a {shape[2]}x{shape[3]} stem conv; "
                              "allowed: 3x3 (RegNet's stem)")
@@ -158,7 +158,7 @@ def infer(shapes: Shapes, source: str, name: str) -> Draft:
         d.assume("norm_eps", 1e-5, WHY["norm_eps"])  # timm's, for each of these kinds
     d.assume("conv", "plain", WHY["conv"])
     _stages(k, d, source)
-    if LAYOUTS[layout].family == "regnet":  # the family has SiLU variants
+    if k.family == "regnet":  # the family has SiLU variants
         d.assume("act", "relu", WHY["act"])
     _head(k, d, source)
     return d
@@ -255,13 +255,13 @@ def _shortcut(k: Keys, d: Draft, blocks: list[list[str]], inputs: list[int],
     elif not forms and any(s["width"] != i for s, i in zip(stages, inputs, strict=True)):
         # no weights where the shape changes: option A's zero padding, or in a RegNet
         # (which has none) no shortcut there (RegNetZ)
-        sc["kind"] = "identity_only" if LAYOUTS[k.layout].family == "regnet" else "A"
+        sc["kind"] = "identity_only" if k.family == "regnet" else "A"
     if forms and sc.get("form") != "conv1x1":
         sc["downsample"] = forms.pop()
         if max(kernels) != 1:  # a projection at stride 1 stays 1x1
             sc["kernel"] = max(kernels)
     # a RegNet's every stage strides 2 (its stem did too), a ResNet's but the first
-    first = 2 if LAYOUTS[k.layout].family == "regnet" else 1
+    first = 2 if k.family == "regnet" else 1
     strides = [first] + [2] * (len(stages) - 1)
     if sc["kind"] == "B" and sc.get("form") != "conv1x1":
         for i, (stage, ps, inp) in enumerate(zip(stages, projected, inputs, strict=True)):
@@ -325,9 +325,9 @@ def _head(k: Keys, d: Draft, source: str) -> None:
     final = k.out("final_conv")
     if final is not None:  # RegNetZ's final 1x1 conv, norm and activation
         spec["head"]["conv"] = final
-    elif LAYOUTS[k.layout].family == "regnet" and LAYOUTS[k.layout].preact:
+    elif k.family == "regnet" and LAYOUTS[k.layout].preact:
         spec["head"]["act"] = True  # timm's RegNetV ends with its activation
-    elif LAYOUTS[k.layout].family == "regnet":
+    elif k.family == "regnet":
         d.assume("head_act", False, WHY["head_act"])
     if fc is not None:
         spec["head"]["classes"] = fc[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..layouts import name_in
+from ..layouts import LAYOUTS, name_in
 from .draft import refuse
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -50,6 +50,7 @@ class Keys:
 
     def __init__(self, shapes: Shapes, layout: str, deep: bool, source: str) -> None:
         self.shapes, self.layout, self.deep, self.source = shapes, layout, deep, source
+        self.family = LAYOUTS[layout].family  # whose names: None (ResNets) or "regnet"
 
     def key(self, canonical: str, param: str = "weight", op: str = "") -> str:
         return f"{name_in(self.layout, canonical, op, deep=self.deep)}.{param}"

@@ -66,13 +66,14 @@ def check(module: nn.Module, source: str) -> None:
 
 
 def _blocks(module: nn.Module, draft: Draft) -> Iterator[tuple[int, str, nn.Module]]:
-    """(stage index, block name, block module) of every block, in the draft's layout."""
+    """(index in its stage, block name, block module) of every block, in the draft's
+    layout."""
     layout = draft.spec["layout"]
     modules = dict(module.named_modules())
     for i, stage in enumerate(draft.spec["stages"]):
         for j in range(stage["depth"]):
             name = name_in(layout, f"layer{i + 1}.{j}")
-            yield i, name, modules[name]
+            yield j, name, modules[name]
 
 
 def _stride(block: nn.Module) -> int:
@@ -94,7 +95,7 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
             raise refuse(source, name, f"a block of class {type(block).__name__}: archdsl "
                          f"reads {', '.join(sorted(BLOCKS))}")
         _attention(block, name, source)
-    firsts = [b for i, _, b in blocks if b is next(c for j, _, c in blocks if j == i)]
+    firsts = [b for j, _, b in blocks if j == 0]
     draft.settle("strides", [_stride(b) for b in firsts])
     if "placement" in draft.assumed:  # the nearest known class along the MRO
         block_class = next(c.__name__ for c in type(blocks[0][2]).__mro__ if c.__name__ in BLOCKS)
