@@ -115,6 +115,16 @@ LAYOUTS: dict[str, Layout] = {
         top=_TIMM_REGNET_TOP, stages=4, family="regnet", python_names=False,
         held={"conv1.bn.act": "conv1.bn", "conv2.bn.act": "conv2.bn",
               "stem.bn.act": "stem.bn", "final_conv.bn.act": "final_conv.bn"}),
+    # timm's SKNet (sknet.py): ResNet's names, but a conv outside the selective kernel is a
+    # ConvNormAct (conv1.conv, conv1.bn holding its act), as is each path of the kernel
+    # (conv1.paths.0.conv, .bn), and the ReLU after the addition is act
+    "timm_sknet": Layout(
+        local={"conv1": "conv1.conv", "bn1": "conv1.bn", "relu1": "conv1.bn.act",
+               "conv2": "conv2.conv", "bn2": "conv2.bn", "relu2": "act",
+               "conv3": "conv3.conv", "bn3": "conv3.bn", "relu3": "act"},
+        family="sknet",
+        held={"conv1.bn.act": "conv1.bn", **{f"conv{i}.paths.{p}.act": f"conv{i}.paths.{p}.bn"
+                                              for i in (1, 2) for p in range(4)}}),
     # timm's RegNetV (PreBottleneck): norm1..3 (with their act) before bare conv1..3, the
     # shortcut a bare conv (or ResNet-D's pool then conv), the stem a bare conv.
     "timm_regnetv": Layout(

@@ -5,7 +5,7 @@ family or op of your own, registered as the built-in ones are (docs/architecture
 import importlib
 import os
 
-from . import basic, bottleneck, regnet, stems  # noqa: F401  (registration side effect)
+from . import basic, bottleneck, regnet, res2net, resnest, sknet, stems  # noqa: F401  (registration side effect)
 from .registry import BLOCKS, READERS, STAGE_RULES, STEMS
 
 __all__ = ["BLOCKS", "READERS", "STAGE_RULES", "STEMS"]

@@ -4,6 +4,7 @@ branch, attention, shortcut, merge and what follows the addition."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,12 +78,23 @@ class BlockCtx:
 
 @dataclass(frozen=True)
 class ConvSpec:
-    """One conv of a residual branch."""
+    """One conv of a residual branch; ``unit``: a construct that stands in its place with
+    the norms and activations after it (ResNeSt's split attention, SKNet's selective
+    kernel, Res2Net's hierarchical split), lowered as ``unit(b, x, conv, ctx, i)``
+    (``i``: the conv's 1-based place, which names it)."""
 
     out: int
     kernel: int
     stride: int = 1
     groups: int = 1
+    unit: Callable[[GraphBuilder, str, ConvSpec, BlockCtx, int], str] | None = None
+
+
+def make_divisible(v: float, divisor: int, least: int | None = None) -> int:
+    """timm's make_divisible: ``v`` to the nearest multiple of ``divisor`` (halves up), at
+    least ``least`` (default: the divisor), never more than 10 % below ``v``."""
+    out = max(least or divisor, int(v + divisor / 2) // divisor * divisor)
+    return out + divisor if out < 0.9 * v else out
 
 
 def apply_steps(b: GraphBuilder, x: str, steps: list[tuple[str, str]], ctx: BlockCtx) -> str:
@@ -115,6 +127,9 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
         y = apply_steps(b, y, pending + _named(steps.before, i), ctx)
         if i == 1:
             preact = y
+        if c.unit is not None:  # it carries its own norms and activations
+            y, pending = c.unit(b, y, c, ctx, i), []
+            continue
         aa = c.stride > 1 and layers.antialias is not None  # the stride moves to a low-pass
         y = layers.conv(b, y, ctx.name(f"conv{i}"), c.out, c.kernel,
                         stride=1 if aa else c.stride, groups=c.groups)

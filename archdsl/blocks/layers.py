@@ -80,11 +80,15 @@ class Layers:
         return b.act(x, name, self.act_op)
 
     def conv(self, b: GraphBuilder, x: str, name: str, out: int, kernel: int, *,
-             stride: int = 1, groups: int = 1, bias: bool = False) -> str:
-        """A conv; one without a bias standardises its weights where the spec says so
-        (BiT's StdConv2d; SE's FCs and a conv classifier, with biases, keep plain ones)."""
+             stride: int = 1, groups: int = 1, bias: bool = False, dilation: int = 1) -> str:
+        """A conv, padded to keep the map at stride 1; one without a bias standardises its
+        weights where the spec says so (BiT's StdConv2d; SE's FCs and a conv classifier,
+        with biases, keep plain ones)."""
         ws = {} if bias or self.standardize is None else {"standardize": self.standardize}
-        return b.conv(x, name, out, kernel, stride=stride, groups=groups, bias=bias, **ws)
+        if dilation > 1:
+            ws["dilation"] = dilation
+        return b.conv(x, name, out, kernel, stride=stride, groups=groups, bias=bias,
+                      padding=dilation * (kernel // 2), **ws)
 
     def norm(self, b: GraphBuilder, x: str, name: str) -> str:
         """The spec's normalization with no activation after it."""

@@ -42,6 +42,9 @@ class Reader:
     read: Callable[..., dict[str, Any] | None]
     first: str
     family: str | None = None  # the layouts it reads: those of this family (Layout.family)
+    # the local name of a node only this family's blocks have (ResNeSt's conv2.fc1): a
+    # reader with one is asked only where it shows, and before those without
+    shows: str | None = None
 
 
 BLOCKS: dict[str, Kind] = {}
@@ -77,13 +80,14 @@ def block(schema: type[BaseModel],
     return register(BLOCKS, schema, "block", python)
 
 
-def reader(first: str, family: str | None = None
+def reader(first: str, family: str | None = None, shows: str | None = None
            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a block family's state_dict reader (tried in registration order), for the
-    layouts of ``family`` (``Layout.family``; None: the ResNet layouts)."""
+    """Register a block family's state_dict reader for the layouts of ``family``
+    (``Layout.family``; None: the ResNet layouts): those whose ``shows`` key the block
+    has first, then those without one, each in registration order."""
 
     def deco(read: Callable[..., Any]) -> Callable[..., Any]:
-        READERS.append(Reader(read, first, family))
+        READERS.append(Reader(read, first, family, shows))
         return read
 
     return deco

@@ -15,7 +15,7 @@ from ..importer.draft import refuse
 from ..importer.keys import CONV, MISSING, Keys, stage_width
 from ..ir.graph import GraphBuilder
 from ..spec.fields import FieldError, Model, PosInt, StageBase
-from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, residual_unit
+from .common import PLACEMENT_DOC, BlockCtx, ConvSpec, Placement, make_divisible, residual_unit
 from .registry import PyClass, block, reader, stage_rule
 
 BottleneckRatio = Annotated[float, Field(gt=0.0, le=64.0, allow_inf_nan=False)]
@@ -87,13 +87,6 @@ def _round_pycls(v: int, g: int) -> int:
     return int(round(v / g) * g)
 
 
-def _round_torchvision(v: int, g: int) -> int:
-    """torchvision's _make_divisible (timm's _tv models, group_min_ratio 0.9): half up, at
-    least g, never more than 10 % down."""
-    out = max(g, int(v + g / 2) // g * g)
-    return out + g if out < 0.9 * v else out
-
-
 class RegNetRule(Model):
     """The RegNet rule (Radosavovic et al., 2020, section 3.3): block j's width u_j = w0 +
     wa·j, quantized to w0·wm^round(log(u_j / w0) / log(wm)) rounded to a multiple of q;
@@ -142,7 +135,8 @@ class RegNetRule(Model):
                 runs[-1][1] += 1
             else:
                 runs.append([w, 1])
-        fit = _round_pycls if self.rounding == "pycls" else _round_torchvision
+        # torchvision's _make_divisible (timm's _tv models, group_min_ratio 0.9)
+        fit = _round_pycls if self.rounding == "pycls" else make_divisible
         b, out = self.bottleneck_ratio, []
         for w, d in runs:
             v = int(w * b)

@@ -1,6 +1,7 @@
 """archdsl's own torch layers: what the ops table names where torch has no module of its
 own (``archdsl.emit.layers.NAME``): ECA's channel conv, the anti-aliasing blur, weight-
-standardised convs, EvoNorm-S0, FRN and option A's zero-padded shortcut."""
+standardised convs, EvoNorm-S0, FRN, option A's zero-padded shortcut and the joins, sums
+and softmaxes across a branch's channel groups."""
 
 from __future__ import annotations
 
@@ -101,3 +102,20 @@ class FilterResponseNorm(nn.Module):
         x = x * torch.rsqrt(x.square().mean(dim=(2, 3), keepdim=True) + self.eps)
         x = x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         return x if self.tau is None else torch.maximum(x, self.tau.view(1, -1, 1, 1))
+
+
+def concat(*xs: torch.Tensor) -> torch.Tensor:
+    """Maps joined along the channels (Res2Net's splits, SKNet's stacked paths)."""
+    return torch.cat(xs, 1)
+
+
+def split_sum(x: torch.Tensor, parts: int) -> torch.Tensor:
+    """The sum of ``x``'s ``parts`` equal channel splits (ResNeSt's radix, SKNet's paths)."""
+    return x.unflatten(1, (parts, -1)).sum(1)
+
+
+def group_softmax(x: torch.Tensor, radix: int, cardinality: int) -> torch.Tensor:
+    """timm's RadixSoftmax: logits ordered (group, split, channel), a softmax across the
+    splits, the result split-major."""
+    y = x.reshape(x.shape[0], cardinality, radix, -1).transpose(1, 2).softmax(1)
+    return y.reshape(x.shape)

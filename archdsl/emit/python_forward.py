@@ -66,7 +66,7 @@ def block_forward(rep: list[Node], proj: list[Node], x: str,
             name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
         d = op(n.op)
         call = d.py_call.format(*ins, module=n.local) if d.py_expr is None else \
-            d.py_expr.format(*ins, **n.attrs)
+            d.py_expr.format(*ins, inputs=", ".join(ins), **n.attrs)
         lines.append(f"{name} = {call}")
         var[n.name] = name
     last = var[rep[-1].name]

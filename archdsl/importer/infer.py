@@ -24,9 +24,6 @@ __all__ = ["FOREIGN", "MISSING", "WHY", "foreign_key", "infer"]
 # by a key (checkpoints; None: no weights show it); the capture group of the key pattern
 # is the module that shows it
 FOREIGN: tuple[tuple[str, str | None, str], ...] = (
-    ("SelectiveKernel", r"^(.*)\.paths\.\d+\.", "selective-kernel convolution (SKNet)"),
-    ("SplitAttn", r"^(.*\.conv2)\.fc1\.", "split attention (ResNeSt)"),
-    ("Bottle2neck", r"^(.*)\.convs\.\d+\.", "Res2Net's hierarchical split convolution"),
     ("DropPath", None, "stochastic depth (DropPath)"),
     ("DropBlock2d", None, "DropBlock"),
 )
@@ -44,6 +41,14 @@ def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
 def _readers(layout: str) -> list[Any]:
     """The readers of the layout's block family."""
     return [r for r in READERS if r.family == LAYOUTS[layout].family]
+
+
+def _asked(k: Keys, b0: str) -> list[Any]:
+    """The readers to ask of the stage whose first block is ``b0``, in order: those whose
+    key shows in it, then those without one; each where the block's first key is."""
+    readers = [r for r in _readers(k.layout) if k.get(f"{b0}.{r.first}") is not None]
+    return [r for r in readers if r.shows and k.get(f"{b0}.{r.shows}") is not None] + \
+        [r for r in readers if not r.shows]
 
 
 def _firsts(layout: str) -> list[str]:
@@ -199,8 +204,8 @@ def _stages(k: Keys, d: Draft, source: str) -> None:
     inputs: list[int] = []
     for blocks in stages_blocks:
         b0 = blocks[0]
-        stage = next((s for r in _readers(k.layout) if k.get(f"{b0}.{r.first}") is not None
-                      and (s := r.read(k, blocks, preact, source)) is not None), None)
+        stage = next((s for r in _asked(k, b0)
+                      if (s := r.read(k, blocks, preact, source)) is not None), None)
         if stage is None:
             raise refuse(source, k.key(f"{b0}.conv1"), "a block no block family reads")
         width = stage["width"]

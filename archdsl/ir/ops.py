@@ -23,10 +23,12 @@ from .shapes import (
     ShapeError,
     add_shape,
     channel_gate_shape,
+    concat_shape,
     conv_macs,
     conv_params,
     conv_shape,
     group_norm_shape,
+    group_softmax_shape,
     mul_shape,
     no_elem,
     none,
@@ -34,6 +36,8 @@ from .shapes import (
     pad_channels_shape,
     per_out,
     same,
+    slice_shape,
+    split_sum_shape,
     window,
     window_cost,
 )
@@ -125,6 +129,7 @@ def _py_conv(a: Attrs, p: PyArgs) -> list[str]:
     s = p.stride or str(a["stride"])
     args += [f"stride={s}"] if s != "1" else []
     args += [f"padding={a['padding']}"] if a["padding"] else []
+    args += [f"dilation={a['dilation']}"] if a.get("dilation", 1) > 1 else []
     g = p.groups or str(a["groups"])
     args += [f"groups={g}"] if g != "1" else []
     args += [] if a["bias"] else ["bias=False"]
@@ -136,6 +141,7 @@ def _py_conv(a: Attrs, p: PyArgs) -> list[str]:
 def _conv_label(a: Attrs) -> str:
     s = f"conv {a['kernel']}×{a['kernel']}"
     s += f"/{a['stride']}" if a["stride"] > 1 else ""
+    s += f" d{a['dilation']}" if a.get("dilation", 1) > 1 else ""
     s += f" g{a['groups']}" if a["groups"] > 1 else ""
     s += " WS" if "standardize" in a else ""
     return f"{s} → {a['out_channels']}"
@@ -155,22 +161,25 @@ def _pool_args(a: Attrs, out: Shape) -> tuple[tuple[Any, ...], dict[str, Any]]:
     return (a["kernel"], a["stride"], a["padding"]), kw
 
 
-# attributes a node carries only where they apply (a weight-standardised conv's ε)
-OPTIONAL_ATTRS = ("standardize",)
+# attributes a node carries only where they apply (a weight-standardised conv's ε, a
+# dilated conv's dilation)
+OPTIONAL_ATTRS = ("standardize", "dilation")
 _NN, _F, _OWN = "torch.nn.", "torch.nn.functional.", "archdsl.emit.layers."
 
 OPS: dict[str, OpDef] = {
     "input": OpDef("input", shape=lambda a, ins: tuple(a["shape"]), doc="the image batch"),
     "conv2d": OpDef(
         "conv", shape=conv_shape, params=conv_params, macs=conv_macs,
-        doc="Cout·H·W·(Cin/groups)·k² MACs; FLOPs = 2×MACs (bias adds not counted, "
+        doc="Cout·H·W·(Cin/groups)·k² MACs (a dilation spreads the k² taps, costing "
+            "nothing); FLOPs = 2×MACs (bias adds not counted, "
             "as FlopCounterMode)",
         label=_conv_label, module=True, python=_py_conv,
         torch=lambda a: f"{_OWN}StdConv2d" if "standardize" in a else f"{_NN}Conv2d",
         torch_args=lambda a, out: (
             (a["in_channels"], a["out_channels"], a["kernel"]),
             {"stride": a["stride"], "padding": a["padding"], "groups": a["groups"],
-             "bias": a["bias"], **({"eps": a["standardize"]} if "standardize" in a else {})})),
+             "bias": a["bias"], "dilation": a.get("dilation", 1),
+             **({"eps": a["standardize"]} if "standardize" in a else {})})),
     "channel_conv": OpDef(
         "conv", shape=channel_gate_shape,
         params=lambda a, ins: a["kernel"], macs=lambda a, ins, out: numel(out) * a["kernel"],
@@ -311,6 +320,36 @@ OPS: dict[str, OpDef] = {
         label=lambda a: f"zero-pad → {a['out_channels']} /{a['stride']}",
         torch=f"{_OWN}pad_channels",
         torch_args=lambda a, out: ((a["out_channels"] - a["in_channels"], a["stride"]), {})),
+    # the channel groups of a block's branch (Res2Net's splits, SKNet's paths, ResNeSt's
+    # radix): slices and joins are views or copies; the sum and softmax across groups cost
+    "slice": OpDef(
+        "view", shape=slice_shape, doc="channels start:stop of a map (a split): free (a view)",
+        label=lambda a: f"channels {a['start']}:{a['stop']}", torch="torch.narrow",
+        torch_args=lambda a, out: ((1, a["start"], a["stop"] - a["start"]), {}),
+        py_expr="{0}[:, {start}:{stop}]"),
+    "concat": OpDef("view", shape=concat_shape, doc="maps joined along the channels: free "
+                    "(a copy)", torch=f"{_OWN}concat", py_expr="torch.cat([{inputs}], 1)"),
+    "split_sum": OpDef(
+        "reduce", shape=split_sum_shape,
+        elem=lambda a, ins, out: ((a["parts"] - 1) * numel(out),) * 2,
+        elem_text=lambda a: _times_out((a["parts"] - 1, 0)),
+        doc="the sum of a map's equal channel splits (ResNeSt's radix, SKNet's paths): "
+            "parts − 1 adds per output element",
+        label=lambda a: f"sum of {a['parts']} splits", torch=f"{_OWN}split_sum",
+        torch_args=lambda a, out: ((a["parts"],), {}),
+        py_expr="{0}.unflatten(1, ({parts}, -1)).sum(1)"),
+    "group_softmax": OpDef(
+        "reduce", shape=group_softmax_shape, elem=per_out(3, 3), elem_text="3·out",
+        doc="a softmax across the radix splits of each cardinal group of a pooled map, "
+            "the logits ordered (group, split, channel) and the result split-major "
+            "(ResNeSt's RadixSoftmax; SKNet's across paths, one group): exp, the sum "
+            "across the splits, a division: 3 ops per element",
+        label=lambda a: f"softmax across {a['radix']}" + (
+            f" in {a['cardinality']} groups" if a["cardinality"] > 1 else ""),
+        torch=f"{_OWN}group_softmax",
+        torch_args=lambda a, out: ((a["radix"], a["cardinality"]), {}),
+        py_expr="{0}.view({0}.shape[0], {cardinality}, {radix}, -1).transpose(1, 2)"
+                ".softmax(1).reshape({0}.shape)"),
 }
 
 
@@ -335,7 +374,6 @@ def label(name: str, attrs: Attrs) -> str:
     """An op's text in diagrams: its label, or its name (``global avg pool``)."""
     d = op(name)
     return d.label(attrs) if d.label else name.replace("_", " ")
-
 
 
 def op(name: str) -> OpDef:

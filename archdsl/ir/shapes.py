@@ -32,7 +32,7 @@ def _out_len(size: int, kernel: int, stride: int, padding: int, ceil: bool = Fal
 
 def window(a: Attrs, ins: list[Shape], channels: int) -> Shape:
     c, h, w = ins[0]
-    k, s, p = a["kernel"], a["stride"], a.get("padding", 0)
+    k, s, p = a.get("dilation", 1) * (a["kernel"] - 1) + 1, a["stride"], a.get("padding", 0)
     ceil = a.get("ceil_mode", False)
     out = (channels, _out_len(h, k, s, p, ceil), _out_len(w, k, s, p, ceil))
     if min(out[1:]) <= 0:
@@ -89,6 +89,34 @@ def channel_gate_shape(a: Attrs, ins: list[Shape]) -> Shape:
     if x[1:] != (1, 1):
         raise ShapeError(f"a channel conv reads a pooled (C, 1, 1) map, got {x}")
     return x
+
+
+def slice_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c = ins[0][0]
+    if not 0 <= a["start"] < a["stop"] <= c:
+        raise ShapeError(f"channels {a['start']}:{a['stop']} of a {c}-channel map")
+    return (a["stop"] - a["start"], *ins[0][1:])
+
+
+def concat_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    if len({x[1:] for x in ins}) != 1:
+        raise ShapeError(f"joins maps of different sizes {ins} along the channels")
+    return (sum(x[0] for x in ins), *ins[0][1:])
+
+
+def split_sum_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c = ins[0][0]
+    if c % a["parts"]:
+        raise ShapeError(f"sums {a['parts']} equal splits of {c} channels")
+    return (c // a["parts"], *ins[0][1:])
+
+
+def group_softmax_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    c = ins[0][0]
+    if ins[0][1:] != (1, 1) or c % (a["radix"] * a["cardinality"]):
+        raise ShapeError(f"a softmax across {a['radix']} splits in {a['cardinality']} groups "
+                         f"reads a pooled (C, 1, 1) map whose C they divide, got {ins[0]}")
+    return ins[0]
 
 
 def numel(out: Shape) -> int:
