@@ -133,7 +133,9 @@ TIMM_TWINS = ["seresnet18", "seresnet34", "seresnet50", "seresnet101", "seresnet
               "resnetv2_50x1_bit", "legacy_seresnet18", "resnetv2_50d_evos",
               "resnetv2_50d_frn", "ecaresnet50d_pruned", "regnetx_002", "regnetx_004",
               "regnetx_004_tv", "regnetx_040", "regnety_004", "regnety_040", "regnety_160",
-              "regnetz_005", "regnetv_040"]
+              "regnetz_005", "regnetv_040", "resnest14d", "resnest50d", "resnest50d_4s2x40d",
+              "skresnet18", "skresnet50d", "skresnext50_32x4d", "res2net50_26w_4s",
+              "res2net50d", "res2next50"]
 # the twins whose depth is their rule's: compared whole (their constructors take no
 # per-stage depths)
 RULED = {n for n in TORCHVISION_TWINS + TIMM_TWINS if n.startswith("regnet")}

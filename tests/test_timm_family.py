@@ -1,5 +1,6 @@
-"""Every ResNet timm registers (resnet.py 81, resnetv2.py 20, senet.py 9) and every
-RegNet (regnet.py 36) as the spec
+"""Every ResNet timm registers (resnet.py 81, resnetv2.py 20, senet.py 9), every
+RegNet (regnet.py 36), ResNeSt (resnest.py 8), SKNet (sknet.py 5) and Res2Net
+(res2net.py 9) as the spec
 ``archdsl import timm:NAME`` reads back from timm's module (tests/timm_family.py), held
 to timm:
 
@@ -48,7 +49,12 @@ SAMPLE = ["resnet18d", "resnet26d", "resnet14t", "seresnext26t_32x4d", "ecaresne
           # size with SiLU, V's pre-activation with an average-pool projection and a final
           # act, Z's 4x bottleneck without first shortcuts, linear out and final conv/act
           "regnetx_002", "regnetx_004_tv", "regnety_002", "regnety_040_sgn", "regnetv_064",
-          "regnetz_005", "regnetz_040"]
+          "regnetz_005", "regnetz_040",
+          # ResNeSt: radix 2 with the avd pool after, radix 4 in 2 groups before it, radix 1's
+          # sigmoid; SKNet: split-input basic and bottleneck, the grouped unsplit paths;
+          # Res2Net: 4 and 8 splits, grouped splits, the deep stem with a pooled projection
+          "resnest14d", "resnest50d_4s2x40d", "resnest50d_1s4x24d", "skresnet18",
+          "skresnet50d", "skresnext50_32x4d", "res2net50_14w_8s", "res2next50", "res2net50d"]
 
 
 def graph_of(text: str) -> Graph:
@@ -76,8 +82,9 @@ def shape_diff(ours: dict[str, tuple[int, ...]], ref: dict[str, tuple[int, ...]]
 
 def test_registry() -> None:
     assert {m: len(tf.model_names(m)) for m in tf.MODULES} == {
-        "resnet": 81, "resnetv2": 20, "senet": 9, "regnet": 36}
-    assert len(NAMES) == len(set(NAMES)) == 146
+        "resnet": 81, "resnetv2": 20, "senet": 9, "regnet": 36, "resnest": 8, "sknet": 5,
+        "res2net": 9}
+    assert len(NAMES) == len(set(NAMES)) == 168
     assert set(SAMPLE) <= set(NAMES)
 
 

@@ -1,8 +1,8 @@
 """timm's ResNet family as archdsl specs, read back from timm's modules by
 ``archdsl import`` (archdsl.importer), and docs/family.md's table of them.
 
-Every model registered in ``timm/models/resnet.py``, ``resnetv2.py``, ``senet.py`` and
-``regnet.py`` is
+Every model registered in ``timm/models/resnet.py``, ``resnetv2.py``, ``senet.py``,
+``regnet.py``, ``resnest.py``, ``sknet.py`` and ``res2net.py`` is
 instantiated on the meta device and imported from its module types and attributes; a
 construct the language cannot state is refused (a SpecError naming the module).
 """
@@ -25,7 +25,8 @@ from archdsl.load import load_solved, load_spec
 from archdsl.spec.schema import Spec as SpecModel
 
 # registered architectures per source module (timm 1.0.31)
-MODULES = {"resnet": 81, "resnetv2": 20, "senet": 9, "regnet": 36}
+MODULES = {"resnet": 81, "resnetv2": 20, "senet": 9, "regnet": 36, "resnest": 8,
+           "sknet": 5, "res2net": 9}
 
 
 def model_names(module: str) -> list[str]:
@@ -63,7 +64,8 @@ END = "<!-- end of the generated table -->"
 
 _BLOCKS = {"basic": "basic", "bottleneck": "bottleneck", "preact_basic": "pre-act basic",
            "preact_bottleneck": "pre-act bottleneck", "regnet": "RegNet",
-           "preact_regnet": "pre-act RegNet"}
+           "preact_regnet": "pre-act RegNet", "resnest": "ResNeSt", "sk_basic": "SK basic",
+           "sk_bottleneck": "SK bottleneck", "res2net": "Res2Net"}
 
 
 def constructs(spec: SpecModel) -> list[str]:
@@ -96,6 +98,7 @@ def constructs(spec: SpecModel) -> list[str]:
         out.append(f"group width {first.group_width}")
         if first.bottleneck_ratio != 1:
             out.append(f"bottleneck ×{first.bottleneck_ratio:g}")
+    out += _branch_forms(first)
     if first.se is not None:
         out.append(f"SE 1/{first.se.ratio}" + (" floor" if first.se.rounding == "floor" else "")
                    + (" of the input" if first.se.of == "input" else ""))
@@ -120,6 +123,19 @@ def constructs(spec: SpecModel) -> list[str]:
         out.append("weight standardisation")
     if spec.layout == "timm_senet":
         out.append("senet.py names")
+    return out
+
+
+def _branch_forms(first: Any) -> list[str]:
+    """What a ResNeSt, SKNet or Res2Net stage adds to the bottleneck."""
+    out = []
+    if hasattr(first, "radix"):
+        out.append(f"radix {first.radix}" + (", avd first" if first.avd_first else ""))
+    if hasattr(first, "sk"):
+        out.append(f"{len(first.sk.dilations)} paths"
+                   + (", split input" if first.sk.split_input else ""))
+    if hasattr(first, "scale"):
+        out.append(f"scale {first.scale}")
     return out
 
 

@@ -48,14 +48,26 @@ def _fvcore(model: Any, x: Any) -> Measured:
     return Measured(int(f.total()), {k: int(v) for k, v in f.by_module().items()})
 
 
-_PTFLOPS_LINE = re.compile(r"^(\s*)(?:\((?P<name>[^)]+)\): )?\w+\((?P<rest>.*)$")
+_PTFLOPS_LINE = re.compile(r"^(\s*)(?:\((?P<name>[^)]+)\): )?(?:\d+ x )?\w+\((?P<rest>.*)$")
+_RANGE = re.compile(r"^(\d+)-(\d+)$")  # torch's repr of equal ModuleList items: (0-2): 3 x
 _PTFLOPS_FIGURES = re.compile(r"^\s*\d+, [\d.]+% Params, (?P<macs>[\d.e+]+) Mac,")
+
+
+def _expand(name: str) -> list[str]:
+    """The module names a printed name stands for (``convs.0-2``: convs.0, .1 and .2)."""
+    names = [""]
+    for part in name.split("."):
+        m = _RANGE.match(part)
+        items = [str(i) for i in range(int(m[1]), int(m[2]) + 1)] if m else [part]
+        names = [f"{n}.{i}" if n else i for n in names for i in items]
+    return names
 
 
 def _ptflops_modules(text: str) -> dict[str, int]:
     """Each module's MACs from ptflops' per-layer printout (``print_per_layer_stat``,
     raw units): one line a module, indented two spaces a level, the figures on the
-    module's line or, for a container, on the next."""
+    module's line or, for a container, on the next; equal items of a ModuleList print
+    once, as a range (``(0-2): 3 x Conv2d(…)``), each with the figures of one."""
     out: dict[str, int] = {}
     path: list[str] = []
     pending: str | None = None
@@ -79,7 +91,7 @@ def _ptflops_modules(text: str) -> dict[str, int]:
             out[name] = int(float(figures["macs"]))
         else:
             pending = name
-    return out
+    return {n: v for k, v in out.items() for n in _expand(k)}
 
 
 def _ptflops(backend: str) -> Callable[[Any, Any], Measured]:

@@ -45,6 +45,9 @@ class Reader:
     # the local name of a node only this family's blocks have (ResNeSt's conv2.fc1): a
     # reader with one is asked only where it shows, and before those without
     shows: str | None = None
+    # the family's reading of the whole network: called once with every stage it read
+    # (what one stage cannot tell alone, such as a ratio every stage shares)
+    finish: Callable[[list[dict[str, Any]]], None] | None = None
 
 
 BLOCKS: dict[str, Kind] = {}
@@ -80,14 +83,16 @@ def block(schema: type[BaseModel],
     return register(BLOCKS, schema, "block", python)
 
 
-def reader(first: str, family: str | None = None, shows: str | None = None
+def reader(first: str, family: str | None = None, shows: str | None = None,
+           finish: Callable[[list[dict[str, Any]]], None] | None = None
            ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a block family's state_dict reader for the layouts of ``family``
     (``Layout.family``; None: the ResNet layouts): those whose ``shows`` key the block
-    has first, then those without one, each in registration order."""
+    has first, then those without one, each in registration order; ``finish``: see
+    Reader."""
 
     def deco(read: Callable[..., Any]) -> Callable[..., Any]:
-        READERS.append(Reader(read, first, family, shows))
+        READERS.append(Reader(read, first, family, shows, finish))
         return read
 
     return deco

@@ -153,15 +153,25 @@ def _read_sk(k: Keys, unit: str, cin: int, source: str) -> tuple[dict[str, Any],
     sk: dict[str, Any] = {} if split else {"split_input": False}
     if paths != 2:
         sk["dilations"] = list(range(1, paths + 1))
-    ratio = next(((r, d) for r, d in _ATTN
-                  if SelectiveKernel(attn_ratio=r, attn_divisor=d).attn_width(width) == attn),
-                 (attn / width, 1))
-    if ratio != _ATTN[0]:
-        sk |= {"attn_ratio": ratio[0], "attn_divisor": ratio[1]}
-    return ({"sk": sk} if sk else {}), groups
+    return {"sk": sk, "_attn": (width, attn)}, groups
 
 
-@reader(first="conv1.paths.0.conv", family="sknet")
+def _attention_widths(stages: list[dict[str, Any]]) -> None:
+    """The attention's ratio and divisor: timm's first pair that gives every stage's
+    width, else each stage's own ratio."""
+    widths = [s.pop("_attn") for s in stages]
+    fit = next(((r, d) for r, d in _ATTN if all(
+        SelectiveKernel(attn_ratio=r, attn_divisor=d).attn_width(w) == a for w, a in widths)),
+        None)
+    for stage, (w, a) in zip(stages, widths, strict=True):
+        r, d = fit or (a / w, 1)
+        if (r, d) != _ATTN[0]:
+            stage["sk"] |= {"attn_ratio": r, "attn_divisor": d}
+        if not stage["sk"]:
+            del stage["sk"]
+
+
+@reader(first="conv1.paths.0.conv", family="sknet", finish=_attention_widths)
 def read_sk_basic(k: Keys, blocks: list[str], preact: bool,
                   source: str) -> dict[str, Any] | None:
     """A stage of selective-kernel basic blocks; a block after the first reads the
@@ -181,7 +191,7 @@ def read_sk_basic(k: Keys, blocks: list[str], preact: bool,
     return {"block": "sk_basic", "depth": len(blocks), "width": width, **fields}
 
 
-@reader(first="conv1", family="sknet")
+@reader(first="conv1", family="sknet", finish=_attention_widths)
 def read_sk_bottleneck(k: Keys, blocks: list[str], preact: bool,
                        source: str) -> dict[str, Any] | None:
     """A stage of selective-kernel bottlenecks: the inner width, the cardinality and the

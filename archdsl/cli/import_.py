@@ -28,6 +28,13 @@ def _strides(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
+def _dilations(text: str) -> list[int]:
+    if not re.fullmatch(r"\d{1,2}(,\d{1,2}){1,3}", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a dilation a path (2 to 4 paths) such "
+                                         f"as 1,2, got {text!r}")
+    return [int(s) for s in text.split(",")]
+
+
 def _bool(text: str) -> bool:
     if text.strip().lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
@@ -111,6 +118,13 @@ def _flags() -> list[tuple[str, str, dict[str, Any]]]:
         ("--head-act", "head_act", {"type": _bool, "metavar": "true|false",
                                     "help": "a final activation before the pool, without a "
                                             "norm (default false; regnetz_040's true)"}),
+        ("--avd", "avd", {"choices": ("after", "before", "none"),
+                          "help": "ResNeSt's strided average pool: after the split-attention "
+                                  "conv (default), before it (resnest50d_4s2x40d) or none"}),
+        ("--sk-dilations", "sk_dilations", {
+            "type": _dilations, "metavar": "D,D,…",
+            "help": "each selective-kernel path's dilation (default 1,2: timm's 3x3 and "
+                    "5x5)"}),
     ]
 
 

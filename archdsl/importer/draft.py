@@ -77,6 +77,21 @@ def _set_group_size(spec: Spec, v: int) -> None:
     spec["norm"]["group_size"] = v
 
 
+_AVD = {"after": {"avd": True, "avd_first": False}, "before": {"avd": True, "avd_first": True},
+        "none": {"avd": False, "avd_first": False}}
+
+
+def _set_avd(spec: Spec, v: str) -> None:
+    """ResNeSt's avd pool: after the split-attention conv, before it, or none."""
+    for stage in _stages(spec, ("resnest",)):
+        stage.update(_AVD[v])
+
+
+def _set_sk_dilations(spec: Spec, v: list[int]) -> None:
+    for stage in _stages(spec, ("sk_basic", "sk_bottleneck")):
+        stage["sk"] = {**stage.get("sk", {}), "dilations": list(v)}
+
+
 @dataclass(frozen=True)
 class Field:
     """An assumable field: how it is set in the spec, where its comment goes (``stages``
@@ -110,6 +125,8 @@ FIELDS: dict[str, Field] = {
     "dropout": Field(_set_in("head", "dropout"), ("head", "dropout"), "--dropout"),
     "act": Field(_set_act, ("act", "kind"), "--act"),
     "head_act": Field(_set_in("head", "act"), ("head", "act"), "--head-act"),
+    "avd": Field(_set_avd, ("defaults", "avd"), "--avd"),
+    "sk_dilations": Field(_set_sk_dilations, ("defaults", "sk"), "--sk-dilations"),
 }
 
 

@@ -202,12 +202,15 @@ def _stages(k: Keys, d: Draft, source: str) -> None:
     prev = spec["stem"].get("widths", [spec["stem"].get("width")])[-1]
     stages: list[dict[str, Any]] = []
     inputs: list[int] = []
+    read: dict[Any, list[dict[str, Any]]] = {}  # each finishing reader's stages
     for blocks in stages_blocks:
         b0 = blocks[0]
-        stage = next((s for r in _asked(k, b0)
+        found = next(((r, s) for r in _asked(k, b0)
                       if (s := r.read(k, blocks, preact, source)) is not None), None)
-        if stage is None:
+        if found is None:
             raise refuse(source, k.key(f"{b0}.conv1"), "a block no block family reads")
+        stage = found[1]
+        read.setdefault(found[0].finish, []).append(stage)
         width = stage["width"]
         _attention(k, stage, blocks, source)
         if k.get(f"{b0}.bn_out") is not None:
@@ -219,6 +222,9 @@ def _stages(k: Keys, d: Draft, source: str) -> None:
     if eca and all(ECA().size(s["width"]) == s["eca"]["kernel"] for s in eca):
         for s in eca:  # the paper's formula gives every kernel: say so
             s["eca"] = {"kernel": "auto"}
+    for finish, theirs in read.items():
+        if finish is not None:
+            finish(theirs)
     spec["stages"] = stages
     _shortcut(k, d, stages_blocks, inputs, source)
     _placements(k, d, inputs, source)
@@ -306,6 +312,12 @@ def _placements(k: Keys, d: Draft, inputs: list[int], source: str) -> None:
         d.assume("placement", "post", WHY["placement"])
     if all(s["block"] == "regnet" for s in stages):
         d.assume("placement", "post", WHY["linear_out"])
+    if any(s["block"] == "resnest" for s in stages):
+        d.assume("avd", "after", WHY["avd"])
+    sk = [s for s in stages if s["block"] in ("sk_basic", "sk_bottleneck")]
+    if sk:
+        paths = len(sk[0].get("sk", {}).get("dilations", (1, 2)))
+        d.assume("sk_dilations", list(range(1, paths + 1)), WHY["sk_dilations"])
     squeezed = [s for s in stages if "se" in s]
     if squeezed:
         widths, squeezes = [s["width"] for s in squeezed], [s["se"] for s in squeezed]

@@ -39,6 +39,10 @@ WHY = {
     "dropout": "dropout has no weights (training only); --dropout",
     "act": "an activation has no weights: ReLU or SiLU (RegNetV/Z) can't be told; --act",
     "head_act": "a final activation has no weights (regnetz_040's); --head-act true",
+    "avd": "ResNeSt's avd pool has no weights: after the split-attention conv (resnest50d), "
+           "before it (resnest50d_4s2x40d) or none can't be told; --avd before|none",
+    "sk_dilations": "a dilation has no weights: a selective kernel's paths are taken as "
+                    "timm's 3x3 and 5x5 (a 3x3 of dilation 2), 7x7…; --sk-dilations 1,3",
     "linear_out": "the activation after the addition has no weights (RegNetZ has none); "
                   "--placement post_linear",
 }

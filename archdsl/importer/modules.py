@@ -25,12 +25,14 @@ from .infer import FOREIGN
 LEAVES = {"Conv2d", "Conv1d", "Linear", "BatchNorm2d", "GroupNorm", "EvoNorm2dS0",
           "FilterResponseNormTlu2d", "ReLU", "SiLU", "Sigmoid", "MaxPool2d", "AvgPool2d",
           "AdaptiveAvgPool2d", "BlurPool2d", "Identity", "Dropout", "Flatten",
-          "ConstantPad2d"}
+          "ConstantPad2d", "RadixSoftmax"}
 # the blocks whose forward archdsl knows, with their placement
 BLOCKS = {"BasicBlock": "post", "Bottleneck": "post", "PreActBasic": "full_preact",
           "PreActBottleneck": "full_preact", "SEResNetBlock": "relu_before_and_after_add",
           "SEResNetBottleneck": "post", "SEResNeXtBottleneck": "post", "SEBottleneck": "post",
-          "PreBottleneck": "full_preact_shortcut", "ResBottleneckBlock": "post"}
+          "PreBottleneck": "full_preact_shortcut", "ResBottleneckBlock": "post",
+          "ResNestBottleneck": "post", "SelectiveKernelBasic": "post",
+          "SelectiveKernelBottleneck": "post", "Bottle2neck": "post"}
 _TOPS = (("conv1", "layer1"), ("stem", "stages"), ("layer0", "layer1"), ("stem", "s1"),
          ("stem", "trunk_output"))
 ACTS = {"ReLU": "relu", "SiLU": "silu"}
@@ -48,6 +50,9 @@ def check(module: nn.Module, source: str) -> None:
                      "and residual stages (conv1 and layer1, stem and stages, layer0 and "
                      "layer1, stem and s1, or stem and trunk_output)")
     foreign = {cls: what for cls, _, what in FOREIGN}
+    # a selective kernel's paths are dilated (its larger receptive fields)
+    kernels = tuple(f"{n}." for n, m in module.named_modules()
+                    if "SelectiveKernel" in classes(m))
     for name, m in module.named_modules():
         known = classes(m) & foreign.keys()
         if known:
@@ -56,7 +61,7 @@ def check(module: nn.Module, source: str) -> None:
             raise refuse(source, name, f"{type(m).__name__} has no spec form (archdsl "
                          "has ReLU and SiLU activations, max/average pools, BN, GroupNorm, "
                          "EvoNorm-S0 and FRN)")
-        if isinstance(m, nn.Conv2d) and m.dilation != (1, 1):
+        if isinstance(m, nn.Conv2d) and m.dilation != (1, 1) and not name.startswith(kernels):
             raise refuse(source, name, f"a dilated conv (dilation {m.dilation[0]}, an "
                          "output stride under 32) has no spec form")
         pool = getattr(m, "pool_type", "avg")
@@ -80,6 +85,8 @@ def _stride(block: nn.Module) -> int:
     """A block's stride: its branch convs' and its anti-aliasing pool's."""
     s = max(int(c.stride[0]) for c in block.modules() if isinstance(c, nn.Conv2d))
     aa = getattr(block, "aa", None)
+    avd = [getattr(block, a, None) for a in ("avd_first", "avd_last")]  # ResNeSt's
+    s = max([s, *(int(p.stride) for p in avd if isinstance(p, nn.AvgPool2d))])
     return 2 if aa is not None and not isinstance(aa, nn.Identity) else s
 
 
@@ -108,6 +115,7 @@ def settle(module: nn.Module, draft: Draft, source: str) -> None:
         if len(on) > 1:
             raise refuse(source, "stride_on", "stages stride on different convs")
         draft.settle("stride_on", on.pop())
+    _branch_forms(blocks, draft, source)
     _stem_pool(module, draft, source)
     blur, avg = _of(module, "BlurPool2d"), [getattr(b, "aa", None) for _, _, b in blocks]
     if "antialias" in draft.assumed:
@@ -140,6 +148,22 @@ def _acts(module: nn.Module, draft: Draft, source: str) -> None:
     if "head_act" in draft.assumed:
         final = getattr(module, "final_conv", None)
         draft.settle("head_act", bool(classes(final) & ACTS.keys()) if final else False)
+
+
+def _branch_forms(blocks: list[tuple[int, str, nn.Module]], draft: Draft,
+                  source: str) -> None:
+    """ResNeSt's avd pool and a selective kernel's dilations, from the blocks."""
+    if "avd" in draft.assumed:
+        where = {"before" if getattr(b, "avd_first", None) is not None else
+                 "after" if getattr(b, "avd_last", None) is not None else "none"
+                 for j, _, b in blocks if j == 0 and _stride(b) > 1}
+        draft.settle("avd", _one(where, "avd", source))
+    if "sk_dilations" in draft.assumed:
+        kernels = _of(blocks[0][2], "SelectiveKernel")
+        dilations = {tuple(int(p.conv.dilation[0]) for p in k.paths) for _, _, b in blocks
+                     for k in _of(b, "SelectiveKernel")}
+        if kernels:
+            draft.settle("sk_dilations", list(_one(dilations, "sk.dilations", source)))
 
 
 def _attention(block: nn.Module, name: str, source: str) -> None:
