@@ -58,7 +58,7 @@ def meta_state(spec: Spec) -> dict[str, torch.Tensor]:
 def truth(spec: Spec) -> dict[str, Any]:
     """Every field a checkpoint cannot tell, as ``spec`` has it (import_spec's overrides)."""
     stages = spec.stages
-    bottlenecks = [s for s in stages if s.block.endswith("bottleneck")]
+    bottlenecks = [s for s in stages if s.block in ("bottleneck", "preact_bottleneck")]
     se = next((s.se for s in stages if s.se is not None), None)
     out: dict[str, Any] = {
         "input_size": list(spec.input.size) if isinstance(spec.input.size, tuple)
@@ -77,6 +77,12 @@ def truth(spec: Spec) -> dict[str, Any]:
         out["stem_pool"] = spec.stem.pool
     if se is not None:
         out["se"] = se.rounding
+    resnest = [s for s in stages if s.block == "resnest"]
+    if resnest:
+        out["avd"] = "before" if resnest[0].avd_first else "after" if resnest[0].avd else "none"
+    sk = [s for s in stages if s.block in ("sk_basic", "sk_bottleneck")]
+    if sk:
+        out["sk_dilations"] = list(sk[0].sk.dilations)
     if spec.norm.group_size is not None:
         del out["norm_groups"]
         out["norm_group_size"] = spec.norm.group_size
@@ -261,12 +267,9 @@ def refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
 
 
 @pytest.mark.parametrize(("source", "line"), [
-    ("timm:skresnet18", "timm:skresnet18: layer1.0.conv1: selective-kernel convolution "
-                        "(SKNet) has no spec form"),
-    ("timm:resnest50d", "timm:resnest50d: layer1.0.conv2: split attention (ResNeSt) has no "
-                        "spec form"),
-    ("timm:res2net50_26w_4s", "timm:res2net50_26w_4s: layer1.0: Res2Net's hierarchical "
-                              "split convolution has no spec form"),
+    ("timm:cspresnet50", "timm:cspresnet50: stem.conv1.bn.act: LeakyReLU has no spec form"),
+    ("timm:gcresnet50t", "timm:gcresnet50t: stages.0.0.attn.mlp_add.norm: LayerNorm2d has no "
+                         "spec form"),
     ("timm:vit_tiny_patch16_224", "timm:vit_tiny_patch16_224: VisionTransformer: not a "
                                   "ResNet-family network"),
     ("torchvision:mobilenet_v3_small", "torchvision:mobilenet_v3_small: MobileNetV3: not a "
@@ -276,7 +279,7 @@ def refusal(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
                                   "'no_such_tag'; allowed: "),
     ("torchvision:fcn_resnet50", "torchvision:fcn_resnet50: torchvision has no "
                                  "classification model 'fcn_resnet50'"),
-], ids=["skresnet18", "resnest50d", "res2net50_26w_4s", "vit", "mobilenet", "unknown",
+], ids=["leaky-relu", "global-context", "vit", "mobilenet", "unknown",
         "unknown-tag", "segmentation"])
 def test_refused_by_name(source: str, line: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert refusal([source], capsys).startswith(line)
@@ -334,10 +337,8 @@ def test_refused_checkpoints(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "checkpoint, or a network archdsl reads differently")
     torch.save(torchvision.models.mobilenet_v3_small().state_dict(), tmp_path / "mb.pth")
     assert "not a ResNet-family state_dict" in refusal([str(tmp_path / "mb.pth")], capsys)
-    torch.save(timm.create_model("skresnet18").state_dict(), tmp_path / "sk.pth")
-    assert refusal([str(tmp_path / "sk.pth")], capsys) == (
-        f"{tmp_path / 'sk.pth'}: layer1.0.conv1: selective-kernel convolution (SKNet) has no "
-        "spec form")
+    torch.save(timm.create_model("cspresnet50").state_dict(), tmp_path / "csp.pth")
+    assert "not a ResNet-family state_dict" in refusal([str(tmp_path / "csp.pth")], capsys)
     torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pth")
     assert refusal([str(tmp_path / "pickled.pth")], capsys).startswith(
         f"{tmp_path / 'pickled.pth'}: it pickles torch.nn.modules.linear.Linear, which safe "
@@ -402,7 +403,7 @@ def test_docs_refusals_are_what_the_cli_says(capsys: pytest.CaptureFixture[str])
     shown = {line.removeprefix("$ archdsl import "): lines[i + 1]
              for i, line in enumerate(lines) if line.startswith("$ archdsl import timm:")
              and "-o" not in line}
-    assert len(shown) == 4
+    assert len(shown) == 3
     for source, line in shown.items():
         assert refusal([source], capsys) == line
 

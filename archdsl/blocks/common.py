@@ -81,13 +81,15 @@ class ConvSpec:
     """One conv of a residual branch; ``unit``: a construct that stands in its place with
     the norms and activations after it (ResNeSt's split attention, SKNet's selective
     kernel, Res2Net's hierarchical split), lowered as ``unit(b, x, conv, ctx, i)``
-    (``i``: the conv's 1-based place, which names it)."""
+    (``i``: the conv's 1-based place, which names it); ``part``: the construct's name, the
+    Node.part of its nodes (on the branch; its attention is role ``attention``)."""
 
     out: int
     kernel: int
     stride: int = 1
     groups: int = 1
     unit: Callable[[GraphBuilder, str, ConvSpec, BlockCtx, int], str] | None = None
+    part: str | None = None
 
 
 def make_divisible(v: float, divisor: int, least: int | None = None) -> int:
@@ -128,7 +130,8 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
         if i == 1:
             preact = y
         if c.unit is not None:  # it carries its own norms and activations
-            y, pending = c.unit(b, y, c, ctx, i), []
+            with b.scope(b.role, c.part):
+                y, pending = c.unit(b, y, c, ctx, i), []
             continue
         aa = c.stride > 1 and layers.antialias is not None  # the stride moves to a low-pass
         y = layers.conv(b, y, ctx.name(f"conv{i}"), c.out, c.kernel,

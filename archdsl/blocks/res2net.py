@@ -33,6 +33,8 @@ class Res2NetStage(StageBase):
                                                "base_width / 64) × cardinality", examples=[26])
     cardinality: PosInt = Field(1, description="the groups of each split's 3x3 (Res2NeXt: 8)",
                                 examples=[8])
+    placement: Literal["post"] = Field("post", description="where BN and ReLU sit: post "
+                                       "only (timm's block has no other)")
 
     def split(self) -> int:
         """Channels of one split."""
@@ -75,9 +77,9 @@ def lower_res2net(b: GraphBuilder, x: str, st: Res2NetStage, ctx: BlockCtx) -> s
     inner = st.split() * st.scale
     unit = partial(hierarchical, scale=st.scale,
                    first=ctx.stride > 1 or needs_projection(b, x, st.width, ctx))
-    convs = [ConvSpec(inner, 1), ConvSpec(inner, 3, ctx.stride, st.cardinality, unit),
+    convs = [ConvSpec(inner, 1), ConvSpec(inner, 3, ctx.stride, st.cardinality, unit, "res2net"),
              ConvSpec(st.width, 1)]
-    return residual_unit(b, x, convs, "post", st.attention, ctx)
+    return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
 block(Res2NetStage, PyClass("Bottle2neck", "Res2Net bottleneck: 1x1, hierarchical 3x3s "

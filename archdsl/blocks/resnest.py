@@ -40,6 +40,8 @@ class ResNeStStage(StageBase):
                               "least attn_min)", examples=[0.25])
     attn_divisor: PosInt = Field(8, le=1024, description="see attn_ratio", examples=[8])
     attn_min: PosInt = Field(32, le=65536, description="see attn_ratio", examples=[32])
+    placement: Literal["post"] = Field("post", description="where BN and ReLU sit: post "
+                                       "only (timm's block has no other)")
 
     def inner(self) -> int:
         return inner_width(self.width, 4, self.base_width, self.cardinality)
@@ -90,8 +92,12 @@ def split_attention(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int,
         s = ctx.layers.conv(b, s, name("fc1"), st.attn_width(), 1, groups=card, bias=True)
         s = ctx.layers.norm_act(b, s, name("bn1"), name("act1"))
         s = ctx.layers.conv(b, s, name("fc2"), c.out * r, 1, groups=card, bias=True)
-        s = b.add("group_softmax", name("rsoftmax"), (s,), radix=r, cardinality=card) \
-            if r > 1 else b.act(s, name("rsoftmax"), "sigmoid")
+        if r == 1:
+            s = b.act(s, name("rsoftmax"), "sigmoid")
+        elif card == 1:
+            s = b.add("split_softmax", name("rsoftmax"), (s,), parts=r)
+        else:
+            s = b.add("radix_softmax", name("rsoftmax"), (s,), radix=r, cardinality=card)
         y = b.add("mul", name("scale"), (y, s))
         if r > 1:
             y = b.add("split_sum", name("out"), (y,), parts=r)
@@ -102,9 +108,10 @@ def lower_resnest(b: GraphBuilder, x: str, st: ResNeStStage, ctx: BlockCtx) -> s
     """1x1, split attention (with the stride, or the avd pool's), 1x1, add the shortcut,
     ReLU."""
     v = st.inner()
-    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, unit=partial(split_attention, st=st)),
+    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, unit=partial(split_attention, st=st),
+                      part="split_attn"),
              ConvSpec(st.width, 1)]
-    return residual_unit(b, x, convs, "post", None, ctx)
+    return residual_unit(b, x, convs, st.placement, None, ctx)
 
 
 block(ResNeStStage, PyClass("ResNestBottleneck", "ResNeSt bottleneck: 1x1, split attention, "

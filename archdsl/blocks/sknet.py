@@ -48,6 +48,8 @@ class SKBasicStage(StageBase):
     block: Literal["sk_basic"] = Field(description="block kind")
     sk: SelectiveKernel = Field(default_factory=SelectiveKernel,
                                 description="the selective kernel in place of the first 3x3")
+    placement: Literal["post"] = Field("post", description="where BN and ReLU sit: post "
+                                       "only (timm's block has no other)")
 
 
 class SKBottleneckStage(StageBase):
@@ -61,6 +63,8 @@ class SKBottleneckStage(StageBase):
                                                "64) × cardinality", examples=[4])
     sk: SelectiveKernel = Field(default_factory=SelectiveKernel,
                                 description="the selective kernel in place of the 3x3")
+    placement: Literal["post"] = Field("post", description="where BN and ReLU sit: post "
+                                       "only (timm's block has no other)")
 
     def inner(self) -> int:
         return inner_width(self.width, 4, self.base_width, self.cardinality)
@@ -101,7 +105,7 @@ def selective_kernel(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int
         s = ctx.layers.conv(b, s, name("attn.fc_reduce"), sk.attn_width(c.out), 1)
         s = ctx.layers.norm_act(b, s, name("attn.bn"), name("attn.act"))
         s = ctx.layers.conv(b, s, name("attn.fc_select"), n * c.out, 1)
-        s = b.add("group_softmax", name("attn.softmax"), (s,), radix=n, cardinality=1)
+        s = b.add("split_softmax", name("attn.softmax"), (s,), parts=n)
         y = b.add("mul", name("attn.scale"), (stacked, s))
         return b.add("split_sum", name("sum"), (y,), parts=n)
 
@@ -109,17 +113,17 @@ def selective_kernel(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int
 def lower_sk_basic(b: GraphBuilder, x: str, st: SKBasicStage, ctx: BlockCtx) -> str:
     """The selective kernel, 3x3, [SE], add the shortcut, ReLU."""
     unit = partial(selective_kernel, sk=st.sk)
-    convs = [ConvSpec(st.width, 3, ctx.stride, unit=unit), ConvSpec(st.width, 3)]
-    return residual_unit(b, x, convs, "post", st.attention, ctx)
+    convs = [ConvSpec(st.width, 3, ctx.stride, unit=unit, part="sk"), ConvSpec(st.width, 3)]
+    return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
 def lower_sk_bottleneck(b: GraphBuilder, x: str, st: SKBottleneckStage, ctx: BlockCtx) -> str:
     """1x1, the selective kernel, 1x1, [SE], add the shortcut, ReLU."""
     v = st.inner()
     unit = partial(selective_kernel, sk=st.sk)
-    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, st.cardinality, unit),
+    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, st.cardinality, unit, "sk"),
              ConvSpec(st.width, 1)]
-    return residual_unit(b, x, convs, "post", st.attention, ctx)
+    return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
 block(SKBasicStage, PyClass("SelectiveKernelBasic", "Selective-kernel basic block: the "

@@ -8,6 +8,7 @@ kind and each kind also has its own shape, so a greyscale print stays legible.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -174,10 +175,38 @@ def _attention_style(nodes: list[Node]) -> str | None:
     return next((_kind(n) for n in nodes if n.role == "attention"), None)
 
 
+# the constructs a block family puts in a conv's place (Node.part on the branch): their
+# names and what their channel splits are
+UNITS = {"split_attn": ("split attention", "radix"), "sk": ("selective kernel", "paths"),
+         "res2net": ("hierarchical 3×3s", "splits")}
+
+
+def _unit_text(part: str, nodes: list[Node]) -> str:
+    """A construct in a conv's place: its branch convs (equal ones counted), its splits
+    (the radix, paths or scale) and its attention's width."""
+    convs = Counter(op_label(n).removeprefix("conv ") for n in nodes
+                    if n.op == "conv2d" and n.role == "branch")
+    items = [f"{c} ×{k}" if k > 1 else c for c, k in convs.items()]
+    splits = max((n.attrs.get("parts", 0) for n in nodes), default=0) or \
+        sum(n.op == "slice" for n in nodes)
+    attention = [n for n in nodes if n.role == "attention" and n.op == "conv2d"]
+    name, what = UNITS[part]
+    extra = ([f"radix {splits}"] if what == "radix" else [f"{splits} {what}"]) if splits else []
+    extra += [f"attention {attention[0].attrs['out_channels']}"] if attention else []
+    return f"{name} ({'; '.join([', '.join(items), *extra])})"
+
+
 def _block_summary(nodes: list[Node]) -> tuple[str, str | None]:
-    """Branch text (convs in order, +SE) and the projection's text (None: identity)."""
-    convs = [op_label(n).removeprefix("conv ") for n in nodes
-             if n.op == "conv2d" and n.role == "branch"]
+    """Branch text (convs in order, a construct in a conv's place as one item, +SE) and
+    the projection's text (None: identity)."""
+    convs: list[str] = []
+    for n in nodes:
+        if n.part in UNITS:
+            text = _unit_text(n.part, [m for m in nodes if m.part == n.part])
+            if text not in convs:
+                convs.append(text)
+        elif n.op == "conv2d" and n.role == "branch":
+            convs.append(op_label(n).removeprefix("conv "))
     text = " → ".join(convs)
     se = [n for n in nodes if n.part == "se" and n.op == "conv2d"]
     if se:

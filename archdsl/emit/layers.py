@@ -114,8 +114,15 @@ def split_sum(x: torch.Tensor, parts: int) -> torch.Tensor:
     return x.unflatten(1, (parts, -1)).sum(1)
 
 
-def group_softmax(x: torch.Tensor, radix: int, cardinality: int) -> torch.Tensor:
+def split_softmax(x: torch.Tensor, parts: int) -> torch.Tensor:
+    """A softmax across ``x``'s ``parts`` equal channel splits (SKNet's paths)."""
+    c = x.shape[1]  # the batch as -1: a traced x.shape[0] would be the tracing batch's
+    return x.reshape(-1, parts, c // parts).softmax(1).reshape(-1, c, 1, 1)
+
+
+def radix_softmax(x: torch.Tensor, radix: int, cardinality: int) -> torch.Tensor:
     """timm's RadixSoftmax: logits ordered (group, split, channel), a softmax across the
     splits, the result split-major."""
-    y = x.reshape(x.shape[0], cardinality, radix, -1).transpose(1, 2).softmax(1)
-    return y.reshape(x.shape)
+    c = x.shape[1]
+    y = x.reshape(-1, cardinality, radix, c // (cardinality * radix)).transpose(1, 2)
+    return y.softmax(1).reshape(-1, c, 1, 1)

@@ -47,16 +47,18 @@ def _autocast(*ts: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
 
 class _FusedConv(nn.Module):
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-                 padding: int, groups: int) -> None:
+                 padding: int, groups: int, dilation: int = 1) -> None:
         super().__init__()
         self.weight = nn.Parameter(weight, requires_grad=False)
         self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
         self.stride, self.padding, self.groups = (stride, stride), (padding, padding), groups
+        self.dilation = (dilation, dilation)
 
     def extra_repr(self) -> str:
         o, i, k, _ = self.weight.shape
         return (f"{i * self.groups}, {o}, kernel_size={k}, stride={self.stride[0]}, "
-                f"padding={self.padding[0]}, groups={self.groups}, bias={self.bias is not None}")
+                f"padding={self.padding[0]}, dilation={self.dilation[0]}, groups={self.groups}, "
+                f"bias={self.bias is not None}")
 
 
 class ConvReLU(_FusedConv):
@@ -66,9 +68,9 @@ class ConvReLU(_FusedConv):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, w, b = _autocast(x, self.weight, self.bias)
         if _cudnn(x):
-            return torch.cudnn_convolution_relu(x, w, b, self.stride, self.padding, (1, 1),
-                                                self.groups)
-        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, 1, self.groups))
+            return torch.cudnn_convolution_relu(x, w, b, self.stride, self.padding,
+                                                self.dilation, self.groups)
+        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups))
 
 
 class ConvAddReLU(_FusedConv):
@@ -80,8 +82,9 @@ class ConvAddReLU(_FusedConv):
         x, w, b, z = _autocast(x, self.weight, self.bias, z)
         if _cudnn(x) and not alias:
             return torch.cudnn_convolution_add_relu(x, w, z, 1.0, b, self.stride, self.padding,
-                                                    (1, 1), self.groups)
-        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, 1, self.groups) + z)
+                                                    self.dilation, self.groups)
+        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, self.dilation,
+                               self.groups) + z)
 
 
 def _bn_affine(sd: dict[str, torch.Tensor], name: str, eps: float) -> tuple[torch.Tensor, ...]:
@@ -253,10 +256,11 @@ class _Fuser:
         if fused is not None:
             # a zero bias of its own: without one, cuDNN's fused ops fill one every call
             return fused(w, torch.zeros_like(w[:, 0, 0, 0]) if b is None else b, stride,
-                         a["padding"], a["groups"])
+                         a["padding"], a["groups"], a.get("dilation", 1))
         conv = nn.Conv2d(a["in_channels"], w.shape[0], a["kernel"], stride=stride,
-                         padding=a["padding"], groups=a["groups"], bias=b is not None,
-                         dtype=self.dtype, device=w.device)
+                         padding=a["padding"], dilation=a.get("dilation", 1),
+                         groups=a["groups"], bias=b is not None, dtype=self.dtype,
+                         device=w.device)
         with torch.no_grad():
             conv.weight.copy_(w)
             if b is not None:

@@ -9,7 +9,6 @@ they cannot tell is assumed (``Draft.assume``), with the reason.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ..blocks import READERS
@@ -18,24 +17,7 @@ from ..spec.fields import ECA, SE
 from .draft import Draft, refuse
 from .keys import CONV, CONV1D, LINEAR, MISSING, WHY, Keys, Shapes
 
-__all__ = ["FOREIGN", "MISSING", "WHY", "foreign_key", "infer"]
-
-# constructs of neighbouring families, recognised by a module's class name (modules) or
-# by a key (checkpoints; None: no weights show it); the capture group of the key pattern
-# is the module that shows it
-FOREIGN: tuple[tuple[str, str | None, str], ...] = (
-    ("DropPath", None, "stochastic depth (DropPath)"),
-    ("DropBlock2d", None, "DropBlock"),
-)
-
-def foreign_key(shapes: Shapes) -> tuple[str, str] | None:
-    """(module, construct) of the first key that shows a neighbouring family's construct."""
-    for key in shapes:
-        for _, pattern, what in FOREIGN:
-            m = re.match(pattern, key) if pattern else None
-            if m:
-                return m.group(1), what
-    return None
+__all__ = ["MISSING", "WHY", "infer"]
 
 
 def _readers(layout: str) -> list[Any]:
@@ -140,9 +122,6 @@ def _se(widths: list[int], inputs: list[int], squeezes: list[int],
 def infer(shapes: Shapes, source: str, name: str) -> Draft:
     """The spec of the network whose state_dict has these ``shapes``; raises the one-line
     refusal (a SpecError) when it is not a network archdsl can say."""
-    found = foreign_key(shapes)
-    if found:
-        raise refuse(source, found[0], f"{found[1]} has no spec form")
     layout, deep = _layout(shapes, source)
     k = Keys(shapes, layout, deep, source)
     d = Draft({"name": name, "layout": layout})

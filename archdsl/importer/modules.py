@@ -19,8 +19,9 @@ from torch import nn
 
 from ..layouts import name_in
 from .draft import Draft, refuse
-from .infer import FOREIGN
 
+# constructs archdsl has no form for that no weights show, by class name
+FOREIGN = {"DropPath": "stochastic depth (DropPath)", "DropBlock2d": "DropBlock"}
 # leaf modules archdsl has a form for (its parameters are read from the state_dict)
 LEAVES = {"Conv2d", "Conv1d", "Linear", "BatchNorm2d", "GroupNorm", "EvoNorm2dS0",
           "FilterResponseNormTlu2d", "ReLU", "SiLU", "Sigmoid", "MaxPool2d", "AvgPool2d",
@@ -49,7 +50,7 @@ def check(module: nn.Module, source: str) -> None:
         raise refuse(source, type(module).__name__, "not a ResNet-family network: no stem "
                      "and residual stages (conv1 and layer1, stem and stages, layer0 and "
                      "layer1, stem and s1, or stem and trunk_output)")
-    foreign = {cls: what for cls, _, what in FOREIGN}
+    foreign = FOREIGN
     # a selective kernel's paths are dilated (its larger receptive fields)
     kernels = tuple(f"{n}." for n, m in module.named_modules()
                     if "SelectiveKernel" in classes(m))

@@ -22,9 +22,10 @@ class Node:
     ``block`` is the residual block (``layer1.0``) or None outside blocks. ``role`` is
     the part of the network the node is on, set by the lowering that made it (ROLES), and
     ``part`` the construct within that role where there are several (an attention's kind,
-    ``se`` or ``eca``; a gate's form; the head's ``classifier``); a layout's renaming never
-    touches either. Nodes are never changed once made (a slotted class: a frozen one
-    makes a design-space sampler a fifth slower).
+    ``se`` or ``eca``; a gate's form; the head's ``classifier``; on the branch, a construct
+    in a conv's place: ``split_attn``, ``sk``, ``res2net``, its attention sharing it); a
+    layout's renaming never touches either. Nodes are never changed once made (a slotted
+    class: a frozen one makes a design-space sampler a fifth slower).
     """
 
     name: str

@@ -28,15 +28,16 @@ from .shapes import (
     conv_params,
     conv_shape,
     group_norm_shape,
-    group_softmax_shape,
     mul_shape,
     no_elem,
     none,
     numel,
     pad_channels_shape,
     per_out,
+    radix_softmax_shape,
     same,
     slice_shape,
+    split_softmax_shape,
     split_sum_shape,
     window,
     window_cost,
@@ -338,15 +339,21 @@ OPS: dict[str, OpDef] = {
         label=lambda a: f"sum of {a['parts']} splits", torch=f"{_OWN}split_sum",
         torch_args=lambda a, out: ((a["parts"],), {}),
         py_expr="{0}.unflatten(1, ({parts}, -1)).sum(1)"),
-    "group_softmax": OpDef(
-        "reduce", shape=group_softmax_shape, elem=per_out(3, 3), elem_text="3·out",
-        doc="a softmax across the radix splits of each cardinal group of a pooled map, "
-            "the logits ordered (group, split, channel) and the result split-major "
-            "(ResNeSt's RadixSoftmax; SKNet's across paths, one group): exp, the sum "
+    "split_softmax": OpDef(
+        "reduce", shape=split_softmax_shape, elem=per_out(3, 3), elem_text="3·out",
+        doc="a softmax across the equal channel splits of a pooled map (SKNet's across its "
+            "paths, ResNeSt's across the radix with one cardinal group): exp, the sum "
             "across the splits, a division: 3 ops per element",
-        label=lambda a: f"softmax across {a['radix']}" + (
-            f" in {a['cardinality']} groups" if a["cardinality"] > 1 else ""),
-        torch=f"{_OWN}group_softmax",
+        label=lambda a: f"softmax across {a['parts']}", torch=f"{_OWN}split_softmax",
+        torch_args=lambda a, out: ((a["parts"],), {}),
+        py_expr="{0}.view({0}.shape[0], {parts}, -1).softmax(1).view_as({0})"),
+    "radix_softmax": OpDef(
+        "reduce", shape=radix_softmax_shape, elem=per_out(3, 3), elem_text="3·out",
+        doc="ResNeSt's RadixSoftmax over cardinal groups: the logits ordered (group, split, "
+            "channel) turned split-major, a softmax across the splits: 3 ops per element "
+            "(the transposition is a copy)",
+        label=lambda a: f"softmax across {a['radix']} in {a['cardinality']} groups",
+        torch=f"{_OWN}radix_softmax",
         torch_args=lambda a, out: ((a["radix"], a["cardinality"]), {}),
         py_expr="{0}.view({0}.shape[0], {cardinality}, {radix}, -1).transpose(1, 2)"
                 ".softmax(1).reshape({0}.shape)"),

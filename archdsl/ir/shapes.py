@@ -111,12 +111,20 @@ def split_sum_shape(a: Attrs, ins: list[Shape]) -> Shape:
     return (c // a["parts"], *ins[0][1:])
 
 
-def group_softmax_shape(a: Attrs, ins: list[Shape]) -> Shape:
-    c = ins[0][0]
-    if ins[0][1:] != (1, 1) or c % (a["radix"] * a["cardinality"]):
-        raise ShapeError(f"a softmax across {a['radix']} splits in {a['cardinality']} groups "
-                         f"reads a pooled (C, 1, 1) map whose C they divide, got {ins[0]}")
+def _pooled_groups(what: str, groups: int, ins: list[Shape]) -> Shape:
+    if ins[0][1:] != (1, 1) or ins[0][0] % groups:
+        raise ShapeError(f"a softmax across {what} reads a pooled (C, 1, 1) map whose C they "
+                         f"divide, got {ins[0]}")
     return ins[0]
+
+
+def split_softmax_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    return _pooled_groups(f"{a['parts']} splits", a["parts"], ins)
+
+
+def radix_softmax_shape(a: Attrs, ins: list[Shape]) -> Shape:
+    return _pooled_groups(f"{a['radix']} splits in {a['cardinality']} groups",
+                          a["radix"] * a["cardinality"], ins)
 
 
 def numel(out: Shape) -> int:

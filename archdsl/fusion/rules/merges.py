@@ -1,7 +1,10 @@
 """Merges across the graph: convs that read one tensor run as one wider conv, SE's scale
-and add as one multiply-add, SE's FCs as convs, grouped paths as one grouped conv."""
+and add as one multiply-add, SE's FCs as convs, grouped paths as one grouped conv, the
+slices of one tensor as one split."""
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 from ..state import Group, RuleUse, State
 from .base import conv_desc, follow_act, is_activation, nodes_of, rule
@@ -27,8 +30,8 @@ def horizontal_merge(st: State, use: RuleUse) -> None:
         first = convs[0]
         mates = [first]
         for c in convs[1:]:
-            diff = [k for k in ("kernel", "stride", "padding", "groups")
-                    if c.attrs[k] != first.attrs[k]]
+            diff = [k for k in ("kernel", "stride", "padding", "groups", "dilation")
+                    if c.attrs.get(k, 1) != first.attrs.get(k, 1)]
             if diff:
                 st.refuse("horizontal_merge", [first.name, c.name],
                           f"both read {t.name} but {' and '.join(diff)} differ: "
@@ -88,3 +91,21 @@ def grouped_paths(st: State, use: RuleUse) -> None:
             st.notes.append(Group("grouped_paths", (c.name,),
                                   f"{g} paths of {a['in_channels'] // g}→"
                                   f"{a['out_channels'] // g} channels as one grouped conv"))
+
+
+@rule("slice_split")
+def slice_split(st: State, use: RuleUse) -> None:
+    """Slices that cut one tensor's channels into consecutive pieces (Res2Net's splits,
+    SKNet's split input) run as one split kernel."""
+    for t in st.graph:
+        slices = [st.node(c) for c in st.consumers[t.name] if st.node(c).op == "slice"]
+        if len(slices) < 2:
+            continue
+        cuts = sorted((s.attrs["start"], s.attrs["stop"]) for s in slices)
+        if cuts[0][0] == 0 and cuts[-1][1] == t.shape[0] and all(
+                a[1] == b[0] for a, b in pairwise(cuts)):
+            st.merge([s.name for s in slices], "slice_split", use.kernel)
+        else:
+            st.refuse("slice_split", [s.name for s in slices], f"the slices of {t.name} "
+                      f"({', '.join(f'{a}:{b}' for a, b in cuts)}) do not cut it into "
+                      "consecutive pieces")
