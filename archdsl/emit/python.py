@@ -19,6 +19,7 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import PyArgs, op
 from ..layouts import LAYOUTS
 from .jinja import environment
+from .python_channels import Args, Expr, assign, containers, holds, solve
 from .python_forward import block_forward, identity_reads
 
 WIDTH = 88  # ruff's default line length, so the file is clean under any configuration
@@ -93,6 +94,8 @@ class _Block:
     first: bool = False  # the first 1x1's width differs from the 3x3's (reduce_first, pruned)
     init: list[str] = field(default_factory=list)
     forward: list[str] = field(default_factory=list)
+    # channel counts no expression over the other arguments gives: each block's own
+    extra: dict[str, dict[str, int]] = field(default_factory=dict)  # arg -> block -> value
 
 
 def _squeeze(nodes: list[Node]) -> Node | None:
@@ -101,9 +104,11 @@ def _squeeze(nodes: list[Node]) -> Node | None:
 
 
 def _first_differs(nodes: list[Node]) -> bool:
-    """Whether a bottleneck's first 1x1 outputs another width than its 3x3."""
+    """Whether a bottleneck's first 1x1 outputs another width than its 3x3 (one without
+    a construct in the 3x3's place, whose widths are the inner width's multiples)."""
     convs = [n for n in nodes if n.op == "conv2d" and n.role == "branch"]
-    return len(convs) == 3 and convs[0].attrs["out_channels"] != convs[1].attrs["out_channels"]
+    return len(convs) == 3 and not any(n.part for n in convs) and \
+        convs[0].attrs["out_channels"] != convs[1].attrs["out_channels"]
 
 
 def _py_class(kind: str) -> PyClass:
@@ -130,7 +135,8 @@ def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
     args: dict[str, int | bool] = {"in_channels": first.shape[0],
                                    "out_channels": nodes[-1].shape[0]}
     if _py_class(kind).inner:
-        args["inner"] = convs[1].attrs["out_channels"]
+        # the 3x3's width; where a construct stands in its place, the first 1x1's
+        args["inner"] = convs[0 if any(c.part for c in convs) else 1].attrs["out_channels"]
         if _first_differs(nodes):
             args["first"] = convs[0].attrs["out_channels"]
     args["stride"] = max(n.attrs.get("stride", 1) for n in nodes)
@@ -145,6 +151,60 @@ def _args(graph: Graph, nodes: list[Node], kind: str) -> dict[str, int | bool]:
     return args
 
 
+def _int_args(graph: Graph, nodes: list[Node], kind: str) -> Args:
+    return {k: int(v) for k, v in _args(graph, nodes, kind).items() if k != "project"}
+
+
+def _channels(graph: Graph, kind: str, members: list[list[Node]], rep: list[Node],
+              guess: dict[str, str], b: _Block) -> dict[str, str]:
+    """Each tensor's channels in ``rep`` as an expression over the class's arguments: the
+    guess by role where it holds in every member, else one solved from the members'
+    values, else an argument of its own (``b.extra``)."""
+    args = [_int_args(graph, m, kind) for m in members]
+    local = [{n.local: n for n in m} for m in members]
+    ch = {rep[0].inputs[0]: "in_channels"}
+    for n in rep:
+        have = [(a, loc[n.local].shape[0]) for a, loc in zip(args, local, strict=True)
+                if n.local in loc]
+        sub_args, values = [a for a, _ in have], [v for _, v in have]
+        expr = Expr(guess[n.name]) if guess[n.name] in sub_args[0] else None
+        if expr is None or not holds(expr, values, sub_args):
+            expr = solve(values, sub_args)
+        if expr is None:
+            arg = f"{n.local.replace('.', '_')}_channels"
+            b.extra[arg] = {m[0].block or "": loc[n.local].shape[0]
+                            for m, loc in zip(members, local, strict=True) if n.local in loc}
+            for a, loc in zip(args, local, strict=True):
+                a[arg] = loc[n.local].shape[0] if n.local in loc else 0
+            expr = Expr(arg)
+        ch[n.name] = expr.text()
+    return ch
+
+
+def _slices(graph: Graph, kind: str, members: list[list[Node]], rep: list[Node],
+            b: _Block) -> dict[str, dict[str, str]]:
+    """A slice's bounds as expressions over the class's arguments, which the block keeps
+    (``self.inner = inner``) for its forward."""
+    args = [_int_args(graph, m, kind) for m in members]
+    out: dict[str, dict[str, str]] = {}
+    for n in rep:
+        if n.op != "slice":
+            continue
+        nodes = [next(x for x in m if x.local == n.local) for m in members]
+        bounds = {}
+        for key in ("start", "stop"):
+            expr = solve([x.attrs[key] for x in nodes], args)
+            if expr is None:
+                raise NotImplementedError(f"{n.name}: no expression gives its {key} in "
+                                          "every block of its class")
+            bounds[key] = expr.text("self.")
+            keep = f"self.{expr.name} = {expr.name}"
+            if expr.name and keep not in b.init:
+                b.init.append(keep)
+        out[n.name] = bounds
+    return out
+
+
 def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -> _Block:
     """One class for blocks of one kind and structure, read off a representative."""
     rep = max(members, key=lambda ns: (sum(n.role == "shortcut" for n in ns),
@@ -155,36 +215,29 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
     x = rep[0].inputs[0]
     branch = [n for n in rep if n.op == "conv2d" and n.role == "branch"]
     squeeze = _squeeze(rep)
-    ch = {x: "in_channels"}
+    guess = {x: "in_channels"}
     scaled = next((n.inputs[0] for n in rep if n.role == "attention"), None)
     for n in rep:
         if n.op == "conv2d":
-            ch[n.name] = (
+            guess[n.name] = (
                 "se_channels" if n is squeeze else
-                ch[scaled] if n.role == "attention" else  # the width the attention scales
+                guess[scaled] if n.role == "attention" else  # the width the attention scales
                 "first" if b.first and n is branch[0] else
                 "inner" if b.inner and n.role == "branch" and n is not branch[-1]
                 else "out_channels")
         else:
-            ch[n.name] = ch[n.inputs[0]]
+            guess[n.name] = guess[n.inputs[0]]
+    ch = _channels(graph, kind, members, rep, guess, b)
     strided = args["stride"] > 1
     proj = [n for n in rep if n.role == "shortcut" and n.op not in ("scale", "dropout")]
+    made: set[str] = set()
     for n in rep:
         if n.role == "shortcut" or not _as_module(n):
             continue
         s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
-        g = "groups" if n.attrs.get("groups", 1) > 1 else None
-        if "." not in n.local:
-            head, *rest = _module(n, ch, s, g)
-            b.init.append(_call(f"self.{n.local} = {head}", rest))
-    for role in ("attention", "gate"):
-        subs = [n for n in rep if n.role == role and op(n.op).family == "conv"]
-        if subs:  # the container as the layout names it (se, se_module, gate)
-            b.init.append(f"self.{subs[0].local.split('.')[0]} = nn.Module()")
-            for n in subs:
-                s = "stride" if strided and n.attrs.get("stride") == args["stride"] else None
-                head, *rest = _module(n, ch, s)
-                b.init.append(_call(f"self.{n.local} = {head}", rest))
+        g = "groups" if n.attrs.get("groups", 1) == args.get("groups") else None
+        head, *rest = _module(n, ch, s, g)
+        b.init += [*containers(n.local, made), assign(n.local, _call(head, rest))]
     pad = [n for n in proj if n.op == "pad_channels"]
     if pad:
         b.init += ["self.stride = stride", "self.extra = out_channels - in_channels",
@@ -213,7 +266,8 @@ def _block_class(graph: Graph, kind: str, members: list[list[Node]], cls: str) -
         b.init.append("    if project")
         b.init.append("    else None")
         b.init.append(")")
-    b.forward = block_forward(rep, proj, x, identity_reads(members, rep))
+    b.forward = block_forward(rep, proj, x, identity_reads(members, rep),
+                              _slices(graph, kind, members, rep, b))
     return b
 
 
@@ -244,6 +298,7 @@ def to_python(graph: Graph, source: str) -> str:
     for name, nodes in blocks.items():
         variants.setdefault(_signature(graph.kinds[name], nodes), []).append(name)
     classes: dict[str, str] = {}
+    extras: dict[str, dict[str, dict[str, int]]] = {}  # class -> its extra args' values
     block_defs: list[_Block] = []
     used: dict[str, int] = {}
     for sig, names in variants.items():
@@ -251,6 +306,7 @@ def to_python(graph: Graph, source: str) -> str:
         used[kind] = used.get(kind, 0) + 1
         cls = _py_class(kind).name + ("" if used[kind] == 1 else str(used[kind]))
         block_defs.append(_block_class(graph, kind, [blocks[n] for n in names], cls))
+        extras[cls] = block_defs[-1].extra
         for n in names:
             classes[n] = cls
     init: list[str] = []
@@ -279,6 +335,7 @@ def to_python(graph: Graph, source: str) -> str:
     for name in blocks:
         parts = name.split(".")
         a = _args(graph, blocks[name], graph.kinds[name])
+        a.update((k, v[name]) for k, v in extras[classes[name]].items())
         call = f"{classes[name]}(" + ", ".join(
             [str(a["in_channels"]), str(a["out_channels"])]
             + [f"{k}={v}" for k, v in a.items()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ..ir.graph import Node
 from ..ir.ops import op
+from .python_channels import attr_path
 
 
 def identity_reads(members: list[list[Node]], rep: list[Node]) -> str | None:
@@ -23,12 +24,17 @@ def identity_reads(members: list[list[Node]], rep: list[Node]) -> str | None:
     return None
 
 
-def block_forward(rep: list[Node], proj: list[Node], x: str,
-                   identity: str | None = None) -> list[str]:
-    consumers: dict[str, int] = {}
+def block_forward(rep: list[Node], proj: list[Node], x: str, identity: str | None = None,
+                  exprs: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """``exprs``: attributes of a node written as expressions over the class's arguments
+    (a slice's bounds). A value stays ``out`` only where the next node on the branch is
+    its one reader; else it has a name of its own (Res2Net's splits, SKNet's paths)."""
+    consumers: dict[str, list[str]] = {}
     for n in rep:
         for i in n.inputs:
-            consumers[i] = consumers.get(i, 0) + 1
+            consumers.setdefault(i, []).append(n.name)
+    chain = [n.name for n in rep if n not in proj and n.role != "shortcut"]
+    after = dict(zip(chain, chain[1:], strict=False))
     var = {x: "x"}
     op_of = {n.name: n.op for n in rep}
     lines: list[str] = []
@@ -63,10 +69,13 @@ def block_forward(rep: list[Node], proj: list[Node], x: str,
         elif n.role == "gate" and n.op != "mul":  # the gate's conv and sigmoid
             name = "g"
         else:
-            name = "out" if consumers.get(n.name, 0) <= 1 else n.local.replace(".", "_")
+            readers = consumers.get(n.name, [])
+            name = "out" if not readers or readers == [after.get(n.name)] else \
+                n.local.replace(".", "_")
         d = op(n.op)
-        call = d.py_call.format(*ins, module=n.local) if d.py_expr is None else \
-            d.py_expr.format(*ins, inputs=", ".join(ins), **n.attrs)
+        call = d.py_call.format(*ins, module=attr_path(n.local)) if d.py_expr is None else \
+            d.py_expr.format(*ins, inputs=", ".join(ins),
+                             **{**n.attrs, **(exprs or {}).get(n.name, {})})
         lines.append(f"{name} = {call}")
         var[n.name] = name
     last = var[rep[-1].name]

@@ -278,7 +278,9 @@ OPS: dict[str, OpDef] = {
         label=_pool_label("avg pool", ceil=False), torch=f"{_F}avg_pool2d",
         torch_args=_pool_args,
         python=lambda a, p: ["nn.AvgPool2d", str(a["kernel"]),
-                             f"stride={p.stride or a['stride']}", f"ceil_mode={a['ceil_mode']}",
+                             f"stride={p.stride or a['stride']}",
+                             *([f"padding={a['padding']}"] if a["padding"] else []),
+                             f"ceil_mode={a['ceil_mode']}",
                              f"count_include_pad={a['count_include_pad']}"]),
     "blur_pool": OpDef(
         "pool", shape=lambda a, ins: window({"kernel": a["size"], "stride": a["stride"],
