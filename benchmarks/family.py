@@ -1,5 +1,6 @@
 """docs/family.md's tables of timm's ResNet family and RegNets and torchvision's RegNets:
-every architecture timm registers in resnet.py, resnetv2.py, senet.py and regnet.py, and
+every architecture timm registers in resnet.py, resnetv2.py, senet.py, regnet.py,
+resnest.py, sknet.py and res2net.py, and
 every torchvision RegNet, with the spec ``archdsl import`` reads back from its module
 (tests/timm_family.py), its parameters, MACs, constructs and the shipped spec that writes
 it (or the nearest one and what to change: a RegNet's stages as its rule).

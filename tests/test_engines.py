@@ -34,12 +34,15 @@ from archdsl.load import load_spec_with_graph
 # avg-down shortcut with a deep stem, a gated shortcut, a full pre-activation basic block,
 # ECA with an avg-down shortcut and a tiered stem, GroupNorm, blur anti-aliasing, RegNetY
 # (SE after a grouped 3x3), RegNetZ (SiLU, no first shortcuts, a final conv), RegNetV
-# (every shortcut reads the pre-activation)
+# (every shortcut reads the pre-activation), ResNeSt (radix 2 with the avd pool after the
+# split attention; radix 4 in 2 groups with it before), SKNet (split and whole-input
+# paths), Res2Net (the hierarchical splits and the first block's pooled last split)
 INDUCTOR_SPECS = ["resnet50", "seresnext50_32x4d", "resnetv2_50", "resnet50_msra",
                   "resnet18", "seresnet18", "resnet34_option_a", "resnet50d",
                   "ablations/shortcut_exclusive_gating", "ablations/placement_full_preact",
                   "ecaresnet26t", "resnet50_gn", "resnetblur50", "regnety_004", "regnetz_005",
-                  "regnetv_040"]
+                  "regnetv_040", "resnest14d", "resnest50d_4s2x40d", "skresnet18",
+                  "skresnext50_32x4d", "res2net50_26w_4s"]
 
 
 def needs(module: str) -> None:

@@ -21,6 +21,17 @@ def inner_width(width: int, expansion: int, base_width: int, cardinality: int) -
     return width // expansion * base_width // 64 * cardinality
 
 
+def check_expansion(width: int, inner: int, base_width: int) -> None:
+    """A bottleneck of the fixed expansion 4 (timm's ResNeSt, SKNet and Res2Net blocks):
+    its width a multiple of 4, its inner width at least a channel a group."""
+    if width % 4:
+        raise FieldError("width", f"{width} is not divisible by the expansion 4; allowed: "
+                                  "multiples of 4")
+    if inner < 1:
+        raise FieldError("base_width", f"gives {width // 4} × {base_width} / 64 < 1 channel "
+                                       "per group; raise it")
+
+
 class BottleneckStage(StageBase):
     """A stage of bottleneck blocks (ResNet-50+, ResNeXt, wide ResNet)."""
 

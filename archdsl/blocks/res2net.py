@@ -8,13 +8,13 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from ..importer.draft import refuse
 from ..importer.keys import CONV, MISSING, Keys, stage_width
 from ..ir.graph import GraphBuilder
-from ..spec.fields import FieldError, PosInt, StageBase
-from .bottleneck import inner_width
+from ..spec.fields import PosInt, StageBase
+from .bottleneck import check_expansion, inner_width
 from .common import BlockCtx, ConvSpec, residual_unit
 from .registry import PyClass, block, reader
 from .shortcut import needs_projection
@@ -26,7 +26,7 @@ class Res2NetStage(StageBase):
     or a projection) convolves each split alone and average-pools the last."""
 
     block: Literal["res2net"] = Field(description="block kind")
-    scale: PosInt = Field(4, ge=2, le=64, description="s, the channel splits of the 3x3 "
+    scale: StrictInt = Field(4, ge=2, le=64, description="s, the channel splits of the 3x3 "
                                                       "stage; s − 1 of them get a 3x3",
                           examples=[4])
     base_width: PosInt = Field(26, description="the split width is floor(width / 4 × "
@@ -41,12 +41,7 @@ class Res2NetStage(StageBase):
         return inner_width(self.width, 4, self.base_width, self.cardinality)
 
     def check(self) -> None:
-        if self.width % 4:
-            raise FieldError("width", f"{self.width} is not divisible by the expansion 4; "
-                                      "allowed: multiples of 4")
-        if self.split() < 1:
-            raise FieldError("base_width", f"gives {self.width // 4} × {self.base_width} / "
-                                           "64 < 1 channel per group; raise it")
+        check_expansion(self.width, self.split(), self.base_width)
         super().check()
 
 

@@ -15,7 +15,7 @@ from ..importer.draft import refuse
 from ..importer.keys import CONV, MISSING, Keys, stage_width
 from ..ir.graph import GraphBuilder
 from ..spec.fields import FieldError, PosInt, StageBase
-from .bottleneck import inner_width
+from .bottleneck import check_expansion, inner_width
 from .common import BlockCtx, ConvSpec, make_divisible, residual_unit
 from .registry import PyClass, block, reader
 
@@ -51,12 +51,7 @@ class ResNeStStage(StageBase):
                               self.attn_min)
 
     def check(self) -> None:
-        if self.width % 4:
-            raise FieldError("width", f"{self.width} is not divisible by the expansion 4; "
-                                      "allowed: multiples of 4")
-        if self.inner() < 1:
-            raise FieldError("base_width", f"gives {self.width // 4} × {self.base_width} / "
-                                           "64 < 1 channel per group; raise it")
+        check_expansion(self.width, self.inner(), self.base_width)
         if self.attn_width() % self.cardinality:
             raise FieldError("attn_divisor", f"the attention's width {self.attn_width()} is "
                              f"not a multiple of the cardinality {self.cardinality}; allowed: "

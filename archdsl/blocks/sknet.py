@@ -15,8 +15,8 @@ from ..importer.draft import refuse
 from ..importer.keys import CONV, MISSING, Keys, stage_width
 from ..ir.graph import GraphBuilder
 from ..ir.shapes import ShapeError
-from ..spec.fields import FieldError, Model, PosInt, StageBase
-from .bottleneck import inner_width
+from ..spec.fields import Model, PosInt, StageBase
+from .bottleneck import check_expansion, inner_width
 from .common import BlockCtx, ConvSpec, make_divisible, residual_unit
 from .registry import PyClass, block, reader
 
@@ -70,12 +70,7 @@ class SKBottleneckStage(StageBase):
         return inner_width(self.width, 4, self.base_width, self.cardinality)
 
     def check(self) -> None:
-        if self.width % 4:
-            raise FieldError("width", f"{self.width} is not divisible by the expansion 4; "
-                                      "allowed: multiples of 4")
-        if self.inner() < 1:
-            raise FieldError("base_width", f"gives {self.width // 4} × {self.base_width} / "
-                                           "64 < 1 channel per group; raise it")
+        check_expansion(self.width, self.inner(), self.base_width)
         super().check()
 
 
@@ -90,7 +85,8 @@ def selective_kernel(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int
     n, cin = len(sk.dilations), b.shape(x)[0]
     if sk.split_input and cin % n:
         raise ShapeError(f"{name('paths')}: {cin} input channels do not split into {n} "
-                         "paths", "sk.split_input")
+                         "paths; allowed: an input width the paths divide, or split_input: "
+                         "false", "sk.split_input")
     paths = []
     for p, d in enumerate(sk.dilations):
         src = b.add("slice", name(f"split.{p}"), (x,), start=p * cin // n,
