@@ -76,7 +76,7 @@ def constructs(spec: SpecModel) -> list[str]:
     if card > 1:
         out.append(f"ResNeXt {card}x{base}d")
     elif base != 64:
-        out.append(f"wide ×{base // 64}")
+        out.append(f"wide ×{base // 64}" if base % 64 == 0 else f"base width {base}")
     stem = spec.stem
     if stem.kind == "deep":
         w = stem.widths

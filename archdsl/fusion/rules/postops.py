@@ -3,7 +3,7 @@ ops run as part of the conv (or norm) kernel that produces their input."""
 
 from __future__ import annotations
 
-from ...ir.ops import family_ops
+from ...ir.ops import family_ops, op
 from ..state import RuleUse, State
 from .base import follow_act, is_activation, kernel_label, nodes_of, pointwise_ops, rule
 
@@ -15,6 +15,11 @@ def conv_act(st: State, use: RuleUse) -> None:
     names = use.options.get("act_names")
     for a in st.graph:
         if a.op not in acts:
+            if op(a.op).family == "reduce" and a.inputs and st.conv_tail(a.inputs[0]) and \
+                    st.producer(a).shape == a.shape:  # a softmax across channel groups
+                st.refuse("conv_act", [a.inputs[0], a.name], f"{a.name} normalises across "
+                          "channel groups, not element by element: no conv post-op, it runs "
+                          "as kernels of its own")
             continue
         p = st.producer(a)
         if not st.conv_tail(p.name):
