@@ -3,7 +3,9 @@ with the real twins' module structure, and survive any renaming.
 
 - the roles of every weighted node agree with where timm's and torchvision's own modules
   put it: inside an ``SEModule`` / ``EcaModule`` (attention, part se / eca), inside a
-  block's ``downsample`` (shortcut), the model's classifier (head, classifier);
+  block's ``downsample`` (shortcut), the model's classifier (head, classifier); a
+  ``SplitAttn``'s, ``SelectiveKernel``'s or ``Bottle2neck``'s own modules (branch, part
+  split_attn / sk / res2net) and their attention's (attention);
 - renaming every node through a layout whose names share none of today's prefixes
   changes no node's role or part, no count under any convention and no diagram style.
 """
@@ -79,15 +81,27 @@ def _truth(model: torch.nn.Module, param: str) -> tuple[str, str | None]:
         return "attention", "eca"
     if "downsample" in parts:
         return "shortcut", None
+    # a construct in a conv's place: its attention's modules, then its own
+    if "SelectiveKernelAttn" in kinds:
+        return "attention", "sk"
+    if "SplitAttn" in kinds:
+        return ("attention" if parts[-1] in ("fc1", "bn1", "fc2") else "branch"), "split_attn"
+    if "SelectiveKernel" in kinds:
+        return "branch", "sk"
+    if "Bottle2neck" in kinds and parts[-2] in ("convs", "bns"):
+        return "branch", "res2net"
     blocks = ("BasicBlock", "Bottleneck", "PreActBottleneck", "SEResNetBottleneck",
-              "SEResNetBlock", "SEResNeXtBottleneck", "SEBottleneck")
+              "SEResNetBlock", "SEResNeXtBottleneck", "SEBottleneck", "ResNestBottleneck",
+              "SelectiveKernelBasic", "SelectiveKernelBottleneck", "Bottle2neck")
     if kinds & set(blocks):
         return "branch", None
     return ("head", None) if parts[0] in ("head", "norm", "fc") else ("stem", None)
 
 
 @pytest.mark.parametrize("name", ["resnet50", "seresnext50_32x4d", "ecaresnet26t",
-                                  "legacy_seresnet18", "resnetv2_50d", "resnet50d"])
+                                  "legacy_seresnet18", "resnetv2_50d", "resnet50d",
+                                  "resnest50d_4s2x40d", "skresnet18", "skresnext50_32x4d",
+                                  "res2net50d"])
 def test_roles_agree_with_the_twins_modules(name: str) -> None:
     graph = load_spec_with_graph(SPECS / f"{name}.yaml")[1]
     with torch.device("meta"):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..ir.graph import GraphBuilder
+from ..ir.shapes import ShapeError
 from ..spec.fields import ECA, SE
 from .attention import attend
 from .layers import Layers
@@ -130,6 +131,9 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
         if i == 1:
             preact = y
         if c.unit is not None:  # it carries its own norms and activations
+            if c.stride > 1 and ctx.layers.antialias is not None:
+                raise ShapeError(f"{ctx.name(f'conv{i}')}: {c.part} has no anti-aliased "
+                                 "form (timm's has none); allowed: no antialias", "antialias")
             with b.scope(b.role, c.part):
                 y, pending = c.unit(b, y, c, ctx, i), []
             continue
