@@ -43,8 +43,9 @@ BAD = [
      ":43:13: rules[6].norms[0]: 'group_nrom' is not an IR op or op family; did you mean "
      "'group_norm'? allowed: input, conv2d, channel_conv, linear, batch_norm, group_norm, "
      "evonorm_s0, frn, relu, silu, sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, "
-     "blur_pool, global_avg_pool, flatten, dropout, pad, pad_channels, conv, norm, "
-     "activation, elementwise, pool, reduce, view"),
+     "blur_pool, global_avg_pool, flatten, dropout, pad, pad_channels, slice, concat, "
+     "split_sum, split_softmax, radix_softmax, conv, norm, activation, elementwise, pool, "
+     "reduce, view"),
     ("openvino-cpu", "    ops: [group_norm]\n", "",
      ":47:5: rules[7].ops: required field is missing"),
     ("openvino-cpu", "layouts_unmodelled: [", "layout_unmodelled: [",
@@ -73,7 +74,8 @@ BAD = [
      ":30:3: ops.conv3d: unknown key; did you mean 'conv2d'? allowed: input, conv2d, "
      "channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, silu, sigmoid, add, "
      "mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, flatten, "
-     "dropout, pad, pad_channels, conv, norm, activation, elementwise, pool, reduce, view"),
+     "dropout, pad, pad_channels, slice, concat, split_sum, split_softmax, radix_softmax, "
+     "conv, norm, activation, elementwise, pool, reduce, view"),
     ("eager", "  relu: [relu]", "  relu: relu",
      ":36:9: ops.relu: expected a list, got 'relu'"),
     ("eager", "hardware: [cpu, cuda]", "hardware: [cpu, tpu]",

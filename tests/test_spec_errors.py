@@ -64,16 +64,18 @@ CASES = [
     ("unknown block kind",
      "name: x\nstages:\n  - {depth: 2, width: 64, block: basik}\n",
      "3:34: stages[0].block: unknown kind 'basik'; did you mean 'basic'? allowed: basic, "
-     "preact_basic, bottleneck, preact_bottleneck, regnet, preact_regnet"),
+     "preact_basic, bottleneck, preact_bottleneck, regnet, preact_regnet, res2net, resnest, "
+     "sk_basic, sk_bottleneck"),
     ("no block kind",
      "name: x\nstages:\n  - {depth: 2, width: 64}\n",
      "3:5: stages[0].block: required; allowed: basic, preact_basic, bottleneck, "
-     "preact_bottleneck, regnet, preact_regnet"),
+     "preact_bottleneck, regnet, preact_regnet, res2net, resnest, sk_basic, sk_bottleneck"),
     ("unknown defaults field",
      "name: x\ndefaults: {blok: basic}\nstages:\n  - {depth: 2, width: 64}\n",
-     "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: base_width, "
-     "block, bottleneck_ratio, cardinality, depth, eca, expansion, group_width, "
-     "inner_width, inner_widths, placement, reduce_first, se, stride, stride_on, width"),
+     "2:12: defaults.blok: unknown stage field; did you mean 'block'? allowed: "
+     "attn_divisor, attn_min, attn_ratio, avd, avd_first, base_width, block, "
+     "bottleneck_ratio, cardinality, depth, eca, expansion, group_width, inner_width, "
+     "inner_widths, placement, radix, reduce_first, scale, se, sk, stride, stride_on, width"),
     ("3x3 projection without one",
      "name: x\nstages:\n  - {depth: 1, width: 64, block: basic}\nshortcut: {kind: A, kernel: 3}\n",
      "4:29: shortcut.kernel: a 3x3 projection, but kind A has none; allowed: kernel 3 with "
