@@ -50,14 +50,13 @@ def check(module: nn.Module, source: str) -> None:
         raise refuse(source, type(module).__name__, "not a ResNet-family network: no stem "
                      "and residual stages (conv1 and layer1, stem and stages, layer0 and "
                      "layer1, stem and s1, or stem and trunk_output)")
-    foreign = FOREIGN
     # a selective kernel's paths are dilated (its larger receptive fields)
     kernels = tuple(f"{n}." for n, m in module.named_modules()
                     if "SelectiveKernel" in classes(m))
     for name, m in module.named_modules():
-        known = classes(m) & foreign.keys()
+        known = classes(m) & FOREIGN.keys()
         if known:
-            raise refuse(source, name, f"{foreign[known.pop()]} has no spec form")
+            raise refuse(source, name, f"{FOREIGN[known.pop()]} has no spec form")
         if next(m.children(), None) is None and not classes(m) & LEAVES:
             raise refuse(source, name, f"{type(m).__name__} has no spec form (archdsl "
                          "has ReLU and SiLU activations, max/average pools, BN, GroupNorm, "
