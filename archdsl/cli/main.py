@@ -20,6 +20,7 @@ from . import (
     export,
     import_,
     plan,
+    quantize,
     report,
     sample,
     schema,
@@ -28,7 +29,7 @@ from . import (
 )
 
 COMMANDS = (validate, build, count, diff, diagram, plan, report, serve, export, bench,
-            design, sample, schema, import_)
+            quantize, design, sample, schema, import_)
 EXIT_SPEC_ERROR = 2
 
 

@@ -1,0 +1,166 @@
+"""``quantize``: a built model to an engine's int8 model, with its plan (which node runs in
+which precision, and why the float ones are float), its settings and its measured error."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..ir.graph import Graph
+from . import calibration, engines, error, nodes
+from .settings import QuantSettings, choose
+
+QDQ_RULES = "onnxruntime/core/optimizer/qdq_transformer/selectors_actions/" \
+            "qdq_selector_action_transformer.cc"
+SE_BLOCK = "NNCF's SE_BLOCK ignored pattern (nncf/openvino/quantization/ignored_patterns.py)"
+LPT = ("OpenVINO's low-precision transformations leave it in float: no FakeQuantize on "
+       "its input takes it (docs.openvino.ai, 'Low Precision Transformations')")
+NODE_ERROR = ("per-node SQNR: every tensor an output, which stops ORT forming int8 kernels; "
+              "it shows quantization noise, not the int8 kernels' own effects (such as U8S8 "
+              "saturation); the agreement figures come from the deployed model")
+HELD_OUT = 8
+
+
+def _why_float(engine: str, kernel: str, node: Any, kept: set[str]) -> str:
+    if node.role in kept or (node.part or "") in kept:
+        return f"--keep-fp32 {node.part if (node.part or '') in kept else node.role}"
+    if engine == "onnxruntime":
+        return (f"ORT's QDQ transformer forms no int8 {kernel} ({QDQ_RULES}); it runs in "
+                "float between DequantizeLinear and QuantizeLinear")
+    if node.role == "attention" and node.part == "se":
+        return SE_BLOCK
+    return LPT
+
+
+def node_table(graph: Graph, matched: dict[str, str], per: dict[str, tuple[str, str]],
+               engine: str, kept: set[str], errors: dict[str, float]) -> list[dict[str, Any]]:
+    """Per IR node: the engine kernel computing it, its precision, why it is float where it
+    is, and its SQNR. A node the export folds into another (BN into its conv) is shown as
+    folded into the node that computes it."""
+    by_ir: dict[str, list[str]] = {}
+    for o, i in matched.items():
+        by_ir.setdefault(i, []).append(o)
+    rows: list[dict[str, Any]] = []
+    pending: list[str] = []
+    for n in graph:
+        if n.op == "input":
+            continue
+        hits = [per[o] for o in by_ir.get(n.name, ()) if o in per]
+        onnx_names = by_ir.get(n.name, [])
+        if not onnx_names:
+            pending.append(n.name)
+            continue
+        kernel, prec = hits[-1] if hits else (rows[-1].get("kernel", "?"),
+                                              rows[-1]["precision"]) if rows else ("?", "?")
+        row: dict[str, Any] = {"node": n.name, "op": n.op, "role": n.role,
+                               **({"part": n.part} if n.part else {}),
+                               "onnx": onnx_names[-1], "kernel": kernel, "precision": prec}
+        if not hits:
+            row["note"] = "fused into the kernel before it" + (
+                ": its quantized output's range already clips at zero"
+                if engine == "onnxruntime" and prec == "int8" else "")
+        elif prec in ("float", "f32", "bf16", "f16"):
+            row["why_float"] = _why_float(engine, kernel, n, kept)
+        if n.name in errors:
+            row["sqnr_db"] = errors[n.name]
+        for p in pending:
+            rows.append({"node": p, "op": graph[p].op, "role": graph[p].role,
+                         "folded_into": n.name, "precision": prec})
+        pending = []
+        rows.append(row)
+    return rows
+
+
+def _ir_errors(raw: dict[str, float], onnx_path: Path, matched: dict[str, str]
+               ) -> dict[str, float]:
+    import onnx
+
+    by_tensor = {o: n.name for n in onnx.load(str(onnx_path), load_external_data=False)
+                 .graph.node for o in n.output}
+    out: dict[str, float] = {}
+    for tensor, db in raw.items():
+        ir = matched.get(by_tensor.get(tensor, ""))
+        if ir is not None and math.isfinite(db):
+            out[ir] = round(db, 2)  # the last ONNX node of an IR node's decomposition wins
+    return out
+
+
+def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.ndarray],
+             held_out: list[np.ndarray], keep_fp32: set[str], source: str,
+             settings: QuantSettings | None = None) -> dict[str, Any]:
+    """Write ``engine``'s int8 model of ``model`` into ``dest`` (an empty folder) and return
+    its plan (also written as ``dest/plan.json`` by the caller)."""
+    from ..emit.onnx import export_onnx
+
+    graph: Graph = model.archdsl_graph
+    s = settings or choose(engine, len(data))
+    with tempfile.TemporaryDirectory() as d:
+        work = Path(d)
+        fp32 = export_onnx(model, work / "model.onnx")
+        if engine == "onnxruntime":
+            from onnxruntime.quantization.shape_inference import quant_pre_process
+
+            quant_pre_process(str(fp32), str(work / "pre.onnx"))
+            fp32 = work / "pre.onnx"
+        matched = nodes.match(model, fp32, held_out[0])
+        exclude = nodes.onnx_nodes_of_roles(graph, matched, keep_fp32)
+        if engine == "onnxruntime":
+            out = dest / "model.int8.onnx"
+            engines.ort_quantize(fp32, out, data, s, exclude)
+            counts, per = engines.ort_kernels(out, work)
+            agree = error.agreement(engines.ort_run(out, held_out),
+                                    engines.ort_run(fp32, held_out))
+            raw = error.ort_node_errors(fp32, out, held_out[:4])
+        else:
+            import openvino as ov
+
+            q = engines.ov_quantize(fp32, data, s, exclude)
+            engines.ov_save(q, dest)
+            counts, per = engines.ov_kernels(q)
+            ref = ov.Core().read_model(str(fp32))
+            agree = error.agreement(engines.ov_run(q, held_out), engines.ov_run(ref, held_out))
+            tensors = _output_tensors(fp32, matched)
+            raw = error.ov_node_errors(ref, q, tensors, held_out[:4])
+        errs = _ir_errors(raw, fp32, matched)
+    rows = node_table(graph, matched, per, engine, keep_fp32, errs)
+    return {"model": graph.name, "engine": engine, "engine_version": _version(engine),
+            "precision": "int8", "settings": s.to_json(),
+            "calibration": {"source": source, "samples": len(data),
+                            "preprocessing": calibration.PREPROCESSING
+                            if source != "synthetic" else "standard normal inputs"},
+            "checked_with": ("ORT_ENABLE_EXTENDED, CPUExecutionProvider"
+                             if engine == "onnxruntime" else
+                             "CPU plugin, INFERENCE_PRECISION_HINT=f32"),
+            "keep_fp32": sorted(keep_fp32), "excluded_onnx_nodes": exclude,
+            "kernel_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "agreement": agree, "node_error": NODE_ERROR, "nodes": rows}
+
+
+def _output_tensors(path: Path, matched: dict[str, str]) -> list[str]:
+    import onnx
+
+    return [n.output[0] for n in onnx.load(str(path), load_external_data=False).graph.node
+            if n.name in matched and n.output]
+
+
+def _version(engine: str) -> str:
+    if engine == "onnxruntime":
+        import onnxruntime
+
+        return f"onnxruntime {onnxruntime.__version__}"
+    import nncf
+    import openvino
+
+    return f"openvino {openvino.__version__.split('-')[0]}, nncf {nncf.__version__}"
+
+
+def write(path: str | os.PathLike[str], plan: dict[str, Any]) -> None:
+    import json
+
+    Path(path).write_text(json.dumps(plan, indent=1, default=float) + "\n", encoding="utf-8")

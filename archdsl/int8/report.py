@@ -1,0 +1,61 @@
+"""The int8 plan as text: a summary for the terminal and ``report.md`` for the folder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .settings import QuantSettings
+
+WORST = 5
+
+
+def _settings_line(plan: dict[str, Any]) -> str:
+    return QuantSettings(**plan["settings"]).line()
+
+
+def _agreement(a: dict[str, Any]) -> str:
+    return (f"cosine {a['cosine_min']:.4f} (lowest of {a['samples']}; mean "
+            f"{a['cosine_mean']:.4f}), max relative error {a['max_relative_error']:.4f}, "
+            f"top-1 agreement {a['top1_agreement']:.0%}")
+
+
+def _worst(plan: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    rows = [r for r in plan["nodes"] if "sqnr_db" in r]
+    return sorted(rows, key=lambda r: r["sqnr_db"])[:n]
+
+
+def _precisions(plan: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for r in plan["nodes"]:
+        if "folded_into" not in r:
+            counts[r["precision"]] = counts.get(r["precision"], 0) + 1
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def summary(plan: dict[str, Any]) -> str:
+    """A few lines: settings, kernels, agreement, the worst nodes."""
+    lines = [f"{plan['model']} int8 on {plan['engine_version']} ({plan['checked_with']})",
+             f"  settings: {_settings_line(plan)}",
+             f"  calibration: {plan['calibration']['source']}",
+             f"  nodes: {_precisions(plan)}",
+             "  kernels: " + ", ".join(f"{k} {v}" for k, v in plan["kernel_counts"].items()),
+             f"  vs float, held-out inputs: {_agreement(plan['agreement'])}",
+             "  lowest SQNR: " + ", ".join(f"{r['node']} {r['sqnr_db']:.1f} dB"
+                                           for r in _worst(plan, WORST))]
+    return "\n".join(lines) + "\n"
+
+
+def render(plan: dict[str, Any]) -> str:
+    """``report.md``: the summary, then every node with its kernel, precision and error."""
+    out = [f"# {plan['model']}: int8 on {plan['engine']}", "", "```", summary(plan).rstrip(),
+           "```", "", f"Settings chosen because: {plan['settings']['why']}.", "",
+           f"Per-node error: {plan['node_error']}.", "",
+           "| node | role | kernel | precision | SQNR (dB) | why float / note |",
+           "|---|---|---|---|---:|---|"]
+    for r in plan["nodes"]:
+        why = r.get("why_float") or r.get("note") or (
+            f"folded into {r['folded_into']}" if "folded_into" in r else "")
+        db = f"{r['sqnr_db']:.1f}" if "sqnr_db" in r else ""
+        out.append(f"| {r['node']} | {r['role']}{'/' + r['part'] if r.get('part') else ''} "
+                   f"| {r.get('kernel', '')} | {r['precision']} | {db} | {why} |")
+    return "\n".join(out) + "\n"
