@@ -1,0 +1,168 @@
+"""Int8 against float, per engine: speed (fp32 time ÷ int8 time, interleaved medians) and
+accuracy on a trained network (scikit-learn's digits: the only labelled images a package
+ships here; no ImageNet weights can be fetched).
+
+    python benchmarks/int8.py speed [--specs resnet50 …] [--rounds 10]
+    python benchmarks/int8.py accuracy [--epochs 6]
+
+Speed: random weights with BN statistics calibrated on random inputs, 16 synthetic
+calibration samples, each engine's quantizer as ``archdsl quantize`` runs it; ORT at its
+default level (ORT_ENABLE_ALL, as ``archdsl bench``), OpenVINO's CPU plugin at
+INFERENCE_PRECISION_HINT=f32; 2 threads. The CPU's ISA and VNNI are printed: int8 speed
+depends on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from helpers import SPECS, randomised  # noqa: E402
+
+import archdsl  # noqa: E402
+from archdsl.emit.torch import build_model  # noqa: E402
+from archdsl.fusion.profiles import detect_isa  # noqa: E402
+from archdsl.int8 import calibration, engines  # noqa: E402
+from archdsl.int8.settings import choose, has_vnni  # noqa: E402
+from archdsl.load import load_spec_with_graph  # noqa: E402
+
+SPEEDS = ("resnet50", "seresnext50_32x4d", "resnetv2_50", "resnet50_msra")
+
+
+def runners(model: torch.nn.Module, work: Path, data: list[np.ndarray]) -> dict[str, object]:
+    """Callables x -> logits: each engine's fp32 and int8 model."""
+    import onnxruntime as ort
+    import openvino as ov
+
+    fp32 = archdsl.export_onnx(model, work / "m.onnx")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(fp32), str(work / "pre.onnx"))
+    engines.ort_quantize(work / "pre.onnx", work / "q.onnx", data,
+                         choose("onnxruntime", len(data)), [])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+
+    def ort_run(path: Path):
+        s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return lambda x: s.run(None, {"input": x})[0]
+
+    cfg = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 2}
+    core = ov.Core()
+    ov_fp32 = core.compile_model(str(fp32), "CPU", cfg)
+    ov_int8 = core.compile_model(engines.ov_quantize(fp32, data, choose("openvino", len(data)),
+                                                     []), "CPU", cfg)
+    return {"ort fp32": ort_run(fp32), "ort int8": ort_run(work / "q.onnx"),
+            "ov fp32": lambda x: np.array(ov_fp32(x)[0]),
+            "ov int8": lambda x: np.array(ov_int8(x)[0])}
+
+
+def speed(args: argparse.Namespace) -> None:
+    torch.set_num_threads(2)
+    print(f"CPU: {detect_isa()}, VNNI {'yes' if has_vnni() else 'no'}; {args.rounds} "
+          "interleaved rounds, medians; fp32 ms ÷ int8 ms")
+    print("| spec | batch | ORT fp32 → int8 (ms) | ORT speed-up | OpenVINO fp32 → int8 (ms) | "
+          "OpenVINO speed-up | logits cosine (ORT, OpenVINO) |")
+    print("|---|---:|---|---:|---|---:|---|")
+    for name in args.specs:
+        _, graph = load_spec_with_graph(SPECS / f"{name}.yaml")
+        shape = graph.input.shape
+        model = randomised(build_model(graph), shape)
+        with tempfile.TemporaryDirectory() as d:
+            run = runners(model, Path(d), calibration.synthetic(shape, 16))
+            for batch in (1, 8):
+                x = np.random.default_rng(3).standard_normal((batch, *shape), np.float32)
+                outs = {k: f(x) for k, f in run.items()}  # warm-up, and the outputs
+                times: dict[str, list[float]] = {k: [] for k in run}
+                for _ in range(args.rounds):
+                    for k, f in run.items():
+                        t = time.perf_counter()
+                        f(x)
+                        times[k].append((time.perf_counter() - t) * 1e3)
+                med = {k: statistics.median(v) for k, v in times.items()}
+                cos = [_cos(outs[f"{e} int8"], outs[f"{e} fp32"]) for e in ("ort", "ov")]
+                print(f"| {name} | {batch} | {med['ort fp32']:.1f} → {med['ort int8']:.1f} | "
+                      f"{med['ort fp32'] / med['ort int8']:.2f}× | {med['ov fp32']:.1f} → "
+                      f"{med['ov int8']:.1f} | {med['ov fp32'] / med['ov int8']:.2f}× | "
+                      f"{cos[0]:.4f}, {cos[1]:.4f} |", flush=True)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1)
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+                 .min())
+
+
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits, upsampled to 3x32x32, standardised; a fixed split."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.from_numpy(d.images.astype(np.float32) / 16)[:, None]
+    x = torch.nn.functional.interpolate(x, size=32, mode="bilinear").repeat(1, 3, 1, 1)
+    x = ((x - x.mean()) / x.std()).numpy()
+    idx = np.random.default_rng(0).permutation(len(x))
+    cut = int(0.8 * len(x))
+    return x[idx[:cut]], d.target[idx[:cut]], x[idx[cut:]], d.target[idx[cut:]]
+
+
+def accuracy(args: argparse.Namespace) -> None:
+    torch.manual_seed(0)
+    xtr, ytr, xte, yte = digits()
+    _, graph = load_spec_with_graph(SPECS / f"{args.spec}.yaml", (3, 32, 32))
+    model = build_model(graph)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    for epoch in range(args.epochs):
+        model.train()
+        perm = np.random.default_rng(epoch).permutation(len(xtr))
+        for start in range(0, len(perm) - 31, 32):
+            i = perm[start:start + 32]
+            loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(xtr[i])),
+                                                     torch.from_numpy(ytr[i]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(xte)).numpy()
+    top1 = {"fp32 (torch)": float((ref.argmax(1) == yte).mean())}
+    cal = [xtr[i:i + 1] for i in range(64)]
+    with tempfile.TemporaryDirectory() as d:
+        run = runners(model, Path(d), cal)
+        for k in ("ort fp32", "ort int8", "ov fp32", "ov int8"):
+            out = np.concatenate([run[k](xte[i:i + 1]) for i in range(len(xte))])
+            top1[k] = float((out.argmax(1) == yte).mean())
+    print(f"{args.spec} at 3x32x32 trained {args.epochs} epochs on digits ({len(xtr)} "
+          f"images), tested on {len(xte)}; int8 calibrated on 64 training images")
+    print("| model | top-1 |\n|---|---:|")
+    for k, v in top1.items():
+        print(f"| {k} | {v:.2%} |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(required=True)
+    s = sub.add_parser("speed")
+    s.add_argument("--specs", nargs="+", default=list(SPEEDS))
+    s.add_argument("--rounds", type=int, default=10)
+    s.set_defaults(run=speed)
+    a = sub.add_parser("accuracy")
+    a.add_argument("--spec", default="resnet18")
+    a.add_argument("--epochs", type=int, default=6)
+    a.set_defaults(run=accuracy)
+    args = ap.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
