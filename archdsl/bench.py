@@ -72,10 +72,11 @@ def _ort(path: Path, threads: int) -> Fn:
     return lambda x: sess.run(None, {"input": x.numpy()})
 
 
-def _openvino(path: Path, threads: int) -> Fn:
+def _openvino(path: Path | Any, threads: int) -> Fn:
+    """OpenVINO's CPU plugin at f32 inference precision on an ONNX file or an ov.Model."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {
+    compiled = ov.Core().compile_model(str(path) if isinstance(path, Path) else path, "CPU", {
         "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": threads})
     request = compiled.create_infer_request()
     return lambda x: request.infer({0: x.numpy()})
@@ -100,8 +101,34 @@ def built_and_twin(graph: Graph, log: Callable[[str], None]
     return model, ref.eval()
 
 
+def int8_variants(graph: Graph, plain_export: Callable[[], Path], tmp: Path, threads: int
+                  ) -> list[tuple[str, Callable[[], Fn]]]:
+    """Each engine's int8 model of archdsl's plain export, quantized as ``archdsl
+    quantize`` does (its settings for this CPU) on 16 synthetic calibration inputs."""
+    from .int8 import calibration, engines
+    from .int8.settings import choose
+
+    data = calibration.synthetic(graph.input.shape, 16)
+
+    def ort_int8() -> Fn:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        quant_pre_process(str(plain_export()), str(tmp / "pre.onnx"))
+        engines.ort_quantize(tmp / "pre.onnx", tmp / "int8.onnx", data,
+                             choose("onnxruntime", len(data)), [])
+        return _ort(tmp / "int8.onnx", threads)
+
+    def ov_int8() -> Fn:
+        return _openvino(engines.ov_quantize(plain_export(), data,
+                                             choose("openvino", len(data)), []), threads)
+
+    return [("onnxruntime int8, plain export", ort_int8),
+            ("openvino int8, plain export", ov_int8)]
+
+
 def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None],
-             scope: contextlib.ExitStack) -> list[tuple[str, Callable[[], Fn]]]:
+             scope: contextlib.ExitStack, int8: bool = False
+             ) -> list[tuple[str, Callable[[], Fn]]]:
     """(name, setup) pairs; a setup returns the callable to time, or raises to skip. What
     a setup changes or writes (Inductor's freezing setting, the ONNX exports' temporary
     folder) lasts until ``scope`` closes, once the timing is done."""
@@ -175,7 +202,7 @@ def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None]
             ("openvino, twin export", on_openvino(twin_export)),
             ("openvino, plain export", on_openvino(plain_export)),
             ("openvino, fused export", on_openvino(fused_export))]
-    return out
+    return out + (int8_variants(graph, plain_export, tmp, threads) if int8 else [])
 
 
 def cuda_variants(graph: Graph, device: str, autocast: str | None, channels_last: bool,
@@ -246,9 +273,10 @@ def _cpu_time(fn: Fn, x: torch.Tensor) -> float:
 def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int = 20,
         warmup: int = 3, device: str = "eager", only: tuple[str, ...] = (),
         on: str = "cpu", autocast: str | None = None, channels_last: bool = False,
-        log: Callable[[str], None] = lambda s: None) -> list[Result]:
+        int8: bool = False, log: Callable[[str], None] = lambda s: None) -> list[Result]:
     """Time every variant (or those whose name contains one of ``only``) on ``batch``
-    images, interleaved over ``repeat`` rounds, on the CPU or (``on="cuda"``) the GPU.
+    images, interleaved over ``repeat`` rounds, on the CPU or (``on="cuda"``) the GPU;
+    ``int8`` adds each engine's int8 model of the plain export.
     The caller's process is left as it was: torch's thread count and Inductor's settings
     restored, the temporary exports removed."""
     with contextlib.ExitStack() as scope:
@@ -256,7 +284,7 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
         threads = threads or torch.get_num_threads()
         torch.set_num_threads(threads)
         made = cuda_variants(graph, device, autocast, channels_last, log) if on == "cuda" \
-            else variants(graph, threads, device, log, scope)
+            else variants(graph, threads, device, log, scope, int8)
         x = torch.randn(batch, *graph.input.shape, device=on)
         return time_variants([(n, s) for n, s in made if not only or any(o in n for o in only)],
                              x, repeat=repeat, warmup=warmup, log=log)

@@ -29,6 +29,18 @@ def test_bench_runs_and_reports(capsys):
     assert "round 2/2" in out.err
 
 
+def test_bench_times_each_engines_int8_model_next_to_its_fp32_one(capsys):
+    assert main(["bench", str(SPECS / "resnet18.yaml"), "--repeat", "2", "--only",
+                 "plain export", "--precision", "int8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("int8 with ORT at ORT_ENABLE_ALL and OpenVINO at f32 inference "
+                             "precision")
+    names = [line[:40].strip() for line in lines[2:] if line.strip()]
+    assert names == ["onnxruntime, plain export", "openvino, plain export",
+                     "onnxruntime int8, plain export", "openvino int8, plain export"]
+    assert not any("skipped" in line for line in lines)
+
+
 def test_bench_json(capsys):
     assert main(["bench", str(SPECS / "ablations" / "resnet110_cifar.yaml"), "--repeat", "2",
                  "--only", "archdsl", "--format", "json", "--batch", "1", "2"]) == 0
@@ -48,6 +60,7 @@ def test_bench_json(capsys):
      "eager-cuda, tensorrt"),
     (["--autocast", "bf16"], "archdsl: --autocast: only with --on cuda"),
     (["--channels-last"], "archdsl: --channels-last: only with --on cuda"),
+    (["--precision", "int8", "--on", "cuda"], "archdsl: --precision int8: only with --on cpu"),
 ])
 def test_bench_refuses_what_cannot_run_here_in_one_line(args, why, capsys):
     if torch.cuda.is_available() and args == ["--on", "cuda"]:

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --on cuda: every module and the input in channels_last")
     p.add_argument("--only", metavar="A,B", default="",
                    help="time only the variants whose names contain one of these")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="int8: also each engine's int8 model of the plain export (ONNX "
+                        "Runtime's QDQ quantize_static at ORT's default level, "
+                        "ORT_ENABLE_ALL; NNCF for OpenVINO), quantized as archdsl quantize "
+                        "does on 16 synthetic inputs, next to its fp32 runs (CPU only)")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.set_defaults(run=run)
 
@@ -64,6 +69,13 @@ def refusal(args: argparse.Namespace) -> str | None:
         flag = "--autocast" if args.autocast else "--channels-last"
         return (f"{flag}: only with --on cuda (on the CPU, channels_last is a variant of its "
                 "own and the engines run float32)")
+    if args.precision == "int8":
+        if args.on != "cpu":
+            return "--precision int8: only with --on cpu (ONNX Runtime's and OpenVINO's CPU int8)"
+        from ..int8.engines import installed
+
+        if missing := installed("onnxruntime") or installed("openvino"):
+            return f"--precision int8: {missing}"
     if args.on == "cuda":
         import torch
 
@@ -88,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         results = bench.run(graph, batch=batch, threads=args.threads, repeat=args.repeat,
                             device=args.device, on=args.on, autocast=args.autocast,
                             channels_last=args.channels_last,
+                            int8=args.precision == "int8",
                             only=tuple(o for o in args.only.split(",") if o),
                             log=lambda s: print(f"  {s}", file=sys.stderr, flush=True))
         if args.format == "json":
@@ -96,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
             where = "" if args.on == "cpu" else (
                 f", on {torch_device()}" + (f", {args.autocast}" if args.autocast else "")
                 + (", channels_last" if args.channels_last else ""))
-            print(f"{graph.name}, batch {batch}, {args.repeat} interleaved rounds{where}")
+            int8 = (", int8 with ORT at ORT_ENABLE_ALL and OpenVINO at f32 inference "
+                    "precision" if args.precision == "int8" else "")
+            print(f"{graph.name}, batch {batch}, {args.repeat} interleaved rounds{where}{int8}")
             print(bench.table(results, batch))
     if args.format == "json":
         print(json.dumps(out, indent=1))

@@ -96,15 +96,23 @@ def ort_kernels(path: Path, work: Path) -> tuple[Counter[str], dict[str, tuple[s
 
 def ov_quantize(src: Path, data: list[np.ndarray], s: QuantSettings, ignored: list[str]
                 ) -> Any:
-    """``nncf.quantize`` of the ONNX file read by OpenVINO, ``ignored`` left in float."""
+    """``nncf.quantize`` of the ONNX file read by OpenVINO, ``ignored`` left in float. NNCF's
+    progress bars and notes go to stderr: stdout is the command's output (JSON, a table)."""
+    import logging
+    import sys
+    from contextlib import redirect_stdout
+
     import nncf
     import openvino as ov
 
+    nncf.set_log_level(logging.WARNING)
     model = ov.Core().read_model(str(src))
     # an ONNX Conv with a bias is OpenVINO's Convolution ``NAME/WithoutBiases`` + Add ``NAME``
     patterns = [re.escape(n) + "(/WithoutBiases)?" for n in ignored]
-    return nncf.quantize(model, nncf.Dataset(data), subset_size=s.samples,
-                         ignored_scope=nncf.IgnoredScope(patterns=patterns, validate=False))
+    with redirect_stdout(sys.stderr):
+        return nncf.quantize(model, nncf.Dataset(data), subset_size=s.samples,
+                             ignored_scope=nncf.IgnoredScope(patterns=patterns,
+                                                             validate=False))
 
 
 def ov_kernels(model: Any) -> tuple[Counter[str], dict[str, tuple[str, str]]]:
