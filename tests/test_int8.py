@@ -167,3 +167,21 @@ def test_cli_writes_the_model_plan_and_report(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["model.int8.onnx", "plan.json",
                                                      "report.md"]
     assert "| layer1.0.bn1 | branch | QLinearConv | int8 |" in (out / "report.md").read_text()
+
+
+def test_an_engine_that_refuses_the_model_is_one_line_and_nothing_is_written(
+        tmp_path, capsys, monkeypatch):
+    from archdsl.int8 import engines
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Exception during initialization: unsupported op\nmore detail")
+
+    monkeypatch.setattr(engines, "ort_quantize", refuse)
+    out = tmp_path / "q"
+    assert main(["quantize", str(SPECS / "resnet18.yaml"), "--engine", "onnxruntime",
+                 "-o", str(out), "--input", "3x32x32", "--samples", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("archdsl: --engine onnxruntime: the engine's quantizer refused "
+                       "resnet18: RuntimeError: Exception during initialization: "
+                       "unsupported op")
+    assert not out.exists()

@@ -96,12 +96,19 @@ def run(args: argparse.Namespace) -> int:
         from ..weights import load_weights
 
         print(load_weights(model, args.weights, source=args.source).text(), end="")
-    with atomic_dir(args.output) as tmp:
-        plan = quantize.quantize(model, args.engine, tmp, data=data, held_out=held,
-                                 keep_fp32=keep, source=source)
-        quantize.write(tmp / "plan.json", plan)
-        text = report.render(plan)
-        (tmp / "report.md").write_text(text, encoding="utf-8")
+    try:
+        with atomic_dir(args.output) as tmp:
+            plan = quantize.quantize(model, args.engine, tmp, data=data, held_out=held,
+                                     keep_fp32=keep, source=source)
+            quantize.write(tmp / "plan.json", plan)
+            (tmp / "report.md").write_text(report.render(plan), encoding="utf-8")
+    except OSError:
+        raise  # an output that can't be written: main() says so
+    except Exception as exc:  # noqa: BLE001 (the engine's quantizer refused the model)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        print(f"archdsl: --engine {args.engine}: the engine's quantizer refused "
+              f"{graph.name}: {type(exc).__name__}: {first}", file=sys.stderr)
+        return 2
     sys.stdout.write(report.summary(plan))
     print(f"{Path(args.output)}/  ({', '.join(p.name for p in engines.paths('', args.engine))}"
           ", plan.json, report.md)")
