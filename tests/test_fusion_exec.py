@@ -174,8 +174,9 @@ def test_fuse_keeps_low_precision_accuracy(dtype, seed):
     """fuse(model, dtype=...) of a float32 module folds in float32 (float64) and casts
     once: its output is no further from the float64 result than the unfused module cast
     to that dtype (≤ 1.05×; folding in bf16/fp16 itself was further, as the issue
-    measured). A module already in that dtype fuses there too, within 1.25× (its weights
-    are rounded before the fold and after it)."""
+    measured). A module already in that dtype fuses there too, within 1.5× (its weights
+    are rounded before the fold and after it: 0.88–1.33× over seeds 0–5 on an AMD EPYC
+    with AVX-512-BF16, whose bf16 kernels the CPU build of oneDNN then uses)."""
     shape = (3, 64, 64)
     model = randomised(archdsl.build_model(SPECS / "resnet18.yaml"), shape, seed=seed)
     x = torch.randn((2, *shape), generator=torch.Generator().manual_seed(seed + 10))
@@ -188,7 +189,7 @@ def test_fuse_keeps_low_precision_accuracy(dtype, seed):
         assert _error(fused(x.to(dtype)), ref) <= max(1.05 * unfused_err, 1e-12)
         refused = archdsl.fuse(low)
         assert {p.dtype for p in refused.parameters()} == {dtype}
-        assert _error(refused(x.to(dtype)), ref) <= max(1.25 * unfused_err, 1e-12)
+        assert _error(refused(x.to(dtype)), ref) <= max(1.5 * unfused_err, 1e-12)
 
 
 def test_fuse_on_the_meta_device_and_of_a_deep_copy():
