@@ -72,7 +72,7 @@ def _ort(path: Path, threads: int) -> Fn:
     return lambda x: sess.run(None, {"input": x.numpy()})
 
 
-def _openvino(path: Path | Any, threads: int) -> Fn:
+def _openvino(path: Any, threads: int) -> Fn:
     """OpenVINO's CPU plugin at f32 inference precision on an ONNX file or an ov.Model."""
     import openvino as ov
 

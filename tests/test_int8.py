@@ -89,7 +89,7 @@ def test_keep_fp32_keeps_the_role_in_float_and_says_why(tmp_path):
                   onnx.load(tmp_path / "model.int8.onnx").graph.node)
     assert ran["Sigmoid"] == 8  # the SE gates stay float ops between Q/DQ
     rest = [r for r in plan["nodes"] if r["role"] == "branch" and r.get("op") == "batch_norm"]
-    assert all(r["precision"] == "int8" for r in rest)
+    assert rest and all(r["precision"] == "int8" for r in rest)
 
 
 def test_openvino_int8_model_is_saved_in_f32_and_agrees_with_torch(tmp_path):
@@ -106,14 +106,18 @@ def test_openvino_int8_model_is_saved_in_f32_and_agrees_with_torch(tmp_path):
     k = plan["kernel_counts"]
     assert k["Convolution:u8"] == 20 and k["Convolution:f32"] == 16  # NNCF's SE_BLOCK
     fcs = [r for r in plan["nodes"] if r.get("part") == "se" and r["op"] == "conv2d"]
-    assert all("SE_BLOCK" in r["why_float"] for r in fcs)
+    assert fcs and all("SE_BLOCK" in r["why_float"] for r in fcs)
 
 
 def test_openvino_keep_fp32_stem(tmp_path):
     _, plan = quantized("resnet18", "openvino", tmp_path, {"stem"})
     assert plan["kernel_counts"]["Convolution:f32"] == 1
     stem = [r for r in plan["nodes"] if r["role"] == "stem" and "kernel" in r]
-    assert all(r["precision"] == "f32" for r in stem)
+    assert stem and all(r["precision"] == "f32" for r in stem)
+    # the stem's names are prefixes of others' (/Relu of /Relu_1): only the stem is kept
+    rest = [r for r in plan["nodes"] if r["role"] != "stem" and r.get("kernel") ==
+            "Convolution"]
+    assert rest and all(r["precision"] == "u8" for r in rest)
 
 
 def test_sqnr_is_the_ratio_of_signal_to_noise_power():
@@ -125,7 +129,8 @@ def test_sqnr_is_the_ratio_of_signal_to_noise_power():
 def test_settings_follow_the_instruction_set():
     assert choose("onnxruntime", 8, vnni=False).reduce_range
     assert not choose("onnxruntime", 8, vnni=True).reduce_range
-    assert choose("openvino", 8).weights_symmetric
+    s = choose("openvino", 8, vnni=False)
+    assert not s.reduce_range and s.weights_granularity == "per output channel"
 
 
 def test_calibration_images_are_preprocessed_as_imagenet_evaluation(tmp_path):
@@ -142,6 +147,7 @@ def test_calibration_images_are_preprocessed_as_imagenet_evaluation(tmp_path):
     (lambda d: None, "--calibration", "no images in the folder"),
     (lambda d: (d / "x.png").write_bytes(b"not a png"), "--calibration", "not a readable image"),
     (lambda d: None, "--keep-fp32=se", "'se' is no role or part of resnet18"),
+    (lambda d: None, "--input=4x32x32", "images give 1 (grayscale) or 3 (RGB) channels"),
 ])
 def test_bad_input_is_one_line_and_nothing_is_written(setup, flag, says, tmp_path, capsys):
     folder = tmp_path / "images"
@@ -151,6 +157,9 @@ def test_bad_input_is_one_line_and_nothing_is_written(setup, flag, says, tmp_pat
     args = [str(SPECS / "resnet18.yaml"), "--engine", "onnxruntime", "-o", str(out),
             "--input", "3x32x32"]
     args += [flag, str(folder)] if flag == "--calibration" else [flag]
+    if flag == "--input=4x32x32":
+        (folder / "a.png").write_bytes(b"")
+        args += ["--calibration", str(folder)]
     assert main(["quantize", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1, err
@@ -171,17 +180,17 @@ def test_cli_writes_the_model_plan_and_report(tmp_path, capsys):
 
 def test_an_engine_that_refuses_the_model_is_one_line_and_nothing_is_written(
         tmp_path, capsys, monkeypatch):
-    from archdsl.int8 import engines
-
     def refuse(*args, **kwargs):
         raise RuntimeError("Exception during initialization: unsupported op\nmore detail")
 
-    monkeypatch.setattr(engines, "ort_quantize", refuse)
+    import onnxruntime.quantization
+
+    monkeypatch.setattr(onnxruntime.quantization, "quantize_static", refuse)
     out = tmp_path / "q"
     assert main(["quantize", str(SPECS / "resnet18.yaml"), "--engine", "onnxruntime",
                  "-o", str(out), "--input", "3x32x32", "--samples", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == ("archdsl: --engine onnxruntime: the engine's quantizer refused "
-                       "resnet18: RuntimeError: Exception during initialization: "
+    assert err[-1] == ("archdsl: --engine onnxruntime: resnet18: onnxruntime's quantizer "
+                       "refused the model: RuntimeError: Exception during initialization: "
                        "unsupported op")
     assert not out.exists()

@@ -32,8 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="load this checkpoint first (torch.load weights_only, or safetensors)")
     p.add_argument("--source", choices=("torchvision", "timm", "archdsl"),
                    default="torchvision", help="where --weights come from")
-    cal = p.add_mutually_exclusive_group()
-    cal.add_argument("--calibration", metavar="DIR",
+    p.add_argument("--calibration", metavar="DIR",
                      help="calibrate on the images in DIR (jpg, png, bmp, ppm, webp; resized "
                           "to input/0.875, centre-cropped, ImageNet mean and std); images "
                           "beyond --samples are the held-out inputs")
@@ -76,20 +75,28 @@ def run(args: argparse.Namespace) -> int:
     if isinstance(keep, str):
         print(keep, file=sys.stderr)
         return 2
-    from ..int8 import calibration
+    from ..int8 import calibration, quantize, report
 
     shape = graph.input.shape
     if args.calibration:
-        images = calibration.load_images(args.calibration, shape, args.samples + 8)
+        images = calibration.load_images(args.calibration, shape,
+                                         args.samples + quantize.HELD_OUT)
         data, held = images[:args.samples], images[args.samples:]
         source = f"images in {args.calibration}"
+        if len(data) < args.samples:
+            print(f"archdsl: --calibration: {len(data)} images, fewer than --samples "
+                  f"{args.samples}: calibrating on {len(data)}", file=sys.stderr)
     else:
         print(f"archdsl: {calibration.SYNTHETIC}", file=sys.stderr)
         data, held, source = calibration.synthetic(shape, args.samples), [], "synthetic"
-    held = held or calibration.synthetic(shape, 8, seed=1)
+    held_source = f"{len(held)} images after the calibration ones" if held else (
+        f"{quantize.HELD_OUT} synthetic inputs")
+    if args.calibration and not held:
+        print("archdsl: --calibration: no images beyond the calibration ones: the agreement "
+              "is measured on synthetic inputs", file=sys.stderr)
+    held = held or calibration.synthetic(shape, quantize.HELD_OUT, seed=1)
     from ..bundle import atomic_dir
     from ..emit.torch import build_model
-    from ..int8 import quantize, report
 
     model = build_model(graph).eval()
     if args.weights:
@@ -99,15 +106,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         with atomic_dir(args.output) as tmp:
             plan = quantize.quantize(model, args.engine, tmp, data=data, held_out=held,
-                                     keep_fp32=keep, source=source)
+                                     keep_fp32=keep, source=source,
+                                     held_out_source=held_source)
             quantize.write(tmp / "plan.json", plan)
             (tmp / "report.md").write_text(report.render(plan), encoding="utf-8")
-    except OSError:
-        raise  # an output that can't be written: main() says so
-    except Exception as exc:  # noqa: BLE001 (the engine's quantizer refused the model)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        print(f"archdsl: --engine {args.engine}: the engine's quantizer refused "
-              f"{graph.name}: {type(exc).__name__}: {first}", file=sys.stderr)
+    except engines.Refused as exc:
+        print(f"archdsl: --engine {args.engine}: {graph.name}: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(report.summary(plan))
     print(f"{Path(args.output)}/  ({', '.join(p.name for p in engines.paths('', args.engine))}"

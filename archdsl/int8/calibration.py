@@ -15,7 +15,8 @@ MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 CROP = 0.875  # the centre crop's share of the resized image (timm's crop_pct; 224/256)
 PREPROCESSING = (f"resize the shorter side to size/{CROP}, centre-crop to the input size, "
-                 f"RGB in [0, 1], normalise by mean {MEAN} and std {STD}")
+                 f"values in [0, 1]; RGB normalised by mean {MEAN} and std {STD}, "
+                 "grayscale (1 channel) not")
 SYNTHETIC = ("calibrating on synthetic inputs (standard normal): no real calibration; pass "
              "--calibration DIR for images")
 
@@ -41,6 +42,9 @@ def load_images(folder: str | os.PathLike[str], shape: tuple[int, ...], limit: i
     if not files:
         raise _bad(folder, f"no images in the folder; allowed: {', '.join(SUFFIXES)}")
     c, h, w = shape
+    if c not in (1, 3):
+        raise _bad(folder, f"images give 1 (grayscale) or 3 (RGB) channels; the spec's input "
+                           f"has {c}")
     out = []
     for p in files[:limit]:
         try:

@@ -23,6 +23,15 @@ ORT_CONVERSIONS = ("QuantizeLinear", "DequantizeLinear")
 OV_SKIP = ("Input", "Output", "Const")
 
 
+class Refused(Exception):
+    """The engine's quantizer refused the model; the message is the engine's first line."""
+
+
+def _refused(engine: str, exc: Exception) -> Refused:
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return Refused(f"{engine}'s quantizer refused the model: {type(exc).__name__}: {first}")
+
+
 class _Reader:
     """ORT's CalibrationDataReader protocol over a list of inputs."""
 
@@ -45,13 +54,16 @@ def ort_quantize(src: Path, dest: Path, data: list[np.ndarray], s: QuantSettings
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
-    quantize_static(str(src), str(dest), _Reader(data), quant_format=QuantFormat.QDQ,
-                    activation_type=qtype[s.activations], weight_type=qtype[s.weights],
-                    per_channel=s.weights_granularity != "per tensor",
-                    reduce_range=s.reduce_range, nodes_to_exclude=exclude,
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": s.activations_symmetric,
-                                   "WeightSymmetric": s.weights_symmetric})
+    try:
+            quantize_static(str(src), str(dest), _Reader(data), quant_format=QuantFormat.QDQ,
+                        activation_type=qtype[s.activations], weight_type=qtype[s.weights],
+                        per_channel=s.weights_granularity != "per tensor",
+                        reduce_range=s.reduce_range, nodes_to_exclude=exclude,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": s.activations_symmetric,
+                                       "WeightSymmetric": s.weights_symmetric})
+    except Exception as exc:  # noqa: BLE001 (whatever ORT raises: said in one line)
+        raise _refused("onnxruntime", exc) from exc
 
 
 def ort_session(path: Path, optimized: Path | None = None, level: str = "ORT_ENABLE_EXTENDED"
@@ -108,11 +120,14 @@ def ov_quantize(src: Path, data: list[np.ndarray], s: QuantSettings, ignored: li
     nncf.set_log_level(logging.WARNING)
     model = ov.Core().read_model(str(src))
     # an ONNX Conv with a bias is OpenVINO's Convolution ``NAME/WithoutBiases`` + Add ``NAME``
-    patterns = [re.escape(n) + "(/WithoutBiases)?" for n in ignored]
-    with redirect_stdout(sys.stderr):
-        return nncf.quantize(model, nncf.Dataset(data), subset_size=s.samples,
-                             ignored_scope=nncf.IgnoredScope(patterns=patterns,
-                                                             validate=False))
+    patterns = [re.escape(n) + "(/WithoutBiases)?$" for n in ignored]  # NNCF: re.match
+    try:
+        with redirect_stdout(sys.stderr):
+            return nncf.quantize(model, nncf.Dataset(data), subset_size=s.samples,
+                                 ignored_scope=nncf.IgnoredScope(patterns=patterns,
+                                                                 validate=False))
+    except Exception as exc:  # noqa: BLE001 (whatever NNCF raises: said in one line)
+        raise _refused("nncf", exc) from exc
 
 
 def ov_kernels(model: Any) -> tuple[Counter[str], dict[str, tuple[str, str]]]:
@@ -167,10 +182,10 @@ def installed(engine: str) -> str | None:
     """Why ``engine``'s quantizer can't run here, or None."""
     import importlib.util
 
-    need = {"onnxruntime": ("onnxruntime", "onnx"), "openvino": ("openvino", "nncf")}[engine]
+    # both read the export with ONNX Runtime to match its nodes to the IR's
+    need = ("onnx", "onnxruntime") + (("openvino", "nncf") if engine == "openvino" else ())
     missing = [m for m in need if importlib.util.find_spec(m) is None]
-    extra = "export" if engine == "onnxruntime" else "openvino"
-    return (f"{', '.join(missing)} not installed (pip install 'archdsl[{extra}]')"
+    return (f"{', '.join(missing)} not installed (pip install 'archdsl[quantize]')"
             if missing else None)
 
 

@@ -60,7 +60,8 @@ def onnx_values(path: str | os.PathLike[str], x: np.ndarray) -> dict[str, np.nda
 def match(model: torch.nn.Module, path: str | os.PathLike[str], x: np.ndarray
           ) -> dict[str, str]:
     """ONNX node name → the IR node it computes or, for a node inside an op's
-    decomposition, the IR node its result flows into (the next matched node downstream)."""
+    decomposition, the IR node of the next matched node in the export's order (the
+    exporter writes an op's decomposition just before the node that ends it)."""
     import onnx
 
     ir = ir_values(model, x)
@@ -78,9 +79,10 @@ def match(model: torch.nn.Module, path: str | os.PathLike[str], x: np.ndarray
         # the closest IR output within float error (which grows with depth: 1.5e-5 of the
         # largest value by a SE-ResNeXt-50's third stage); a BN at its initial statistics
         # nearly equals its conv, and the exporter's folded conv equals the BN best
+        # (ties go to the earliest: a dropout's output is its input's)
         best = min(((d, c) for c in by_shape.get(v.shape, ())
                     if (d := float(np.abs(ir[c] - v).max())) <= TOLERANCE * scale),
-                   default=None)
+                   key=lambda dc: dc[0], default=None)
         if best is not None:
             found[n.name] = best[1]
     # a node inside a decomposition takes the IR node of the first matched node after it

@@ -93,7 +93,8 @@ def _ir_errors(raw: dict[str, float], onnx_path: Path, matched: dict[str, str]
 
 def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.ndarray],
              held_out: list[np.ndarray], keep_fp32: set[str], source: str,
-             settings: QuantSettings | None = None) -> dict[str, Any]:
+             held_out_source: str = "synthetic", settings: QuantSettings | None = None
+             ) -> dict[str, Any]:
     """Write ``engine``'s int8 model of ``model`` into ``dest`` (an empty folder) and return
     its plan (also written as ``dest/plan.json`` by the caller)."""
     from ..emit.onnx import export_onnx
@@ -133,7 +134,8 @@ def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.n
             "precision": "int8", "settings": s.to_json(),
             "calibration": {"source": source, "samples": len(data),
                             "preprocessing": calibration.PREPROCESSING
-                            if source != "synthetic" else "standard normal inputs"},
+                            if source != "synthetic" else "standard normal inputs",
+                            "held_out": held_out_source},
             "checked_with": ("ORT_ENABLE_EXTENDED, CPUExecutionProvider"
                              if engine == "onnxruntime" else
                              "CPU plugin, INFERENCE_PRECISION_HINT=f32"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-ENGINES = ("onnxruntime", "openvino")
 ORT_GUIDE = "onnxruntime.ai/docs/performance/model-optimizations/quantization.html"
 
 
