@@ -111,9 +111,7 @@ def int8_variants(graph: Graph, plain_export: Callable[[], Path], tmp: Path, thr
     data = calibration.synthetic(graph.input.shape, 16)
 
     def ort_int8() -> Fn:
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        quant_pre_process(str(plain_export()), str(tmp / "pre.onnx"))
+        engines.ort_prepare(plain_export(), tmp / "pre.onnx")
         engines.ort_quantize(tmp / "pre.onnx", tmp / "int8.onnx", data,
                              choose("onnxruntime", len(data)), [])
         return _ort(tmp / "int8.onnx", threads)

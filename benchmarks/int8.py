@@ -45,9 +45,7 @@ def runners(model: torch.nn.Module, work: Path, data: list[np.ndarray]) -> dict[
     import openvino as ov
 
     fp32 = archdsl.export_onnx(model, work / "m.onnx")
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    quant_pre_process(str(fp32), str(work / "pre.onnx"))
+    engines.ort_prepare(fp32, work / "pre.onnx")
     engines.ort_quantize(work / "pre.onnx", work / "q.onnx", data,
                          choose("onnxruntime", len(data)), [])
     so = ort.SessionOptions()

@@ -48,6 +48,23 @@ class _Reader:
             yield x
 
 
+def ort_prepare(src: Path, dest: Path) -> str:
+    """ORT's ``quant_pre_process`` (shape inference, graph clean-up) of ``src`` into
+    ``dest``; where its symbolic shape inference can't follow the graph (EvoNorm's
+    run-time reshapes), again with ``skip_symbolic_shape=True``. Returns what it did."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dest))
+        return "quant_pre_process"
+    except Exception:  # noqa: BLE001 (ORT's symbolic shape inference asserts)
+        try:
+            quant_pre_process(str(src), str(dest), skip_symbolic_shape=True)
+        except Exception as exc:  # noqa: BLE001 (whatever ORT raises: said in one line)
+            raise _refused("onnxruntime", exc) from exc
+        return "quant_pre_process(skip_symbolic_shape=True): symbolic shape inference failed"
+
+
 def ort_quantize(src: Path, dest: Path, data: list[np.ndarray], s: QuantSettings,
                  exclude: list[str]) -> None:
     """``quantize_static`` in the QDQ format with settings ``s``, ``exclude`` left in float."""

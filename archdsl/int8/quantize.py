@@ -104,10 +104,9 @@ def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.n
     with tempfile.TemporaryDirectory() as d:
         work = Path(d)
         fp32 = export_onnx(model, work / "model.onnx")
+        prepared = ""
         if engine == "onnxruntime":
-            from onnxruntime.quantization.shape_inference import quant_pre_process
-
-            quant_pre_process(str(fp32), str(work / "pre.onnx"))
+            prepared = engines.ort_prepare(fp32, work / "pre.onnx")
             fp32 = work / "pre.onnx"
         matched = nodes.match(model, fp32, held_out[0])
         exclude = nodes.onnx_nodes_of_roles(graph, matched, keep_fp32)
@@ -139,16 +138,21 @@ def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.n
             "checked_with": ("ORT_ENABLE_EXTENDED, CPUExecutionProvider"
                              if engine == "onnxruntime" else
                              "CPU plugin, INFERENCE_PRECISION_HINT=f32"),
+            **({"preprocessing": prepared} if prepared else {}),
             "keep_fp32": sorted(keep_fp32), "excluded_onnx_nodes": exclude,
             "kernel_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
             "agreement": agree, "node_error": NODE_ERROR, "nodes": rows}
 
 
 def _output_tensors(path: Path, matched: dict[str, str]) -> list[str]:
+    """The output tensor of the last ONNX node of each IR node (the IR node's output)."""
     import onnx
 
-    return [n.output[0] for n in onnx.load(str(path), load_external_data=False).graph.node
-            if n.name in matched and n.output]
+    last: dict[str, str] = {}
+    for n in onnx.load(str(path), load_external_data=False).graph.node:
+        if n.name in matched and n.output:
+            last[matched[n.name]] = n.output[0]
+    return list(last.values())
 
 
 def _version(engine: str) -> str:
