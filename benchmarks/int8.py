@@ -33,6 +33,7 @@ import archdsl  # noqa: E402
 from archdsl.emit.torch import build_model  # noqa: E402
 from archdsl.fusion.profiles import detect_isa  # noqa: E402
 from archdsl.int8 import calibration, engines  # noqa: E402
+from archdsl.int8.error import agreement  # noqa: E402
 from archdsl.int8.settings import choose, has_vnni  # noqa: E402
 from archdsl.load import load_spec_with_graph  # noqa: E402
 
@@ -88,17 +89,12 @@ def speed(args: argparse.Namespace) -> None:
                         f(x)
                         times[k].append((time.perf_counter() - t) * 1e3)
                 med = {k: statistics.median(v) for k, v in times.items()}
-                cos = [_cos(outs[f"{e} int8"], outs[f"{e} fp32"]) for e in ("ort", "ov")]
+                cos = [agreement(outs[f"{e} int8"], outs[f"{e} fp32"])["cosine_min"]
+                       for e in ("ort", "ov")]
                 print(f"| {name} | {batch} | {med['ort fp32']:.1f} → {med['ort int8']:.1f} | "
                       f"{med['ort fp32'] / med['ort int8']:.2f}× | {med['ov fp32']:.1f} → "
                       f"{med['ov int8']:.1f} | {med['ov fp32'] / med['ov int8']:.2f}× | "
                       f"{cos[0]:.4f}, {cos[1]:.4f} |", flush=True)
-
-
-def _cos(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1)
-    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
-                 .min())
 
 
 def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -56,17 +56,22 @@ HARDWARE = ("cpu", "cuda")
 ISAS = {"amx": "amx_tile", "avx512": "avx512f", "avx2": "avx2", "sse4.2": "sse4_2"}
 
 
+def cpu_flags() -> set[str]:
+    """The flags of this machine's CPU (``/proc/cpuinfo``), or none where it can't be read."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return set(next((line.split(":", 1)[1].split() for line in f
+                             if line.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
 def detect_isa() -> str:
     """This machine's widest x86 vector extension as OpenVINO's CPU plugin picks kernels
     by it (amx, avx512, avx2, sse4.2), or the machine's architecture elsewhere."""
     import platform
 
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f
-                          if line.startswith("flags")), [])
-    except OSError:
-        flags = []
+    flags = cpu_flags()
     for isa, flag in ISAS.items():
         if flag in flags:
             return isa

@@ -14,17 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..fusion.profiles import cpu_flags
+
 ORT_GUIDE = "onnxruntime.ai/docs/performance/model-optimizations/quantization.html"
-
-
-def cpu_flags() -> set[str]:
-    """The flags of this machine's CPU (``/proc/cpuinfo``), or none where it can't be read."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next((line.split(":", 1)[1].split() for line in f
-                             if line.startswith("flags")), []))
-    except OSError:
-        return set()
 
 
 def has_vnni(flags: set[str] | None = None) -> bool:
