@@ -58,7 +58,7 @@ BAD = [
      ":9:12: engine.version: expected a string, got 2.14"),
     ("eager", "\nrules:", "\nrule_order: [bn_fold]\nrules:",
      ":7:1: rule_order: unknown key; allowed: name, description, models, modelled_from, "
-     "hardware, executes, engine, rules, ops"),
+     "hardware, executes, engine, rules, ops, int8"),
     ("eager", "  - id: bn_fold\n    kernel", "  - kernel",
      ":8:5: rules[0].id: required field is missing"),
     ("eager", "  - id: bn_fold\n", "  - id: bn_folding\n",

@@ -28,6 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "depend on it (openvino-cpu, checked on avx2; on another the plan "
                         "keeps avx2's kernels and says it is modelled); default: this "
                         "machine's")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="int8: the engine's int8 model as archdsl quantize writes it: each "
+                        "kernel's precision, where data is quantized and dequantized, the "
+                        "int8 kernels the engine forms (onnxruntime-cpu); default: fp32")
     options.add_input(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="output format (default: text)")
@@ -50,6 +54,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"archdsl: --isa: the {profile.name} plan does not depend on the instruction "
               "set; only openvino-cpu's does", file=sys.stderr)
         return 2
-    p = plan(graph, profile, args.isa)
+    if args.precision == "int8" and profile.int8 is None:
+        print(f"archdsl: --precision: the {profile.name} profile has no int8 section; "
+              "int8 plans: onnxruntime-cpu", file=sys.stderr)
+        return 2
+    try:
+        p = plan(graph, profile, args.isa, args.precision)
+    except ValueError as exc:  # a profile file whose int8 section lacks a merged kernel
+        print(f"archdsl: --precision: {exc}", file=sys.stderr)
+        return 2
     sys.stdout.write(render_plan(p, args.format))
     return 0

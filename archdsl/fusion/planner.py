@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..ir.graph import Graph
-from .profiles import Profile, detect_isa, load_profile
+from .precision import Int8Plan, Int8Profile, int8_plan
+from .profiles import Profile, detect_isa, has_vnni, load_profile
 from .rules import RULES, bytes_internal
 from .state import Group, Refusal, State
 
@@ -31,6 +32,9 @@ class FusionPlan:
     verified_with: dict[str, Any] | None = None
     modelled_from: str = ""
     isa: str | None = None
+    precision: str = "fp32"
+    int8: Int8Plan | None = None  # each kernel's precision, and the conversions
+    notes: tuple[str, ...] = ()  # what the plan warns of (int8 that should lose)
 
     @property
     def hardware(self) -> tuple[str, ...]:
@@ -45,7 +49,7 @@ class FusionPlan:
     def to_json(self) -> dict[str, Any]:
         return {
             "device": self.device, "model": self.model, "hardware": list(self.hardware),
-            **({"isa": self.isa} if self.isa else {}),
+            **({"isa": self.isa} if self.isa else {}), "precision": self.precision,
             "verified_with": self.verified_with, "modelled_from": self.modelled_from or None,
             "kernels_before": self.kernels_before, "kernels_after": self.kernels_after,
             "kernel_counts": self.kernel_counts, "macs_saved": self.macs_saved,
@@ -56,6 +60,7 @@ class FusionPlan:
                        for g in self.groups],
             "refused": [{"rule": r.rule, "nodes": list(r.nodes), "reason": r.reason}
                         for r in self.refused],
+            **({"int8": self.int8.to_json(), "notes": list(self.notes)} if self.int8 else {}),
         }
 
     def overlay(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -88,12 +93,21 @@ def provenance(profile: Profile, isa: str | None = None) -> tuple[dict[str, Any]
             profile.modelled_from, isa)
 
 
-def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
+PRECISIONS = ("fp32", "int8")
+
+
+def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str = "fp32",
+         vnni: bool | None = None) -> FusionPlan:
     """Apply ``profile``'s rules in its order; every IR node ends in exactly one kernel
     (or none, where the device drops it). ``isa``: the instruction set the plan is for,
     for a profile whose engine's layout kernels depend on it (default: this machine's);
     the kernels are those of the instruction sets the profile was checked on, and on
-    another the plan says it is modelled."""
+    another the plan says it is modelled. ``precision`` int8: the engine's int8 model
+    (the profile's ``int8`` section; a ValueError for a profile without one), on a CPU
+    with or without an int8 dot product (``vnni``; default: this machine's)."""
+    if precision == "int8" and profile.int8 is None:
+        raise ValueError(f"profile {profile.name} has no int8 section; int8 plans: "
+                         "onnxruntime-cpu")
     verified_with, modelled_from, isa = provenance(profile, isa)
     unmodelled = profile.layouts_unmodelled({n.op for n in graph})
     if unmodelled:
@@ -102,9 +116,11 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
         verified_with, modelled_from = None, (
             f"{checked} its layout kernels around {', '.join(unmodelled)}, which are not "
             "modelled")
+    int8 = profile.int8 if precision == "int8" else None
     st = State(graph)
     for use in profile.rules:
-        RULES[use.id](st, use)
+        if int8 is None or use.id in int8.rules:
+            RULES[use.id](st, use)
     roots: dict[str, list[str]] = {}
     for n in graph:
         if n.op != "input" and n.name not in st.elided:
@@ -121,6 +137,14 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
             saved_bytes += bytes_internal(st, names)
         else:
             counts.update(profile.kernel_types(graph[names[0]].op))
+    q = int8_plan(graph, st, roots, int8) if int8 else None
+    if q is not None:  # the int8 kernels, and an element written as one byte, not four
+        counts = Counter(st.extra) + q.counts
+        formed = {k.nodes: " ".join(k.kernels) for k in q.kernels}
+        merged = [replace(g, kernel=formed[g.nodes]) for g in merged]
+        saved_bytes //= 4
+        verified_with = verified_with and {**verified_with, "settings": {
+            **verified_with["settings"], "quantizer": int8.quantizer, "checked": int8.checked}}
     notes = tuple(st.notes)
     return FusionPlan(
         device=profile.name, model=graph.name,
@@ -130,10 +154,18 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None) -> FusionPlan:
         macs_saved=sum(g.macs_saved for g in notes),
         activation_bytes_saved=saved_bytes,
         groups=tuple(merged) + notes, refused=tuple(st.refused), profile=profile,
-        verified_with=verified_with, modelled_from=modelled_from, isa=isa)
+        verified_with=verified_with, modelled_from=modelled_from, isa=isa,
+        precision=precision, int8=q, notes=_int8_notes(int8, vnni) if int8 else ())
 
 
-def plan_for(graph: Graph, device: str | os.PathLike[str], isa: str | None = None
-             ) -> FusionPlan:
+def _int8_notes(int8: Int8Profile, vnni: bool | None) -> tuple[str, ...]:
+    """What an int8 plan warns of: on a CPU without an int8 dot product, the profile's
+    ``no_vnni`` text."""
+    vnni = has_vnni() if vnni is None else vnni
+    return () if vnni or not int8.no_vnni else (int8.no_vnni,)
+
+
+def plan_for(graph: Graph, device: str | os.PathLike[str], isa: str | None = None,
+             precision: str = "fp32") -> FusionPlan:
     """Plan ``graph`` for a shipped profile name or a profile file."""
-    return plan(graph, load_profile(device), isa)
+    return plan(graph, load_profile(device), isa, precision)

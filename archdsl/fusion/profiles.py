@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from ..ir.ops import FAMILIES, OPS, OpDef, family_ops
 from ..spec.errors import Location, SpecError, did_you_mean, format_path
 from ..spec.loader import Path_, Positions, parse_yaml, read_text
+from .precision import FLOAT, INT8, PRECISIONS, Int8Form, Int8Profile
 from .rules import EXECUTABLE, EXECUTES, NEEDS, OPTIONS, RULES
 from .state import RuleUse
 
@@ -36,6 +37,8 @@ class Profile:
     hardware: tuple[str, ...] = ()
     # the rules archdsl.fuse() carries out itself for this device; the rest are the engine's
     executes: tuple[str, ...] = EXECUTES
+    # how the device's engine runs an int8 model of the network (plan --precision int8)
+    int8: Int8Profile | None = None
 
     def layouts_unmodelled(self, ops: set[str]) -> list[str]:
         """Those of ``ops`` whose surrounding layout kernels the profile does not model
@@ -64,6 +67,12 @@ def cpu_flags() -> set[str]:
                              if line.startswith("flags")), []))
     except OSError:
         return set()
+
+
+def has_vnni(flags: set[str] | None = None) -> bool:
+    """Whether the CPU has an int8 dot-product instruction (AVX512-VNNI or AVX-VNNI)."""
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & (cpu_flags() if flags is None
+                                                            else flags))
 
 
 def detect_isa() -> str:
@@ -230,6 +239,39 @@ _ENGINE = _fields({
     "isa_dependent": _KERNELS, "layouts_unmodelled": _list_of(_OP)}, needs=("name",))
 
 
+def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
+    """One int8 form: its kernels, how it reads its input and writes its output, its
+    precision and source, and the forms it takes after a float input or a shared one."""
+    side = _one_of((INT8, FLOAT), "a tensor precision")
+    f = _fields({"kernels": _KERNELS, "reads": _list_of(side), "out": side,
+                 "precision": _one_of(PRECISIONS, "a kernel precision"), "source": _text,
+                 "float_input": _form, "shared_input": _form}, needs=("kernels",))(
+        doc, value, path)
+    return Int8Form(tuple(f["kernels"]), tuple(f.get("reads", (INT8,))), f.get("out", INT8),
+                    f.get("precision", "int8"), f.get("source", ""), f.get("float_input"),
+                    f.get("shared_input"))
+
+
+_INT8 = _fields({
+    "quantizer": _text, "checked": _text, "source": _text, "no_vnni": _text,
+    "rules": _list_of(_one_of(list(RULES), "a fusion rule")), "quantize": _text,
+    "dequantize": _text, "merged": _mapping_of(None, _form),
+    "ops": _mapping_of(_ops_and_families, _form)},
+    needs=("quantizer", "checked", "quantize", "dequantize", "ops"))
+
+
+def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]]) -> Int8Profile:
+    """``int8`` (checked), with a form for every op the device runs (its own or its
+    family's)."""
+    forms = _per_op(f["ops"])
+    if missing := [o for o in ops if o not in forms]:
+        doc.fail(("int8", "ops"), f"no int8 form for {', '.join(missing)}; every op the "
+                 "profile's ops name needs one, its own or its family's")
+    return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
+                       f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
+                       f.get("no_vnni", ""))
+
+
 def _rule(doc: _Doc, value: Any, path: Path_) -> RuleUse:
     """One entry of ``rules``: its ``id``, ``kernel``, ``source`` and the options its rule
     reads (each of the kind the rule declares)."""
@@ -260,7 +302,8 @@ _PROFILE = _fields({
     "hardware": _list_of(_one_of(HARDWARE, "hardware archdsl runs on")),
     "executes": _list_of(_one_of(EXECUTABLE, "a rule archdsl.fuse() carries out")),
     "engine": _ENGINE, "rules": _list_of(_rule),
-    "ops": _mapping_of(_ops_and_families, _KERNELS)}, needs=("name", "ops"))
+    "ops": _mapping_of(_ops_and_families, _KERNELS), "int8": _INT8},
+    needs=("name", "ops"))
 
 
 def read_profile(text: str, shown: str) -> Profile:
@@ -281,10 +324,12 @@ def read_profile(text: str, shown: str) -> Profile:
                 and list(use.options.get("activations", ())) != ["relu"]:
             doc.fail(("rules", i, "activations"), "archdsl.fuse() runs this rule as cuDNN's "
                      "conv+ReLU kernel: it needs activations: [relu]")
+    ops = _kernels_by_op(doc, p["ops"], p["name"])
     return Profile(p["name"], p.get("description", ""), p.get("models", ""),
-                   tuple(p.get("rules", ())), _kernels_by_op(doc, p["ops"], p["name"]),
-                   p.get("modelled_from", ""), engine,
-                   tuple(p.get("hardware", ())), executes)
+                   tuple(p.get("rules", ())), ops, p.get("modelled_from", ""), engine,
+                   tuple(p.get("hardware", ())), executes,
+                   _int8(doc, p["int8"], {o: k for o, k in ops.items() if o != "input"})
+                   if "int8" in p else None)
 
 
 def builtin_names() -> list[str]:

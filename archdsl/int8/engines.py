@@ -211,3 +211,19 @@ def paths(folder: str | os.PathLike[str], engine: str) -> list[Path]:
     d = Path(folder)
     return ([d / "model.int8.onnx"] if engine == "onnxruntime"
             else [d / "model.xml", d / "model.bin"])
+
+
+def int8_kernels(onnx_path: Path, engine: str, shape: tuple[int, ...], work: Path,
+                 samples: int = 4, seed: int = 0) -> Counter[str]:
+    """What ``engine`` runs for the int8 model its quantizer makes of the fp32 export at
+    ``onnx_path`` (input ``shape`` C×H×W, ``samples`` standard normal calibration inputs,
+    this machine's settings), counted as the int8 plans name kernels: the plan's check."""
+    from .settings import choose
+
+    rng = np.random.default_rng(seed)
+    data = [rng.standard_normal((1, *shape)).astype(np.float32) for _ in range(samples)]
+    if engine == "onnxruntime":
+        ort_prepare(onnx_path, work / "pre.onnx")
+        ort_quantize(work / "pre.onnx", work / "q.onnx", data, choose(engine, samples), [])
+        return ort_kernels(work / "q.onnx", work)[0]
+    return ov_kernels(ov_quantize(onnx_path, data, choose(engine, samples), []))[0]

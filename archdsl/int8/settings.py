@@ -14,15 +14,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..fusion.profiles import cpu_flags
+from ..fusion.profiles import has_vnni
 
 ORT_GUIDE = "onnxruntime.ai/docs/performance/model-optimizations/quantization.html"
-
-
-def has_vnni(flags: set[str] | None = None) -> bool:
-    """Whether the CPU has an int8 dot-product instruction (AVX512-VNNI or AVX-VNNI)."""
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & (cpu_flags() if flags is None
-                                                            else flags))
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,10 @@ class OpDef:
     # the kernels a device runs the op as, by profile name, where the profile names none
     # for it (an op an engine treats unlike its family; the family's entry otherwise)
     kernels: dict[str, list[str]] = field(default_factory=dict)
+    # ``always``: the output is never negative (ReLU, sigmoid, a softmax); ``inputs``: never
+    # where no input is (pools, views, sums); "": it may be. An int8 plan reads it: a
+    # quantizer gives a never-negative tensor an unsigned range
+    nonneg: str = ""
 
 
 def _norm_act(shape: Callable[[Attrs, list[Shape]], Shape], with_act: tuple[int, int],
@@ -243,7 +247,7 @@ OPS: dict[str, OpDef] = {
     "relu": OpDef("activation", shape=same, elem=per_out(), elem_text="out",
                   doc="1 op per element", pointwise=True, torch=f"{_F}relu",
                   python=lambda a, p: ["nn.ReLU", *(["inplace=True"] if p.top else [])],
-                  py_expr="F.relu({0})"),
+                  py_expr="F.relu({0})", nonneg="always"),
     "silu": OpDef("activation", shape=same, elem=per_out(2, 2), elem_text="2·out",
                   doc="x·σ(x): the sigmoid and a product, 2 ops per element",
                   pointwise=True, torch=f"{_F}silu",
@@ -251,13 +255,15 @@ OPS: dict[str, OpDef] = {
                   py_expr="F.silu({0})"),
     "sigmoid": OpDef("activation", shape=same, elem=per_out(), elem_text="out",
                      doc="1 op per element", pointwise=True, torch="torch.sigmoid",
-                     python=lambda a, p: ["nn.Sigmoid"], py_expr="torch.sigmoid({0})"),
+                     python=lambda a, p: ["nn.Sigmoid"], py_expr="torch.sigmoid({0})",
+                     nonneg="always"),
     "add": OpDef("elementwise", shape=add_shape, elem=per_out(), elem_text="out",
                  doc="1 op per output element", pointwise=True, torch="operator.add",
-                 py_expr="{0} + {1}"),
+                 py_expr="{0} + {1}", nonneg="inputs"),
     "mul": OpDef("elementwise", shape=mul_shape, elem=per_out(), elem_text="out",
                  doc="elementwise product, or a channel-wise scale x·s[c]: 1 op per output "
-                     "element", pointwise=True, torch="operator.mul", py_expr="{0} * {1}"),
+                     "element", pointwise=True, torch="operator.mul", py_expr="{0} * {1}",
+                     nonneg="inputs"),
     "one_minus": OpDef("elementwise", shape=same, elem=per_out(), elem_text="out",
                        doc="1 − x: 1 op per element", pointwise=True, torch="torch.rsub",
                        torch_args=lambda a, out: ((1.0,), {}), py_expr="1 - {0}"),
@@ -271,7 +277,7 @@ OPS: dict[str, OpDef] = {
         label=_pool_label("max pool", ceil=True), torch=f"{_F}max_pool2d", torch_args=_pool_args,
         python=lambda a, p: ["nn.MaxPool2d", str(a["kernel"]), f"stride={a['stride']}",
                              f"padding={a['padding']}",
-                             *(["ceil_mode=True"] if a["ceil_mode"] else [])]),
+                             *(["ceil_mode=True"] if a["ceil_mode"] else [])], nonneg="inputs"),
     "avg_pool": OpDef(
         "pool", shape=lambda a, ins: window(a, ins, ins[0][0]), elem=window_cost,
         elem_text="k²·out", doc="k² adds per output element",
@@ -281,7 +287,7 @@ OPS: dict[str, OpDef] = {
                              f"stride={p.stride or a['stride']}",
                              *([f"padding={a['padding']}"] if a["padding"] else []),
                              f"ceil_mode={a['ceil_mode']}",
-                             f"count_include_pad={a['count_include_pad']}"]),
+                             f"count_include_pad={a['count_include_pad']}"], nonneg="inputs"),
     "blur_pool": OpDef(
         "pool", shape=lambda a, ins: window({"kernel": a["size"], "stride": a["stride"],
                                              "padding": a["size"] // 2}, ins, ins[0][0]),
@@ -292,22 +298,22 @@ OPS: dict[str, OpDef] = {
         label=lambda a: f"blur {a['size']}×{a['size']}/{a['stride']}", module=True,
         torch=f"{_OWN}BlurPool", torch_args=lambda a, out: ((out[0], a["size"], a["stride"]), {}),
         python=lambda a, p: ["BlurPool", p.out, str(a["size"]),
-                             f"stride={p.stride or a['stride']}"]),
+                             f"stride={p.stride or a['stride']}"], nonneg="inputs"),
     "global_avg_pool": OpDef(
         "reduce", shape=lambda a, ins: (ins[0][0], 1, 1),
         elem=lambda a, ins, out: (numel(ins[0]), numel(ins[0])), elem_text="in",
         doc="1 add per input element", torch=f"{_F}adaptive_avg_pool2d",
         torch_args=lambda a, out: ((1,), {}),
         python=lambda a, p: ["nn.AdaptiveAvgPool2d", "1"],
-        py_expr="{0}.mean((2, 3), keepdim=True)"),
+        py_expr="{0}.mean((2, 3), keepdim=True)", nonneg="inputs"),
     "flatten": OpDef("view", shape=lambda a, ins: (numel(ins[0]),), doc="free (a view)",
                      torch="torch.flatten", torch_args=lambda a, out: ((1,), {}),
-                     python=lambda a, p: ["nn.Flatten", "1"]),
+                     python=lambda a, p: ["nn.Flatten", "1"], nonneg="inputs"),
     "dropout": OpDef("view", shape=same, doc="identity at inference", pointwise=True,
                      module=True, torch=f"{_NN}Dropout",
                      torch_args=lambda a, out: ((a["p"],), {}),
                      python=lambda a, p: ["nn.Dropout", str(a.get("p"))],
-                     py_expr="F.dropout({0}, {p}, self.training)"),
+                     py_expr="F.dropout({0}, {p}, self.training)", nonneg="inputs"),
     "pad": OpDef(
         "view", shape=lambda a, ins: (ins[0][0], ins[0][1] + 2 * a["padding"],
                                       ins[0][2] + 2 * a["padding"]),
@@ -315,23 +321,25 @@ OPS: dict[str, OpDef] = {
             "max-pool): free (a copy)",
         label=lambda a: f"zero pad {a['padding']}", torch=f"{_F}pad",
         torch_args=lambda a, out: (((a["padding"],) * 4,), {"value": 0.0}),
-        python=lambda a, p: ["nn.ConstantPad2d", str(a["padding"]), "0.0"]),
+        python=lambda a, p: ["nn.ConstantPad2d", str(a["padding"]), "0.0"], nonneg="inputs"),
     "pad_channels": OpDef(
         "view", shape=pad_channels_shape,
         doc="shortcut option A: subsample by the stride, zero-pad the new channels; "
             "free (a copy)",
         label=lambda a: f"zero-pad → {a['out_channels']} /{a['stride']}",
         torch=f"{_OWN}pad_channels",
-        torch_args=lambda a, out: ((a["out_channels"] - a["in_channels"], a["stride"]), {})),
+        torch_args=lambda a, out: ((a["out_channels"] - a["in_channels"], a["stride"]), {}),
+        nonneg="inputs"),
     # the channel groups of a block's branch (Res2Net's splits, SKNet's paths, ResNeSt's
     # radix): slices and joins are views or copies; the sum and softmax across groups cost
     "slice": OpDef(
         "view", shape=slice_shape, doc="channels start:stop of a map (a split): free (a view)",
         label=lambda a: f"channels {a['start']}:{a['stop']}", torch="torch.narrow",
         torch_args=lambda a, out: ((1, a["start"], a["stop"] - a["start"]), {}),
-        py_expr="{0}[:, {start}:{stop}]"),
+        py_expr="{0}[:, {start}:{stop}]", nonneg="inputs"),
     "concat": OpDef("view", shape=concat_shape, doc="maps joined along the channels: free "
-                    "(a copy)", torch=f"{_OWN}concat", py_expr="torch.cat([{inputs}], 1)"),
+                    "(a copy)", torch=f"{_OWN}concat", py_expr="torch.cat([{inputs}], 1)",
+                    nonneg="inputs"),
     "split_sum": OpDef(
         "reduce", shape=split_sum_shape,
         elem=lambda a, ins, out: ((a["parts"] - 1) * numel(out),) * 2,
@@ -340,7 +348,7 @@ OPS: dict[str, OpDef] = {
             "parts − 1 adds per output element",
         label=lambda a: f"sum of {a['parts']} splits", torch=f"{_OWN}split_sum",
         torch_args=lambda a, out: ((a["parts"],), {}),
-        py_expr="{0}.unflatten(1, ({parts}, -1)).sum(1)"),
+        py_expr="{0}.unflatten(1, ({parts}, -1)).sum(1)", nonneg="inputs"),
     "split_softmax": OpDef(
         "reduce", shape=split_softmax_shape, elem=per_out(3, 3), elem_text="3·out",
         doc="a softmax across the equal channel splits of a pooled map (SKNet's across its "
@@ -348,7 +356,7 @@ OPS: dict[str, OpDef] = {
             "across the splits, a division: 3 ops per element",
         label=lambda a: f"softmax across {a['parts']}", torch=f"{_OWN}split_softmax",
         torch_args=lambda a, out: ((a["parts"],), {}),
-        py_expr="{0}.view({0}.shape[0], {parts}, -1).softmax(1).view_as({0})"),
+        py_expr="{0}.view({0}.shape[0], {parts}, -1).softmax(1).view_as({0})", nonneg="always"),
     "radix_softmax": OpDef(
         "reduce", shape=radix_softmax_shape, elem=per_out(3, 3), elem_text="3·out",
         doc="ResNeSt's RadixSoftmax over cardinal groups: the logits ordered (group, split, "
@@ -358,7 +366,7 @@ OPS: dict[str, OpDef] = {
         torch=f"{_OWN}radix_softmax",
         torch_args=lambda a, out: ((a["radix"], a["cardinality"]), {}),
         py_expr="{0}.view({0}.shape[0], {cardinality}, {radix}, -1).transpose(1, 2)"
-                ".softmax(1).reshape({0}.shape)"),
+                ".softmax(1).reshape({0}.shape)", nonneg="always"),
 }
 
 

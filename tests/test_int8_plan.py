@@ -1,0 +1,105 @@
+"""``archdsl plan --precision int8``: the modelled int8 plan, torch-free, held kernel for
+kernel to what the engine runs for the int8 model its own quantizer makes of archdsl's
+export (ORT's optimised QDQ graph at ORT_ENABLE_EXTENDED), on a subset of specs that
+takes every int8 form of the profile; benchmarks/engines.py --precision int8 checks every
+spec and ablation."""
+
+import json
+from collections import Counter
+
+import pytest
+from helpers import SPECS, comparable_graph, randomised
+
+import archdsl
+from archdsl.cli.main import main
+from archdsl.fusion.planner import plan, plan_for
+from archdsl.fusion.profiles import load_profile, read_profile
+from archdsl.int8.engines import int8_kernels
+from archdsl.spec.errors import SpecError
+
+# each takes a form the others don't: SE's QLinearSigmoid/Mul, the float pre-activation
+# BN, ECA's view, ResNeSt's float sum and the AveragePool after it, Res2Net's Split and
+# QLinearConcat, SiLU, a ReLU whose input the shortcut also reads, option A's float Pad,
+# the float reflect Pad of a blur, GroupNorm, FRN, EvoNorm, BiT's zero Pad, SK's softmax,
+# the radix softmax
+SUBSET = ["resnet18", "seresnet18", "resnetv2_18", "ecaresnet26t", "resnest14d",
+          "res2net50_26w_4s", "regnetz_005", "ablations/placement_relu_preact",
+          "resnet34_option_a", "resnetblur50", "resnet50_gn", "resnetv2_50d_frn",
+          "resnetv2_50d_evos", "resnetv2_50x1_bit", "skresnet18", "resnest50d_4s2x40d"]
+
+
+def engine_and_plan(name, engine, device, tmp_path):
+    graph = comparable_graph(SPECS / f"{name}.yaml")
+    c, h, w = graph.input.shape
+    shape = (c, min(h, 64), min(w, 64))
+    model = randomised(archdsl.build_model(graph).eval(), shape)
+    onnx_path = archdsl.export_onnx(model, tmp_path / "m.onnx", input_shape=shape)
+    got = int8_kernels(onnx_path, engine, shape, tmp_path)
+    return got, Counter(plan_for(graph, device, precision="int8").kernel_counts)
+
+
+@pytest.mark.parametrize("name", SUBSET)
+def test_onnxruntime_int8_plan_is_what_ort_runs(name, tmp_path):
+    got, planned = engine_and_plan(name, "onnxruntime", "onnxruntime-cpu", tmp_path)
+    assert planned == got, {k: (got[k], planned[k]) for k in got | planned
+                            if got[k] != planned[k]}
+
+
+def test_int8_plan_names_each_kernels_precision_and_every_conversion(capsys):
+    assert main(["plan", str(SPECS / "resnetv2_18.yaml"), "--device", "onnxruntime-cpu",
+                 "--precision", "int8", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["precision"] == "int8"
+    prec = {n: k["precision"] for k in out["int8"]["kernels"] for n in k["nodes"]}
+    # the pre-activation BNs run in float, the convolutions and adds in int8
+    assert {prec[n] for n in prec if n.endswith("norm1")} == {"float"}
+    assert prec["stages.0.blocks.0.conv1"] == prec["stages.0.blocks.0.add"] == "int8"
+    # each float BN is read after a DequantizeLinear and followed by a QuantizeLinear
+    conv = Counter((c["kernel"], c["read_by"].endswith("norm1") or c["tensor"]
+                    .endswith("norm1")) for c in out["int8"]["conversions"])
+    assert conv[("DequantizeLinear", True)] == conv[("QuantizeLinear", True)] == 8
+    assert out["kernel_counts"]["BatchNormalization"] == 9
+    assert "FusedConv" not in out["kernel_counts"]  # no conv_act in a QDQ model
+
+
+def test_the_fp32_plan_is_unchanged_by_the_int8_section():
+    graph = comparable_graph(SPECS / "resnet18.yaml")
+    p = plan_for(graph, "onnxruntime-cpu")
+    assert p.precision == "fp32" and p.int8 is None and "FusedConv" in p.kernel_counts
+
+
+def test_without_vnni_the_int8_plan_says_why_it_may_lose():
+    graph = comparable_graph(SPECS / "resnet18.yaml")
+    prof = load_profile("onnxruntime-cpu")
+    assert any("VNNI" in n for n in plan(graph, prof, precision="int8", vnni=False).notes)
+    assert plan(graph, prof, precision="int8", vnni=True).notes == ()
+
+
+def test_int8_on_a_profile_without_it_is_one_line(capsys):
+    assert main(["plan", str(SPECS / "resnet18.yaml"), "--device", "x86-onednn",
+                 "--precision", "int8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no int8 section" in err
+
+
+def test_an_int8_section_without_a_form_for_an_op_is_one_line_at_its_place():
+    text = (load_profile_text() .replace("    relu:\n", "    relux:\n", 1))
+    with pytest.raises(SpecError) as err:
+        read_profile(text, "p.yaml")
+    assert "int8.ops.relux" in str(err.value) and "unknown key" in str(err.value)
+    text = load_profile_text().replace("    flatten: {kernels: [Flatten]", "    # ", 1)
+    with pytest.raises(SpecError) as err:
+        read_profile(text, "p.yaml")
+    assert "int8.ops: no int8 form for flatten" in str(err.value)
+    text = load_profile_text().replace("reads: [float], out: float, precision: float",
+                                       "reads: [floaty]", 1)
+    with pytest.raises(SpecError) as err:
+        read_profile(text, "p.yaml")
+    assert "'floaty' is not a tensor precision" in str(err.value)
+
+
+def load_profile_text():
+    from importlib import resources
+
+    return (resources.files("archdsl.fusion") / "profiles" / "onnxruntime-cpu.yaml"
+            ).read_text("utf-8")
