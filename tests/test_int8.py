@@ -63,6 +63,8 @@ def test_onnxruntime_int8_model_runs_int8_kernels_and_agrees_with_torch(name, tm
                                 providers=["CPUExecutionProvider"])
     ran = Counter(n.op_type for n in onnx.load(tmp_path / "check.onnx").graph.node)
     assert plan["kernel_counts"] == dict(ran)
+    # the modelled int8 plan (archdsl plan --precision int8) of the same model agrees
+    assert plan["modelled"] == {"compared": True, "agrees": True, "differences": {}}
     n_convs = sum(1 for n in m.archdsl_graph if n.op == "conv2d")
     assert ran["QLinearConv"] == n_convs and "Conv" not in ran
     xs = calibration.synthetic(SHAPE, 4, seed=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,7 @@ def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.n
             raw = error.ov_node_errors(ref, q, tensors, held_out[:4])
         errs = _ir_errors(raw, fp32, matched)
     rows = node_table(graph, matched, per, engine, keep_fp32, errs)
+    modelled = _modelled(graph, engine, counts, keep_fp32)
     return {"model": graph.name, "engine": engine, "engine_version": _version(engine),
             "precision": "int8", "settings": s.to_json(),
             "calibration": {"source": source, "samples": len(data),
@@ -141,7 +143,24 @@ def quantize(model: torch.nn.Module, engine: str, dest: Path, *, data: list[np.n
             **({"preprocessing": prepared} if prepared else {}),
             "keep_fp32": sorted(keep_fp32), "excluded_onnx_nodes": exclude,
             "kernel_counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "agreement": agree, "node_error": NODE_ERROR, "nodes": rows}
+            "modelled": modelled, "agreement": agree, "node_error": NODE_ERROR, "nodes": rows}
+
+
+def _modelled(graph: Graph, engine: str, counts: Counter[str], kept: set[str]
+              ) -> dict[str, Any]:
+    """``archdsl plan --precision int8``'s kernels for this model next to the engine's, or
+    why there is none to compare."""
+    from ..fusion.planner import plan_for
+
+    if engine != "onnxruntime":
+        return {"compared": False, "why": "no int8 plan is modelled for openvino-cpu yet"}
+    if kept:
+        return {"compared": False, "why": "the int8 plan does not model --keep-fp32"}
+    planned = Counter(plan_for(graph, "onnxruntime-cpu", precision="int8").kernel_counts)
+    return {"compared": True, "agrees": planned == counts,
+            "differences": {k: {"engine": counts[k], "plan": planned[k]}
+                            for k in sorted(counts.keys() | planned.keys())
+                            if counts[k] != planned[k]}}
 
 
 def _output_tensors(path: Path, matched: dict[str, str]) -> list[str]:

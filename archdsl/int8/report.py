@@ -32,6 +32,15 @@ def _precisions(plan: dict[str, Any]) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+def _modelled(m: dict[str, Any]) -> str:
+    if not m["compared"]:
+        return f"int8 plan: not compared ({m['why']})"
+    if m["agrees"]:
+        return "int8 plan (archdsl plan --precision int8): agrees, kernel for kernel"
+    return "int8 plan (archdsl plan --precision int8): DIFFERS (engine, plan): " + ", ".join(
+        f"{k} ({d['engine']}, {d['plan']})" for k, d in m["differences"].items())
+
+
 def summary(plan: dict[str, Any]) -> str:
     """A few lines: settings, kernels, agreement, the worst nodes."""
     lines = [f"{plan['model']} int8 on {plan['engine_version']} ({plan['checked_with']})",
@@ -39,6 +48,7 @@ def summary(plan: dict[str, Any]) -> str:
              f"  calibration: {plan['calibration']['source']}",
              f"  nodes: {_precisions(plan)}",
              "  kernels: " + ", ".join(f"{k} {v}" for k, v in plan["kernel_counts"].items()),
+             f"  {_modelled(plan['modelled'])}",
              f"  vs float, held-out inputs: {_agreement(plan['agreement'])}",
              "  lowest SQNR: " + ", ".join(f"{r['node']} {r['sqnr_db']:.1f} dB"
                                            for r in _worst(plan, WORST))]
