@@ -139,7 +139,7 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
             counts.update(profile.kernel_types(graph[names[0]].op))
     q = int8_plan(graph, st, roots, int8) if int8 else None
     if q is not None:  # the int8 kernels, and an element written as one byte, not four
-        counts = Counter(st.extra) + q.counts
+        counts = q.counts
         formed = {k.nodes: " ".join(k.kernels) for k in q.kernels}
         merged = [replace(g, kernel=formed[g.nodes]) for g in merged]
         saved_bytes //= 4

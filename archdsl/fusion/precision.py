@@ -18,10 +18,11 @@ output has a scale of its own)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ir.graph import Graph
+from ..ir.graph import Graph, Node
 from ..ir.ops import OPS
 from .state import State
 
@@ -40,6 +41,32 @@ class Int8Form:
     source: str = ""
     float_input: Int8Form | None = None
     shared_input: Int8Form | None = None
+    # moves data: it asks for no int8 input itself, and reads int8 where its output is
+    # read so (NNCF moves a FakeQuantize up through a MaxPool or a Reshape)
+    follows: bool = False
+    # where an int8 reader reads this float kernel's output: the kernel converting it
+    # (OpenVINO: a Reorder from f32 to u8 or i8)
+    convert: str = ""
+    # (conditions on the kernel's first node, the form taken where they hold): ``op``, ``part``,
+    # ``grouped`` (a grouped, not depthwise, convolution) or an attribute's value
+    when: tuple[tuple[tuple[tuple[str, Any], ...], Int8Form], ...] = ()
+
+    def holds(self, node: Node, conditions: tuple[tuple[str, Any], ...]) -> bool:
+        for key, want in conditions:
+            if key in ("op", "part"):
+                got: Any = getattr(node, key)
+            elif key == "grouped":
+                g = node.attrs.get("groups", 1)
+                got = 1 < g < node.attrs.get("in_channels", 0)
+            else:
+                got = node.attrs.get(key)
+            if got != want:
+                return False
+        return True
+
+    def on(self, node: Node) -> Int8Form:
+        """The form this kernel takes where its first node is ``node``."""
+        return next((f for c, f in self.when if self.holds(node, c)), self)
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,11 @@ class Int8Profile:
     ops: dict[str, Int8Form]
     source: str = ""
     no_vnni: str = ""  # what the plan says for a CPU without an int8 dot product
+    # "form": a kernel writes what its form's ``out`` says (ORT: a QuantizeLinear after a
+    # float one); "as_read": a kernel writes int8 where a reader asks for it, the
+    # quantization a post-op of the kernel, but for a form whose ``out`` is float, which
+    # needs the ``quantize`` kernel (OpenVINO: a FakeQuantize node)
+    outputs: str = "form"
 
 
 @dataclass(frozen=True)
@@ -96,6 +128,51 @@ def nonnegative(graph: Graph) -> dict[str, bool]:
     return out
 
 
+def _runs(roots: dict[str, list[str]], inputs: dict[str, list[str]],
+          find: Callable[[str], str]) -> list[str]:
+    """The kernels in an order they can run in, each as early as its inputs allow (a conv
+    that takes a later add as its post-op runs after the add's other operand)."""
+    order: list[str] = []
+    done: set[str] = set()
+    waiting = list(roots)
+    while waiting:
+        ready = next(r for r in waiting
+                     if all(find(i) in done or find(i) not in roots for i in inputs[r]))
+        waiting.remove(ready)
+        done.add(ready)
+        order.append(ready)
+    return order
+
+
+def _wanted(roots: dict[str, list[str]], forms: dict[str, Int8Form],
+            readers: dict[str, list[str]], out_of: dict[str, str]) -> set[str]:
+    """The tensors some reader asks for as int8: a reader that reads int8, or one that
+    follows and whose own output is asked for (walked from the output back)."""
+    wanted: set[str] = set()
+    for r in reversed(list(roots)):
+        for t in roots[r]:
+            if any(INT8 in forms[o].reads and (not forms[o].follows or out_of[o] in wanted)
+                   for o in readers.get(t, ())):
+                wanted.add(t)
+    return wanted
+
+
+def _written(p: Int8Profile, f: Int8Form, t: str, wanted: bool, read: str,
+             conversions: list[tuple[str, str, str]]) -> str:
+    """What a kernel of form ``f`` writes as tensor ``t`` (its input was ``read``), with
+    the conversion it needs where an int8 reader wants ``t`` and the kernel can't write
+    int8 itself."""
+    if p.outputs != "as_read":
+        return f.out
+    if f.follows:
+        return read
+    if wanted and f.out == FLOAT:  # a FakeQuantize of its own
+        conversions.append((p.quantize, t, "its readers"))
+    elif wanted and f.convert:
+        conversions.append((f.convert, t, "its readers"))
+    return INT8 if wanted else FLOAT
+
+
 def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profile
               ) -> Int8Plan:
     """The int8 plan of the kernels ``roots`` (kernel root -> its IR nodes, in graph
@@ -112,42 +189,57 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
             what = (f"merged kernel {st.label[root]}" if len(names) > 1
                     else f"op {graph[names[0]].op}")
             raise ValueError(f"the profile's int8 section has no form for {what}")
-        return found
+        return found.on(graph[names[0]])
 
-    inputs = {r: [source(i) for m in names for i in graph[m].inputs
-                  if st.find(source(i)) != r or graph[source(i)].op == "input"]
+    first = next(n.name for n in graph if n.op == "input")
+    inputs = {r: list(dict.fromkeys(source(i) for m in names for i in graph[m].inputs
+                                    if st.find(source(i)) != r or source(i) == first))
               for r, names in roots.items()}
+    everything = {first: [first], **{r: roots[r] for r in _runs(roots, inputs, st.find)}}
     base = {r: form(r, names) for r, names in roots.items()}
+    base[first] = p.ops.get("input", Int8Form((), (), FLOAT, "float"))
     readers: dict[str, list[str]] = {}
     for r, ins in inputs.items():
-        for i in dict.fromkeys(ins):
+        for i in ins:
             readers.setdefault(i, []).append(r)
+    out_of = {r: names[-1] for r, names in everything.items()}
+    wanted = _wanted(everything, base, readers, out_of) if p.outputs == "as_read" else set()
     sign = nonnegative(graph)
-    written: dict[str, str] = {n.name: FLOAT for n in graph if n.op == "input"}
+    written: dict[str, str] = {}
     counts: Counter[str] = Counter()
     conversions: list[tuple[str, str, str]] = []
     rows: list[KernelPrecision] = []
     quantized: set[str] = set()
-    for r, names in roots.items():
-        f, ins = base[r], list(dict.fromkeys(inputs[r]))
+
+    def state(t: str) -> str:
+        if written[t] != INT8:
+            return "f32"
+        return "u8" if sign[t] or t == first else "i8"
+
+    for r, names in everything.items():
+        f, ins = base[r], inputs.get(r, [])
         if f.float_input and all(written[i] == FLOAT and not any(
                 INT8 in base[o].reads for o in readers[i] if o != r) for i in ins):
             f = f.float_input
         if f.shared_input and any(len(st.consumers[i]) > 1 and not sign[i] for i in ins):
             f = f.shared_input
         for i in ins:
-            for read in f.reads:
+            for read in f.reads if not f.follows else ():
                 if written[i] == FLOAT and read == INT8 and i not in quantized:
                     quantized.add(i)
                     conversions.append((p.quantize, i, names[0]))
-                elif written[i] == INT8 and read == FLOAT:
+                elif written[i] == INT8 and read == FLOAT and p.dequantize:
                     conversions.append((p.dequantize, i, names[0]))
-        counts.update(f.kernels)
-        rows.append(KernelPrecision(tuple(names), f.kernels, f.precision, f.source))
+        q = state(ins[0]) if ins else "f32"
+        kernels = tuple(k.replace("{q}", q) for k in f.kernels)
+        counts.update(kernels)
+        if r != first:
+            rows.append(KernelPrecision(tuple(names), kernels, f.precision, f.source))
         for m in names:
-            written[m] = f.out
+            written[m] = _written(p, f, m, m in wanted, written[ins[0]] if ins else FLOAT,
+                                  conversions)
     last = next(n.name for n in reversed(list(graph)))
-    if written[source(last)] == INT8:
+    if written[source(last)] == INT8 and p.dequantize:
         conversions.append((p.dequantize, source(last), "output"))
     counts.update(c for c, _, _ in conversions)
     return Int8Plan(tuple(rows), tuple(conversions), counts)

@@ -241,19 +241,36 @@ _ENGINE = _fields({
 
 def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
     """One int8 form: its kernels, how it reads its input and writes its output, its
-    precision and source, and the forms it takes after a float input or a shared one."""
+    precision and source, whether it only moves data, and the forms it takes after a
+    float input, a shared one, or where its node meets a condition (``when``)."""
     side = _one_of((INT8, FLOAT), "a tensor precision")
     f = _fields({"kernels": _KERNELS, "reads": _list_of(side), "out": side,
                  "precision": _one_of(PRECISIONS, "a kernel precision"), "source": _text,
-                 "float_input": _form, "shared_input": _form}, needs=("kernels",))(
-        doc, value, path)
+                 "follows": _flag, "convert": _text, "float_input": _form,
+                 "shared_input": _form, "when": _list_of(_conditional)},
+                needs=("kernels",))(doc, value, path)
     return Int8Form(tuple(f["kernels"]), tuple(f.get("reads", (INT8,))), f.get("out", INT8),
                     f.get("precision", "int8"), f.get("source", ""), f.get("float_input"),
-                    f.get("shared_input"))
+                    f.get("shared_input"), f.get("follows", False), f.get("convert", ""),
+                    tuple(f.get("when", ())))
+
+
+_CONDITIONS = ("op", "part", "grouped", "ceil_mode", "count_include_pad", "kernel", "stride")
+
+
+def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, Any], ...],
+                                                             Int8Form]:
+    """A form of ``when``: ``if`` (conditions on the kernel's first node: its op, part, whether
+    it is a grouped convolution, an attribute's value), then the form's own fields."""
+    doc.mapping(value, path, needs=("if",))
+    conditions = _mapping_of(lambda: _CONDITIONS, _setting)(doc, value["if"], path + ("if",))
+    return tuple(conditions.items()), _form(doc, {k: v for k, v in value.items()
+                                                  if k != "if"}, path)
 
 
 _INT8 = _fields({
     "quantizer": _text, "checked": _text, "source": _text, "no_vnni": _text,
+    "outputs": _one_of(("form", "as_read"), "a way kernels write int8"),
     "rules": _list_of(_one_of(list(RULES), "a fusion rule")), "quantize": _text,
     "dequantize": _text, "merged": _mapping_of(None, _form),
     "ops": _mapping_of(_ops_and_families, _form)},
@@ -269,7 +286,7 @@ def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]]) -> Int8Profil
                  "profile's ops name needs one, its own or its family's")
     return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
                        f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
-                       f.get("no_vnni", ""))
+                       f.get("no_vnni", ""), f.get("outputs", "form"))
 
 
 def _rule(doc: _Doc, value: Any, path: Path_) -> RuleUse:
