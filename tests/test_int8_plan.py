@@ -1,8 +1,8 @@
 """``archdsl plan --precision int8``: the modelled int8 plan, torch-free, held kernel for
 kernel to what the engine runs for the int8 model its own quantizer makes of archdsl's
-export (ORT's optimised QDQ graph at ORT_ENABLE_EXTENDED), on a subset of specs that
-takes every int8 form of the profile; benchmarks/engines.py --precision int8 checks every
-spec and ablation."""
+export (ORT's optimised QDQ graph at ORT_ENABLE_EXTENDED; OpenVINO's runtime model as
+layerType:runtimePrecision), on a subset of specs that takes every int8 form of the
+profile; benchmarks/engines.py --precision int8 checks every spec and ablation."""
 
 import json
 from collections import Counter
@@ -12,8 +12,9 @@ from helpers import SPECS, comparable_graph, randomised
 
 import archdsl
 from archdsl.cli.main import main
+from archdsl.fusion.engines import int8_comparable
 from archdsl.fusion.planner import plan, plan_for
-from archdsl.fusion.profiles import load_profile, read_profile
+from archdsl.fusion.profiles import detect_isa, load_profile, read_profile
 from archdsl.int8.engines import int8_kernels
 from archdsl.spec.errors import SpecError
 
@@ -43,6 +44,52 @@ def test_onnxruntime_int8_plan_is_what_ort_runs(name, tmp_path):
     got, planned = engine_and_plan(name, "onnxruntime", "onnxruntime-cpu", tmp_path)
     assert planned == got, {k: (got[k], planned[k]) for k in got | planned
                             if got[k] != planned[k]}
+
+
+# OpenVINO: plain, SE (its FCs float by NNCF's pattern), pre-activation (BN+ReLU folded
+# into a FakeQuantize), ResNet-D's ceil-mode average pool (f32 with a FakeQuantize of its
+# own), a ReLU before the add (a sum post-op), ReLU-only pre-activation; and, on the
+# instruction set they were measured on, the grouped convolutions (f32, a converting
+# Reorder per int8 reader), ECA, Res2Net's f32 Split, option A, the blur
+OV_SUBSET = ["resnet18", "seresnet18", "resnetv2_18", "resnet50d",
+             "ablations/placement_relu_before_add", "ablations/shortcut_exclusive_gating"]
+OV_AVX512 = ["regnetx_004", "regnety_004", "ecaresnet26t", "res2next50",
+             "resnet34_option_a", "resnetblur50"]
+
+
+@pytest.mark.parametrize("name", OV_SUBSET + OV_AVX512)
+def test_openvino_int8_plan_is_what_openvino_runs(name, tmp_path):
+    profile = load_profile("openvino-cpu")
+    if name in OV_AVX512 and detect_isa() not in profile.int8.verified_isa:
+        pytest.skip(f"measured on {profile.int8.verified_isa}; this machine is "
+                    f"{detect_isa()} (benchmarks/engines.py --precision int8 reports it)")
+    got, planned = engine_and_plan(name, "openvino", "openvino-cpu", tmp_path)
+    graph = comparable_graph(SPECS / f"{name}.yaml")
+    got, planned, _ = int8_comparable(got, planned, profile, detect_isa(), graph)
+    assert planned == got, {k: (got[k], planned[k]) for k in got | planned
+                            if got[k] != planned[k]}
+
+
+def test_openvino_int8_plan_runs_se_fcs_and_grouped_convolutions_in_float():
+    p = plan_for(comparable_graph(SPECS / "seresnext50_32x4d.yaml"), "openvino-cpu",
+                 precision="int8")
+    prec = p.int8.node_precision()
+    graph = comparable_graph(SPECS / "seresnext50_32x4d.yaml")
+    convs = [n for n in graph if n.op == "conv2d"]
+    assert {prec[n.name] for n in convs if n.part == "se"} == {"float"}
+    assert {prec[n.name] for n in convs if n.attrs["groups"] > 1} == {"float"}
+    assert {prec[n.name] for n in convs if n.part is None and n.attrs["groups"] == 1} \
+        == {"int8"}
+    assert p.kernel_counts["Convolution:f32"] == sum(
+        1 for n in convs if n.part == "se" or n.attrs["groups"] > 1)
+
+
+def test_an_int8_plan_with_an_unmodelled_op_says_it_is_modelled():
+    p = plan_for(comparable_graph(SPECS / "resnet50_gn.yaml"), "openvino-cpu",
+                 precision="int8")
+    assert p.verified_with is None and "group_norm" in p.modelled_from
+    assert plan_for(comparable_graph(SPECS / "resnet50_gn.yaml"), "onnxruntime-cpu",
+                    precision="int8").verified_with is not None
 
 
 def test_int8_plan_names_each_kernels_precision_and_every_conversion(capsys):
@@ -82,6 +129,14 @@ def test_int8_on_a_profile_without_it_is_one_line(capsys):
     assert err.count("\n") == 1 and "no int8 section" in err
 
 
+def test_int8_plan_on_another_instruction_set_is_modelled():
+    graph = comparable_graph(SPECS / "resnet18.yaml")
+    prof = load_profile("openvino-cpu")
+    other = next(i for i in ("avx2", "avx512") if i not in prof.int8.verified_isa)
+    assert plan(graph, prof, other, "int8").verified_with is None
+    assert plan(graph, prof, prof.int8.verified_isa[0], "int8").verified_with is not None
+
+
 def test_an_int8_section_without_a_form_for_an_op_is_one_line_at_its_place():
     text = (load_profile_text() .replace("    relu:\n", "    relux:\n", 1))
     with pytest.raises(SpecError) as err:
@@ -96,10 +151,17 @@ def test_an_int8_section_without_a_form_for_an_op_is_one_line_at_its_place():
     with pytest.raises(SpecError) as err:
         read_profile(text, "p.yaml")
     assert "'floaty' is not a tensor precision" in str(err.value)
+    text = load_profile_text().replace("rules: [bn_fold,", "rules: [conv_add_act, bn_fold,", 1)
+    with pytest.raises(SpecError) as err:
+        read_profile(text, "p.yaml")
+    assert "int8.rules[0]: 'conv_add_act' is not among the profile's rules" in str(err.value)
+    ov = load_profile_text("openvino-cpu").replace("{if: {part: se}", "{if: {parts: se}", 1)
+    with pytest.raises(SpecError) as err:
+        read_profile(ov, "p.yaml")
+    assert ".when[0].if.parts: unknown key" in str(err.value)
 
 
-def load_profile_text():
+def load_profile_text(name="onnxruntime-cpu"):
     from importlib import resources
 
-    return (resources.files("archdsl.fusion") / "profiles" / "onnxruntime-cpu.yaml"
-            ).read_text("utf-8")
+    return (resources.files("archdsl.fusion") / "profiles" / f"{name}.yaml").read_text("utf-8")

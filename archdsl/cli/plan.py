@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
                    help="int8: the engine's int8 model as archdsl quantize writes it: each "
                         "kernel's precision, where data is quantized and dequantized, the "
-                        "int8 kernels the engine forms (onnxruntime-cpu); default: fp32")
+                        "int8 kernels the engine forms (onnxruntime-cpu, openvino-cpu); "
+                        "default: fp32")
     options.add_input(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="output format (default: text)")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.precision == "int8" and profile.int8 is None:
         print(f"archdsl: --precision: the {profile.name} profile has no int8 section; "
-              "int8 plans: onnxruntime-cpu", file=sys.stderr)
+              "int8 plans: onnxruntime-cpu, openvino-cpu", file=sys.stderr)
         return 2
     try:
         p = plan(graph, profile, args.isa, args.precision)

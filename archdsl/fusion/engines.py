@@ -119,3 +119,38 @@ def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
            if ops else f"{profile.name} was checked on {', '.join(checked)}, this machine "
                        f"is {isa}")
     return keep(engine), keep(planned), f"{', '.join(left_out)} not compared: {why}"
+
+
+def int8_comparable(engine: Counter[str], planned: Counter[str], profile: Profile, isa: str,
+                    graph: Graph) -> tuple[Counter[str], Counter[str], str] | None:
+    """The two int8 counts a check compares, and what it leaves out and why; None where
+    the plan is not held to its engine at all (a graph with an op whose int8 kernels the
+    profile does not model: ``int8.unmodelled``). On an instruction set the int8 kernels
+    were not checked on, the layout Reorders are left out. A kernel the plan runs as
+    ``i8`` (on data that may be negative) agrees with one the engine runs as ``u8``: NNCF
+    takes the sign from the calibration statistics, and where no calibration value was
+    negative the data is unsigned. Every other kernel must agree."""
+    int8 = profile.int8
+    assert int8 is not None
+    if any(n.op in int8.unmodelled for n in graph):
+        return None
+    engine, notes = Counter(engine), []
+    for kind in {k.rsplit(":", 1)[0] for k in planned if k.endswith(":i8")}:
+        moved = min(planned[f"{kind}:i8"] - engine[f"{kind}:i8"],
+                    engine[f"{kind}:u8"] - planned[f"{kind}:u8"])
+        if moved > 0:
+            engine[f"{kind}:u8"] -= moved
+            engine[f"{kind}:i8"] += moved
+            notes.append(f"{moved} {kind}")
+    engine = +engine
+    why = (f"{', '.join(sorted(notes))} ran u8 where the plan says i8 (no negative "
+           "calibration value)" if notes else "")
+    if not int8.verified_isa or isa in int8.verified_isa:
+        return engine, planned, why
+
+    def keep(c: Counter[str]) -> Counter[str]:
+        return Counter({k: v for k, v in c.items() if not k.startswith("Reorder")})
+
+    return keep(engine), keep(planned), "; ".join(filter(None, [why, (
+        f"Reorder not compared: {profile.name}'s int8 plans were checked on "
+        f"{', '.join(int8.verified_isa)}, this machine is {isa}")]))

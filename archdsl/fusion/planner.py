@@ -107,7 +107,7 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
     with or without an int8 dot product (``vnni``; default: this machine's)."""
     if precision == "int8" and profile.int8 is None:
         raise ValueError(f"profile {profile.name} has no int8 section; int8 plans: "
-                         "onnxruntime-cpu")
+                         "onnxruntime-cpu, openvino-cpu")
     verified_with, modelled_from, isa = provenance(profile, isa)
     unmodelled = profile.layouts_unmodelled({n.op for n in graph})
     if unmodelled:
@@ -118,9 +118,8 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
             "modelled")
     int8 = profile.int8 if precision == "int8" else None
     st = State(graph)
-    for use in profile.rules:
-        if int8 is None or use.id in int8.rules:
-            RULES[use.id](st, use)
+    for use in profile.rules if int8 is None else int8.uses(profile.rules):
+        RULES[use.id](st, use)
     roots: dict[str, list[str]] = {}
     for n in graph:
         if n.op != "input" and n.name not in st.elided:
@@ -138,13 +137,13 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         else:
             counts.update(profile.kernel_types(graph[names[0]].op))
     q = int8_plan(graph, st, roots, int8) if int8 else None
+    if int8 is not None:
+        verified_with, modelled_from, isa = _int8_provenance(profile, int8, graph, isa)
     if q is not None:  # the int8 kernels, and an element written as one byte, not four
         counts = q.counts
         formed = {k.nodes: " ".join(k.kernels) for k in q.kernels}
         merged = [replace(g, kernel=formed[g.nodes]) for g in merged]
         saved_bytes //= 4
-        verified_with = verified_with and {**verified_with, "settings": {
-            **verified_with["settings"], "quantizer": int8.quantizer, "checked": int8.checked}}
     notes = tuple(st.notes)
     return FusionPlan(
         device=profile.name, model=graph.name,
@@ -156,6 +155,27 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         groups=tuple(merged) + notes, refused=tuple(st.refused), profile=profile,
         verified_with=verified_with, modelled_from=modelled_from, isa=isa,
         precision=precision, int8=q, notes=_int8_notes(int8, vnni) if int8 else ())
+
+
+def _int8_provenance(profile: Profile, int8: Int8Profile, graph: Graph, isa: str | None
+                     ) -> tuple[dict[str, Any] | None, str, str | None]:
+    """An int8 plan's (verified_with, modelled_from, isa): the engine it is checked against
+    with the quantizer's settings, or, on an instruction set its int8 kernels were not
+    checked on or for a graph with an op whose int8 kernels are not modelled, what it is
+    modelled from."""
+    eng = profile.engine
+    isa = (isa or detect_isa()) if int8.verified_isa else None
+    settings = {**eng.get("settings", {}), "quantizer": int8.quantizer, "checked": int8.checked,
+                **({"isa": isa} if isa else {})}
+    rough = [o for o in int8.unmodelled if o in {n.op for n in graph}]
+    if rough:
+        return None, (f"{eng['name']} {eng['version']}'s int8 kernels as checked, all but "
+                      f"those around {', '.join(rough)}, which are not modelled"), isa
+    if isa and isa not in int8.verified_isa:
+        return None, (f"{eng['name']} {eng['version']}'s int8 kernels as checked on "
+                      f"{', '.join(int8.verified_isa)}; on {isa} its layout and precision "
+                      "choices may differ"), isa
+    return {"engine": eng["name"], "version": eng["version"], "settings": settings}, "", isa
 
 
 def _int8_notes(int8: Int8Profile, vnni: bool | None) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS
-from .state import State
+from .state import RuleUse, State
 
 INT8, FLOAT = "int8", "float"
 PRECISIONS = ("int8", "int8 data", "float")
@@ -44,9 +44,11 @@ class Int8Form:
     # moves data: it asks for no int8 input itself, and reads int8 where its output is
     # read so (NNCF moves a FakeQuantize up through a MaxPool or a Reshape)
     follows: bool = False
-    # where an int8 reader reads this float kernel's output: the kernel converting it
-    # (OpenVINO: a Reorder from f32 to u8 or i8)
-    convert: str = ""
+    # where an int8 reader reads this float kernel's output: the kernels converting it for
+    # each such reader (OpenVINO: a Reorder from f32 to u8 or i8), or for a reader of op
+    # ``convert_by``'s key, its own
+    convert: tuple[str, ...] = ()
+    convert_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # (conditions on the kernel's first node, the form taken where they hold): ``op``, ``part``,
     # ``grouped`` (a grouped, not depthwise, convolution) or an attribute's value
     when: tuple[tuple[tuple[tuple[str, Any], ...], Int8Form], ...] = ()
@@ -76,7 +78,8 @@ class Int8Profile:
 
     quantizer: str
     checked: str
-    rules: tuple[str, ...]
+    # the fp32 rules that still apply, by id, or a rule use of the int8 model's own
+    rules: tuple[str | RuleUse, ...]
     quantize: str
     dequantize: str
     merged: dict[str, Int8Form]
@@ -88,6 +91,13 @@ class Int8Profile:
     # quantization a post-op of the kernel, but for a form whose ``out`` is float, which
     # needs the ``quantize`` kernel (OpenVINO: a FakeQuantize node)
     outputs: str = "form"
+    unmodelled: tuple[str, ...] = ()  # ops whose int8 forms are approximations, not checked
+    verified_isa: tuple[str, ...] = ()  # where the engine's int8 kernels depend on the ISA
+
+    def uses(self, fp32: tuple[RuleUse, ...]) -> list[RuleUse]:
+        """The rules an int8 plan applies, in order."""
+        by_id = {u.id: u for u in fp32}
+        return [by_id[r] if isinstance(r, str) else r for r in self.rules]
 
 
 @dataclass(frozen=True)
@@ -120,11 +130,13 @@ class Int8Plan:
 
 
 def nonnegative(graph: Graph) -> dict[str, bool]:
-    """Per node, whether its output is never negative (the ops table's ``nonneg``)."""
+    """Per node, whether its output is never negative (the ops table's ``nonneg``: always,
+    where its inputs are not, or as 1 − x of a sigmoid's x)."""
     out: dict[str, bool] = {}
     for n in graph:
         rule = OPS[n.op].nonneg
-        out[n.name] = rule == "always" or (rule == "inputs" and all(out[i] for i in n.inputs))
+        out[n.name] = (rule == "always" or (rule == "inputs" and all(out[i] for i in n.inputs))
+                       or (rule == "complement" and graph[n.inputs[0]].op == "sigmoid"))
     return out
 
 
@@ -151,17 +163,19 @@ def _wanted(roots: dict[str, list[str]], forms: dict[str, Int8Form],
     wanted: set[str] = set()
     for r in reversed(list(roots)):
         for t in roots[r]:
-            if any(INT8 in forms[o].reads and (not forms[o].follows or out_of[o] in wanted)
+            if any(INT8 in forms[o].reads
+                   and (not forms[o].follows or out_of[o] in wanted)
                    for o in readers.get(t, ())):
                 wanted.add(t)
     return wanted
 
 
 def _written(p: Int8Profile, f: Int8Form, t: str, wanted: bool, read: str,
-             conversions: list[tuple[str, str, str]]) -> str:
+             conversions: list[tuple[str, str, str]], readers: list[tuple[str, bool]]
+             ) -> str:
     """What a kernel of form ``f`` writes as tensor ``t`` (its input was ``read``), with
     the conversion it needs where an int8 reader wants ``t`` and the kernel can't write
-    int8 itself."""
+    int8 itself. ``readers``: (op, reads int8) of the kernels reading ``t``."""
     if p.outputs != "as_read":
         return f.out
     if f.follows:
@@ -169,7 +183,8 @@ def _written(p: Int8Profile, f: Int8Form, t: str, wanted: bool, read: str,
     if wanted and f.out == FLOAT:  # a FakeQuantize of its own
         conversions.append((p.quantize, t, "its readers"))
     elif wanted and f.convert:
-        conversions.append((f.convert, t, "its readers"))
+        conversions += [(k, t, op) for op, int8 in readers if int8
+                        for k in f.convert_by.get(op, f.convert)]
     return INT8 if wanted else FLOAT
 
 
@@ -203,7 +218,8 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
         for i in ins:
             readers.setdefault(i, []).append(r)
     out_of = {r: names[-1] for r, names in everything.items()}
-    wanted = _wanted(everything, base, readers, out_of) if p.outputs == "as_read" else set()
+    wanted = (_wanted(everything, base, readers, out_of) if p.outputs == "as_read"
+              else set())
     sign = nonnegative(graph)
     written: dict[str, str] = {}
     counts: Counter[str] = Counter()
@@ -219,7 +235,8 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
     for r, names in everything.items():
         f, ins = base[r], inputs.get(r, [])
         if f.float_input and all(written[i] == FLOAT and not any(
-                INT8 in base[o].reads for o in readers[i] if o != r) for i in ins):
+                INT8 in base[o].reads for o in readers[i] if o != r)
+                for i in ins):
             f = f.float_input
         if f.shared_input and any(len(st.consumers[i]) > 1 and not sign[i] for i in ins):
             f = f.shared_input
@@ -230,14 +247,17 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
                     conversions.append((p.quantize, i, names[0]))
                 elif written[i] == INT8 and read == FLOAT and p.dequantize:
                     conversions.append((p.dequantize, i, names[0]))
-        q = state(ins[0]) if ins else "f32"
+        asked = [i for i in ins if INT8 in f.reads and written[i] == INT8]
+        q = state((asked or ins)[0]) if ins else "f32"
         kernels = tuple(k.replace("{q}", q) for k in f.kernels)
         counts.update(kernels)
         if r != first:
             rows.append(KernelPrecision(tuple(names), kernels, f.precision, f.source))
         for m in names:
+            read_by = [(graph[everything[o][0]].op, INT8 in base[o].reads)
+                       for o in readers.get(m, ())]
             written[m] = _written(p, f, m, m in wanted, written[ins[0]] if ins else FLOAT,
-                                  conversions)
+                                  conversions, read_by)
     last = next(n.name for n in reversed(list(graph)))
     if written[source(last)] == INT8 and p.dequantize:
         conversions.append((p.dequantize, source(last), "output"))

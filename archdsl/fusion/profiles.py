@@ -246,12 +246,14 @@ def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
     side = _one_of((INT8, FLOAT), "a tensor precision")
     f = _fields({"kernels": _KERNELS, "reads": _list_of(side), "out": side,
                  "precision": _one_of(PRECISIONS, "a kernel precision"), "source": _text,
-                 "follows": _flag, "convert": _text, "float_input": _form,
+                 "follows": _flag, "convert": _KERNELS,
+                 "convert_by": _mapping_of(lambda: list(OPS), _KERNELS), "float_input": _form,
                  "shared_input": _form, "when": _list_of(_conditional)},
                 needs=("kernels",))(doc, value, path)
     return Int8Form(tuple(f["kernels"]), tuple(f.get("reads", (INT8,))), f.get("out", INT8),
                     f.get("precision", "int8"), f.get("source", ""), f.get("float_input"),
-                    f.get("shared_input"), f.get("follows", False), f.get("convert", ""),
+                    f.get("shared_input"), f.get("follows", False), tuple(f.get("convert", ())),
+                    {k: tuple(v) for k, v in f.get("convert_by", {}).items()},
                     tuple(f.get("when", ())))
 
 
@@ -271,22 +273,32 @@ def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, A
 _INT8 = _fields({
     "quantizer": _text, "checked": _text, "source": _text, "no_vnni": _text,
     "outputs": _one_of(("form", "as_read"), "a way kernels write int8"),
-    "rules": _list_of(_one_of(list(RULES), "a fusion rule")), "quantize": _text,
+    "unmodelled": _list_of(_OP),
+    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")),
+    "rules": _list_of(lambda d, v, p: _rule(d, v, p) if isinstance(v, dict)
+                      else _one_of(list(RULES), "a fusion rule")(d, v, p)), "quantize": _text,
     "dequantize": _text, "merged": _mapping_of(None, _form),
     "ops": _mapping_of(_ops_and_families, _form)},
     needs=("quantizer", "checked", "quantize", "dequantize", "ops"))
 
 
-def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]]) -> Int8Profile:
+def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
+          fp32_rules: tuple[RuleUse, ...]) -> Int8Profile:
     """``int8`` (checked), with a form for every op the device runs (its own or its
     family's)."""
+    own = {u.id for u in fp32_rules}
+    for i, r in enumerate(f.get("rules", ())):
+        if isinstance(r, str) and r not in own:
+            doc.fail(("int8", "rules", i), f"{r!r} is not among the profile's rules; name one "
+                     "of them, or give the rule's use (id and options) for int8 alone")
     forms = _per_op(f["ops"])
     if missing := [o for o in ops if o not in forms]:
         doc.fail(("int8", "ops"), f"no int8 form for {', '.join(missing)}; every op the "
                  "profile's ops name needs one, its own or its family's")
     return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
                        f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
-                       f.get("no_vnni", ""), f.get("outputs", "form"))
+                       f.get("no_vnni", ""), f.get("outputs", "form"),
+                       tuple(f.get("unmodelled", ())), tuple(f.get("verified_isa", ())))
 
 
 def _rule(doc: _Doc, value: Any, path: Path_) -> RuleUse:
@@ -345,7 +357,8 @@ def read_profile(text: str, shown: str) -> Profile:
     return Profile(p["name"], p.get("description", ""), p.get("models", ""),
                    tuple(p.get("rules", ())), ops, p.get("modelled_from", ""), engine,
                    tuple(p.get("hardware", ())), executes,
-                   _int8(doc, p["int8"], {o: k for o, k in ops.items() if o != "input"})
+                   _int8(doc, p["int8"], {o: k for o, k in ops.items() if o != "input"},
+                         tuple(p.get("rules", ())))
                    if "int8" in p else None)
 
 

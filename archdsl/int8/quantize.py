@@ -150,17 +150,24 @@ def _modelled(graph: Graph, engine: str, counts: Counter[str], kept: set[str]
               ) -> dict[str, Any]:
     """``archdsl plan --precision int8``'s kernels for this model next to the engine's, or
     why there is none to compare."""
-    from ..fusion.planner import plan_for
+    from ..fusion.engines import int8_comparable
+    from ..fusion.planner import plan
+    from ..fusion.profiles import detect_isa, load_profile
 
-    if engine != "onnxruntime":
-        return {"compared": False, "why": "no int8 plan is modelled for openvino-cpu yet"}
     if kept:
         return {"compared": False, "why": "the int8 plan does not model --keep-fp32"}
-    planned = Counter(plan_for(graph, "onnxruntime-cpu", precision="int8").kernel_counts)
-    return {"compared": True, "agrees": planned == counts,
-            "differences": {k: {"engine": counts[k], "plan": planned[k]}
-                            for k in sorted(counts.keys() | planned.keys())
-                            if counts[k] != planned[k]}}
+    profile = load_profile("onnxruntime-cpu" if engine == "onnxruntime" else "openvino-cpu")
+    planned = Counter(plan(graph, profile, precision="int8").kernel_counts)
+    held = int8_comparable(counts, planned, profile, detect_isa(), graph)
+    if held is None:
+        return {"compared": False, "why": f"{profile.name}'s int8 kernels around "
+                f"{', '.join(o for o in profile.int8.unmodelled if o in {n.op for n in graph})}"
+                " are not modelled"}
+    got, want, left_out = held
+    return {"compared": True, "agrees": got == want, **({"left_out": left_out} if left_out
+                                                        else {}),
+            "differences": {k: {"engine": got[k], "plan": want[k]}
+                            for k in sorted(got.keys() | want.keys()) if got[k] != want[k]}}
 
 
 def _output_tensors(path: Path, matched: dict[str, str]) -> list[str]:

@@ -103,8 +103,8 @@ class OpDef:
     # for it (an op an engine treats unlike its family; the family's entry otherwise)
     kernels: dict[str, list[str]] = field(default_factory=dict)
     # ``always``: the output is never negative (ReLU, sigmoid, a softmax); ``inputs``: never
-    # where no input is (pools, views, sums); "": it may be. An int8 plan reads it: a
-    # quantizer gives a never-negative tensor an unsigned range
+    # where no input is (pools, views, sums); ``complement``: 1 − x of a sigmoid's x; "":
+    # it may be. An int8 plan reads it: a quantizer gives such a tensor an unsigned range
     nonneg: str = ""
 
 
@@ -266,7 +266,8 @@ OPS: dict[str, OpDef] = {
                      nonneg="inputs"),
     "one_minus": OpDef("elementwise", shape=same, elem=per_out(), elem_text="out",
                        doc="1 − x: 1 op per element", pointwise=True, torch="torch.rsub",
-                       torch_args=lambda a, out: ((1.0,), {}), py_expr="1 - {0}"),
+                       torch_args=lambda a, out: ((1.0,), {}), py_expr="1 - {0}",
+                       nonneg="complement"),
     "scale": OpDef("elementwise", shape=same, elem=per_out(), elem_text="out",
                    doc="multiplication by a constant: 1 op per element", pointwise=True,
                    label=lambda a: f"× {a['factor']}", torch="operator.mul",
