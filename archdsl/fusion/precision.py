@@ -49,14 +49,28 @@ class Int8Form:
     # ``convert_by``'s key, its own
     convert: tuple[str, ...] = ()
     convert_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the quantizer leaves the kernel out altogether (an NNCF ignored pattern): it reads
+    # and writes float, and its readers take its output in float, unconverted
+    ignored: bool = False
+    # which int8 input's sign names the kernel's precision: the first, or the last (the
+    # engine keeps an add's last operand quantized and dequantizes the other)
+    sign_from: str = "first"
+    # the layout it writes: ``keeps`` its input's, ``blocked`` (channels-last blocks: a
+    # Convolution, a pooling; it reads only that) or ``planar`` (NCHW: OpenVINO's MVN)
+    layout: str = "keeps"
+    planar_input: Int8Form | None = None  # the form taken on planar input (no Reorder)
     # (conditions on the kernel's first node, the form taken where they hold): ``op``, ``part``,
     # ``grouped`` (a grouped, not depthwise, convolution) or an attribute's value
     when: tuple[tuple[tuple[tuple[str, Any], ...], Int8Form], ...] = ()
 
-    def holds(self, node: Node, conditions: tuple[tuple[str, Any], ...]) -> bool:
+    @staticmethod
+    def holds(node: Node, graph: Graph, conditions: tuple[tuple[str, Any], ...]) -> bool:
         for key, want in conditions:
             if key in ("op", "part"):
                 got: Any = getattr(node, key)
+            elif key == "part_act":  # the activation of the node's construct (SE's ReLU)
+                got = next((n.op for n in graph if n.block == node.block and n.part == node.part
+                            and n.op != "sigmoid" and OPS[n.op].family == "activation"), None)
             elif key == "grouped":
                 g = node.attrs.get("groups", 1)
                 got = 1 < g < node.attrs.get("in_channels", 0)
@@ -66,9 +80,9 @@ class Int8Form:
                 return False
         return True
 
-    def on(self, node: Node) -> Int8Form:
+    def on(self, node: Node, graph: Graph) -> Int8Form:
         """The form this kernel takes where its first node is ``node``."""
-        return next((f for c, f in self.when if self.holds(node, c)), self)
+        return next((f for c, f in self.when if self.holds(node, graph, c)), self)
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,7 @@ class Int8Profile:
     outputs: str = "form"
     unmodelled: tuple[str, ...] = ()  # ops whose int8 forms are approximations, not checked
     verified_isa: tuple[str, ...] = ()  # where the engine's int8 kernels depend on the ISA
+    relayout: str = ""  # the kernel a blocked reader of planar data gets, one per reader
 
     def uses(self, fp32: tuple[RuleUse, ...]) -> list[RuleUse]:
         """The rules an int8 plan applies, in order."""
@@ -163,9 +178,9 @@ def _wanted(roots: dict[str, list[str]], forms: dict[str, Int8Form],
     wanted: set[str] = set()
     for r in reversed(list(roots)):
         for t in roots[r]:
-            if any(INT8 in forms[o].reads
-                   and (not forms[o].follows or out_of[o] in wanted)
-                   for o in readers.get(t, ())):
+            if not forms[r].ignored and any(
+                    INT8 in forms[o].reads and (not forms[o].follows or out_of[o] in wanted)
+                    for o in readers.get(t, ())):
                 wanted.add(t)
     return wanted
 
@@ -204,7 +219,7 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
             what = (f"merged kernel {st.label[root]}" if len(names) > 1
                     else f"op {graph[names[0]].op}")
             raise ValueError(f"the profile's int8 section has no form for {what}")
-        return found.on(graph[names[0]])
+        return found.on(graph[names[0]], graph)
 
     first = next(n.name for n in graph if n.op == "input")
     inputs = {r: list(dict.fromkeys(source(i) for m in names for i in graph[m].inputs
@@ -222,10 +237,12 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
               else set())
     sign = nonnegative(graph)
     written: dict[str, str] = {}
+    layout: dict[str, str] = {}
     counts: Counter[str] = Counter()
     conversions: list[tuple[str, str, str]] = []
     rows: list[KernelPrecision] = []
     quantized: set[str] = set()
+    relaid: set[tuple[str, tuple[str, ...]]] = set()
 
     def state(t: str) -> str:
         if written[t] != INT8:
@@ -240,20 +257,29 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
             f = f.float_input
         if f.shared_input and any(len(st.consumers[i]) > 1 and not sign[i] for i in ins):
             f = f.shared_input
-        for i in ins:
-            for read in f.reads if not f.follows else ():
+        if f.planar_input and any(layout[i] == "planar" for i in ins):
+            f = f.planar_input
+        if f.layout == "blocked" and p.relayout:  # one Reorder a tensor and kind of reader
+            for i in ins:
+                if layout[i] == "planar" and (i, f.kernels[:1]) not in relaid:
+                    relaid.add((i, f.kernels[:1]))
+                    conversions.append((p.relayout.replace("{q}", state(i)), i, names[0]))
+        for i in ins if p.outputs == "form" else ():  # as_read: see _written
+            for read in f.reads:
                 if written[i] == FLOAT and read == INT8 and i not in quantized:
                     quantized.add(i)
                     conversions.append((p.quantize, i, names[0]))
                 elif written[i] == INT8 and read == FLOAT and p.dequantize:
                     conversions.append((p.dequantize, i, names[0]))
         asked = [i for i in ins if INT8 in f.reads and written[i] == INT8]
-        q = state((asked or ins)[0]) if ins else "f32"
+        q = state((asked or ins)[0 if f.sign_from == "first" else -1]) if ins else "f32"
         kernels = tuple(k.replace("{q}", q) for k in f.kernels)
         counts.update(kernels)
         if r != first:
             rows.append(KernelPrecision(tuple(names), kernels, f.precision, f.source))
         for m in names:
+            layout[m] = (f.layout if f.layout != "keeps" else
+                         layout[ins[0]] if ins else "blocked")
             read_by = [(graph[everything[o][0]].op, INT8 in base[o].reads)
                        for o in readers.get(m, ())]
             written[m] = _written(p, f, m, m in wanted, written[ins[0]] if ins else FLOAT,

@@ -235,7 +235,7 @@ _OPTION_KINDS: dict[str, Check] = {
 _ENGINE = _fields({
     "name": _text, "version": _text, "modelled": _flag, "count": _text,
     "settings": _mapping_of(None, _setting), "labels": _mapping_of(None, _text),
-    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")),
+    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")), "relayout": _text,
     "isa_dependent": _KERNELS, "layouts_unmodelled": _list_of(_OP)}, needs=("name",))
 
 
@@ -246,23 +246,27 @@ def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
     side = _one_of((INT8, FLOAT), "a tensor precision")
     f = _fields({"kernels": _KERNELS, "reads": _list_of(side), "out": side,
                  "precision": _one_of(PRECISIONS, "a kernel precision"), "source": _text,
-                 "follows": _flag, "convert": _KERNELS,
+                 "follows": _flag, "ignored": _flag,
+                 "sign_from": _one_of(("first", "last"), "an operand"), "convert": _KERNELS,
+                 "layout": _one_of(("keeps", "blocked", "planar"), "a layout"),
+                 "planar_input": _form,
                  "convert_by": _mapping_of(lambda: list(OPS), _KERNELS), "float_input": _form,
                  "shared_input": _form, "when": _list_of(_conditional)},
                 needs=("kernels",))(doc, value, path)
-    return Int8Form(tuple(f["kernels"]), tuple(f.get("reads", (INT8,))), f.get("out", INT8),
-                    f.get("precision", "int8"), f.get("source", ""), f.get("float_input"),
-                    f.get("shared_input"), f.get("follows", False), tuple(f.get("convert", ())),
-                    {k: tuple(v) for k, v in f.get("convert_by", {}).items()},
-                    tuple(f.get("when", ())))
+    tuples = ("kernels", "reads", "convert", "when")
+    return Int8Form(**{k: tuple(v) if k in tuples else v for k, v in f.items()
+                       if k != "convert_by"},
+                    convert_by={k: tuple(v) for k, v in f.get("convert_by", {}).items()})
 
 
-_CONDITIONS = ("op", "part", "grouped", "ceil_mode", "count_include_pad", "kernel", "stride")
+_CONDITIONS = ("op", "part", "part_act", "grouped", "ceil_mode", "count_include_pad",
+               "kernel", "stride")
 
 
 def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, Any], ...],
                                                              Int8Form]:
-    """A form of ``when``: ``if`` (conditions on the kernel's first node: its op, part, whether
+    """A form of ``when``: ``if`` (conditions on the kernel's first node: its op, part, the
+    activation of its part (``part_act``: SE's ReLU), whether
     it is a grouped convolution, an attribute's value), then the form's own fields."""
     doc.mapping(value, path, needs=("if",))
     conditions = _mapping_of(lambda: _CONDITIONS, _setting)(doc, value["if"], path + ("if",))
@@ -274,7 +278,7 @@ _INT8 = _fields({
     "quantizer": _text, "checked": _text, "source": _text, "no_vnni": _text,
     "outputs": _one_of(("form", "as_read"), "a way kernels write int8"),
     "unmodelled": _list_of(_OP),
-    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")),
+    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")), "relayout": _text,
     "rules": _list_of(lambda d, v, p: _rule(d, v, p) if isinstance(v, dict)
                       else _one_of(list(RULES), "a fusion rule")(d, v, p)), "quantize": _text,
     "dequantize": _text, "merged": _mapping_of(None, _form),
@@ -298,7 +302,8 @@ def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
     return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
                        f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
                        f.get("no_vnni", ""), f.get("outputs", "form"),
-                       tuple(f.get("unmodelled", ())), tuple(f.get("verified_isa", ())))
+                       tuple(f.get("unmodelled", ())), tuple(f.get("verified_isa", ())),
+                       f.get("relayout", ""))
 
 
 def _rule(doc: _Doc, value: Any, path: Path_) -> RuleUse:
