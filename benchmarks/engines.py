@@ -38,8 +38,9 @@ from archdsl.fusion.engines import (  # noqa: E402
     openvino_kernels,
     planned_kernels,
 )
+from archdsl.fusion.isa import detect_isa  # noqa: E402
 from archdsl.fusion.planner import plan  # noqa: E402
-from archdsl.fusion.profiles import detect_isa, load_profile  # noqa: E402
+from archdsl.fusion.profiles import load_profile  # noqa: E402
 from archdsl.int8.engines import int8_kernels  # noqa: E402
 from archdsl.ir.graph import Graph  # noqa: E402
 from archdsl.load import load_spec_with_graph  # noqa: E402
@@ -54,10 +55,9 @@ def check_int8(engine: str, graph: Graph, shape: tuple[int, ...], tmp: Path
     weights, BN statistics calibrated, 4 synthetic calibration inputs)."""
     profile = load_profile(INT8_DEVICES[engine])
     planned = Counter(plan(graph, profile, precision="int8").kernel_counts)
-    if any(n.op in profile.int8.unmodelled for n in graph):
+    if rough := profile.int8.unmodelled_in(graph):
         return Counter(), Counter(), (f"{profile.name}'s int8 plans of nets with "
-                                      f"{', '.join(profile.int8.unmodelled)} are modelled, "
-                                      "not compared"), 0.0
+                                      f"{', '.join(rough)} are modelled, not compared"), 0.0
     model = randomised(archdsl.build_model(graph).eval(), shape)
     start = time.perf_counter()
     got = int8_kernels(archdsl.export_onnx(model, tmp / "m.onnx", input_shape=shape),

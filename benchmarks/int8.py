@@ -31,10 +31,10 @@ from helpers import SPECS, randomised  # noqa: E402
 
 import archdsl  # noqa: E402
 from archdsl.emit.torch import build_model  # noqa: E402
-from archdsl.fusion.profiles import detect_isa  # noqa: E402
+from archdsl.fusion.isa import detect_isa, has_vnni  # noqa: E402
 from archdsl.int8 import calibration, engines  # noqa: E402
 from archdsl.int8.error import agreement  # noqa: E402
-from archdsl.int8.settings import choose, has_vnni  # noqa: E402
+from archdsl.int8.settings import choose  # noqa: E402
 from archdsl.load import load_spec_with_graph  # noqa: E402
 
 SPEEDS = ("resnet50", "seresnext50_32x4d", "resnetv2_50", "resnet50_msra")

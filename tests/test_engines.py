@@ -26,8 +26,9 @@ from archdsl.fusion.engines import (
     openvino_kernels,
     planned_kernels,
 )
+from archdsl.fusion.isa import detect_isa
 from archdsl.fusion.planner import plan
-from archdsl.fusion.profiles import detect_isa, load_profile
+from archdsl.fusion.profiles import load_profile
 from archdsl.load import load_spec_with_graph
 
 # the reference specs, then one spec per block form: basic, SE basic, option-A padding,

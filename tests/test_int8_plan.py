@@ -13,8 +13,9 @@ from helpers import SPECS, comparable_graph, randomised
 import archdsl
 from archdsl.cli.main import main
 from archdsl.fusion.engines import int8_comparable
+from archdsl.fusion.isa import detect_isa
 from archdsl.fusion.planner import plan, plan_for
-from archdsl.fusion.profiles import detect_isa, load_profile, read_profile
+from archdsl.fusion.profiles import load_profile, read_profile
 from archdsl.int8.engines import int8_kernels
 from archdsl.spec.errors import SpecError
 
@@ -48,13 +49,15 @@ def test_onnxruntime_int8_plan_is_what_ort_runs(name, tmp_path):
 
 # OpenVINO: plain, SE (its FCs float by NNCF's pattern), pre-activation (BN+ReLU folded
 # into a FakeQuantize), ResNet-D's ceil-mode average pool (f32 with a FakeQuantize of its
-# own), a ReLU before the add (a sum post-op), ReLU-only pre-activation; and, on the
-# instruction set they were measured on, the grouped convolutions (f32, a converting
-# Reorder per int8 reader), ECA, Res2Net's f32 Split, option A, the blur
+# own), a ReLU before the add (a sum post-op), a gate; and, on the instruction set they
+# were measured on, the grouped convolutions (f32, a converting Reorder per int8 reader),
+# SE after one, ECA, Res2Net's f32 Split, option A, the blur, GroupNorm's planar MVN,
+# FRN, EvoNorm, SiLU (its SE quantized), a ReLU-only pre-activation
 OV_SUBSET = ["resnet18", "seresnet18", "resnetv2_18", "resnet50d",
              "ablations/placement_relu_before_add", "ablations/shortcut_exclusive_gating"]
 OV_AVX512 = ["regnetx_004", "regnety_004", "ecaresnet26t", "res2next50",
-             "resnet34_option_a", "resnetblur50"]
+             "resnet34_option_a", "resnetblur50", "resnet50_gn", "resnetv2_50d_frn",
+             "resnetv2_50d_evos", "regnetz_005", "ablations/placement_relu_preact"]
 
 
 @pytest.mark.parametrize("name", OV_SUBSET + OV_AVX512)
@@ -84,12 +87,15 @@ def test_openvino_int8_plan_runs_se_fcs_and_grouped_convolutions_in_float():
         1 for n in convs if n.part == "se" or n.attrs["groups"] > 1)
 
 
-def test_an_int8_plan_with_an_unmodelled_op_says_it_is_modelled():
-    p = plan_for(comparable_graph(SPECS / "resnet50_gn.yaml"), "openvino-cpu",
-                 precision="int8")
-    assert p.verified_with is None and "group_norm" in p.modelled_from
-    assert plan_for(comparable_graph(SPECS / "resnet50_gn.yaml"), "onnxruntime-cpu",
-                    precision="int8").verified_with is not None
+@pytest.mark.parametrize("name, what", [("skresnet18", "split_sum"),
+                                        ("regnetv_040", "add → batch_norm → silu")])
+def test_an_int8_plan_with_an_unmodelled_op_says_it_is_modelled(name, what):
+    graph = comparable_graph(SPECS / f"{name}.yaml")
+    p = plan_for(graph, "openvino-cpu", precision="int8")
+    assert p.verified_with is None and what in p.modelled_from
+    assert plan_for(graph, "onnxruntime-cpu", precision="int8").verified_with is not None
+    profile = load_profile("openvino-cpu")
+    assert int8_comparable(Counter(), Counter(), profile, detect_isa(), graph) is None
 
 
 def test_int8_plan_names_each_kernels_precision_and_every_conversion(capsys):

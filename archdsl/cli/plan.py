@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..fusion.profiles import ISAS
+from ..fusion.isa import ISAS
 from . import options
 
 

@@ -19,6 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="output file (default: archdsl-out/<spec stem>/report.html)")
     p.add_argument("--device", default="eager", metavar="NAME",
                    help="device profile of the fusion section (default: eager)")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                   help="int8: the device's int8 plan (onnxruntime-cpu, openvino-cpu), each "
+                        "node of the layer diagram outlined by its precision")
+    p.add_argument("--int8", metavar="PLAN_JSON",
+                   help="an archdsl quantize plan.json of this spec: the layer diagram shows "
+                        "what the engine measured, each node's precision and SQNR")
     p.set_defaults(run=run)
 
 
@@ -32,11 +38,22 @@ def run(args: argparse.Namespace) -> int:
 
     spec, graph = load_spec_with_graph(args.spec)
     try:
-        plan = plan_for(graph, args.device)
+        plan = plan_for(graph, args.device, precision=args.precision)
     except ValueError as exc:
-        print(f"archdsl: --device: {exc}", file=sys.stderr)
+        print(f"archdsl: --{'precision' if 'int8' in str(exc) else 'device'}: {exc}",
+              file=sys.stderr)
         return 2
-    html = to_html(graph, count(graph), plan, normalized_yaml(spec, args.spec), args.spec)
+    measured = None
+    if args.int8:
+        from ..int8.report import read_plan
+
+        try:
+            measured = read_plan(args.int8, {n.name for n in graph}, graph.name)
+        except ValueError as exc:
+            print(f"archdsl: --int8: {exc}", file=sys.stderr)
+            return 2
+    html = to_html(graph, count(graph), plan, normalized_yaml(spec, args.spec), args.spec,
+                   measured)
     out = Path(args.output or default_bundle_dir(args.spec) / "report.html")
     with atomic_file(out) as tmp:
         tmp.write_text(html, encoding="utf-8")

@@ -9,7 +9,7 @@ kind and each kind also has its own shape, so a greyscale print stays legible.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import graphviz
@@ -54,6 +54,11 @@ FAMILY_STYLE = {"conv": "conv", "norm": "norm", "activation": "act", "pool": "po
                 "reduce": "pool", "elementwise": "add", "linear": "fc"}
 OP_STYLE = {"pad": "pool", "channel_conv": "other"}
 FUSION_FILL = "#e8e8e8"
+# an int8 plan's precisions, as each node's outline (and legend swatch): int8 kernels,
+# kernels moving int8 data, float ones
+PRECISION_COLOR = {"int8": "#2f855a", "int8 data": "#3182ce", "float": "#c53030"}
+# node -> (precision, SQNR in dB or None): what the layer view outlines
+Precisions = Mapping[str, tuple[str, float | None]]
 
 
 def _kind(n: Node) -> str:
@@ -105,22 +110,27 @@ def _new_graph(graph: Graph, counts: Counts | None, level: str) -> graphviz.Digr
     return g
 
 
-def _legend(g: graphviz.Digraph, kinds: Sequence[str]) -> None:
-    """One swatch per op kind drawn, in a cluster that is not part of the network."""
+def _legend(g: graphviz.Digraph, kinds: Sequence[str], precisions: Sequence[str] = ()
+            ) -> None:
+    """One swatch per op kind drawn, and per precision outlined, in a cluster that is not
+    part of the network."""
     with g.subgraph(name="cluster_legend") as lg:
         lg.attr(label="legend", fontsize="12", style="rounded", color="#999999")
         lg.attr("node", width="0.5", height="0.3")
         prev = None
-        for k in kinds:
-            name = f"legend_{k}"
-            lg.node(name, STYLES[k].label, **_node_attrs(k), fontsize="10")
+        swatches = [(f"legend_{k}", STYLES[k].label, _node_attrs(k)) for k in kinds]
+        swatches += [(f"legend_p{i}", p, {"shape": "box", "style": "rounded",
+                                          "color": PRECISION_COLOR[p], "penwidth": "3"})
+                     for i, p in enumerate(precisions)]
+        for name, text, attrs in swatches:
+            lg.node(name, text, **attrs, fontsize="10")
             if prev:
                 lg.edge(prev, name, style="invis")
             prev = name
 
 
-def _layer(graph: Graph, counts: Counts | None,
-           groups: Sequence[tuple[str, Sequence[str]]]) -> graphviz.Digraph:
+def _layer(graph: Graph, counts: Counts | None, groups: Sequence[tuple[str, Sequence[str]]],
+           precision: Precisions | None = None) -> graphviz.Digraph:
     g = _new_graph(graph, counts, "layer")
     rows = {r.name: r for r in counts.nodes} if counts else {}
     grouped: dict[str, tuple[int, str]] = {}
@@ -135,7 +145,12 @@ def _layer(graph: Graph, counts: Counts | None,
 
     def emit(sub: graphviz.Digraph, n: Node) -> None:
         label = f"{n.name}\n{op_label(n)}\n{_shape(n.shape)}{_counts_line(rows.get(n.name))}"
-        sub.node(n.name, label, **_node_attrs(_kind(n)))
+        attrs = _node_attrs(_kind(n))
+        if precision and n.name in precision:
+            prec, db = precision[n.name]
+            label += f"\n{prec}" + (f" · SQNR {db:.1f} dB" if db is not None else "")
+            attrs |= {"color": PRECISION_COLOR[prec], "penwidth": "3"}
+        sub.node(n.name, label, **attrs)
 
     for stage, blocks in scopes.items():
         for block, fused in blocks.items():
@@ -166,7 +181,9 @@ def _layer(graph: Graph, counts: Counts | None,
     for n in graph:
         for i in n.inputs:
             g.edge(i, n.name)
-    _legend(g, [k for k in STYLES if any(_kind(n) == k for n in graph)])
+    shown = {p for p, _ in (precision or {}).values()}
+    _legend(g, [k for k in STYLES if any(_kind(n) == k for n in graph)],
+            [p for p in PRECISION_COLOR if p in shown])
     return g
 
 
@@ -338,13 +355,15 @@ def check_drawable(graph: Graph, level: str) -> None:
 
 
 def to_dot(graph: Graph, level: str = "block", counts: Counts | None = None,
-           groups: Sequence[tuple[str, Sequence[str]]] = ()) -> str:
+           groups: Sequence[tuple[str, Sequence[str]]] = (),
+           precision: Precisions | None = None) -> str:
     """DOT source of one view; ``groups`` (rule, member nodes) are drawn as shaded
-    clusters at the layer level (a fusion plan's overlay). A view of more than
-    MAX_DRAWN nodes is refused (TooLarge)."""
+    clusters at the layer level (a fusion plan's overlay), each node outlined by its
+    ``precision`` (an int8 plan's, or what ``archdsl quantize`` measured, with its SQNR).
+    A view of more than MAX_DRAWN nodes is refused (TooLarge)."""
     check_drawable(graph, level)
     if level == "layer":
-        g = _layer(graph, counts, groups)
+        g = _layer(graph, counts, groups, precision)
     elif level == "block":
         g = _block(graph, counts)
     elif level == "stage":

@@ -13,7 +13,7 @@ from ..analysis.counts import Counts
 from ..fusion.planner import FusionPlan
 from ..fusion.report import provenance_line
 from ..ir.graph import Graph
-from .dot import LEVELS, to_dot
+from .dot import LEVELS, Precisions, to_dot
 from .jinja import environment
 from .render import TooLarge, render
 
@@ -68,30 +68,60 @@ def layer_rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
     return out
 
 
-def level_svg(graph: Graph, level: str, counts: Counts, plan: FusionPlan) -> Markup:
-    """One diagram level as an inline SVG; the layer level shades the plan's kernels."""
+# what archdsl quantize's plan.json says a node runs in, as the diagram names precisions
+_MEASURED = {"u8": "int8", "i8": "int8", "int8": "int8", "int8 data": "int8 data"}
+
+
+def precisions(plan: FusionPlan, measured: dict[str, Any] | None = None
+               ) -> Precisions | None:
+    """Each node's precision: what ``archdsl quantize`` measured (its ``plan.json``, with
+    each node's SQNR), else the int8 plan's; None for a float plan."""
+    if measured is not None:
+        return {r["node"]: (_MEASURED.get(r["precision"], "float"), r.get("sqnr_db"))
+                for r in measured["nodes"]}
+    if plan.int8 is None:
+        return None
+    return {n: (prec, None) for n, prec in plan.int8.node_precision().items()}
+
+
+def level_svg(graph: Graph, level: str, counts: Counts, plan: FusionPlan,
+              measured: dict[str, Any] | None = None) -> Markup:
+    """One diagram level as an inline SVG; the layer level shades the plan's kernels and,
+    for an int8 plan or a measured one, outlines each node by its precision."""
     overlay = plan.overlay() if level == "layer" else ()
-    return inline_svg(render(to_dot(graph, level, counts, overlay), "svg"))
+    return inline_svg(render(to_dot(graph, level, counts, overlay,
+                                    precisions(plan, measured)), "svg"))
 
 
-def _level_or_why(graph: Graph, level: str, counts: Counts, plan: FusionPlan) -> Markup:
+def _level_or_why(graph: Graph, level: str, counts: Counts, plan: FusionPlan,
+                  measured: dict[str, Any] | None) -> Markup:
     """``level_svg``, or for a level with more nodes than are drawn, a line saying so."""
     try:
-        return level_svg(graph, level, counts, plan)
+        return level_svg(graph, level, counts, plan, measured)
     except TooLarge as exc:
         return Markup('<p class="too-large">{}</p>').format(str(exc))
 
 
+def int8_lines(plan: FusionPlan, measured: dict[str, Any] | None = None) -> list[str]:
+    """The page's int8 lines: the int8 plan's quantizer, precisions and notes, and what
+    ``archdsl quantize`` measured (its summary)."""
+    from ..fusion.report import precision_lines
+    from ..int8.report import summary
+
+    return [*precision_lines(plan), *(summary(measured).splitlines() if measured else [])]
+
+
 def to_html(graph: Graph, counts: Counts, plan: FusionPlan, spec_yaml: str,
-            source: str) -> str:
+            source: str, measured: dict[str, Any] | None = None) -> str:
     """The report page; every asset is inline, so the file works offline and alone. A
-    level too large to draw (``emit.dot.MAX_DRAWN``) says so in its place."""
-    svgs = {level: _level_or_why(graph, level, counts, plan) for level in LEVELS}
+    level too large to draw (``emit.dot.MAX_DRAWN``) says so in its place. ``measured``:
+    an ``archdsl quantize`` plan.json, whose precisions and SQNRs the layer view shows."""
+    svgs = {level: _level_or_why(graph, level, counts, plan, measured) for level in LEVELS}
     env = environment(html=True)
     c, h, w = graph.input.shape
     return env.get_template("report.html.j2").render(
         name=graph.name, source=source, version=__version__, input=f"{c}x{h}x{w}",
         total=counts.total, convention=counts.convention, plan=plan, svgs=svgs,
-        provenance=provenance_line(plan),
+        provenance=provenance_line(plan), int8=int8_lines(plan, measured),
         stages=counts.stages, rows=layer_rows(graph, counts), bars=stage_bars(counts),
         spec_yaml=spec_yaml)

@@ -132,7 +132,7 @@ def int8_comparable(engine: Counter[str], planned: Counter[str], profile: Profil
     negative the data is unsigned. Every other kernel must agree."""
     int8 = profile.int8
     assert int8 is not None
-    if any(n.op in int8.unmodelled for n in graph):
+    if int8.unmodelled_in(graph):
         return None
     engine, notes = Counter(engine), []
     for kind in {k.rsplit(":", 1)[0] for k in planned if k.endswith(":i8")}:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..ir.graph import Graph
+from .isa import detect_isa, has_vnni
 from .precision import Int8Plan, Int8Profile, int8_plan
-from .profiles import Profile, detect_isa, has_vnni, load_profile
+from .profiles import Profile, load_profile
 from .rules import RULES, bytes_internal
 from .state import Group, Refusal, State
 
@@ -167,7 +168,7 @@ def _int8_provenance(profile: Profile, int8: Int8Profile, graph: Graph, isa: str
     isa = (isa or detect_isa()) if int8.verified_isa else None
     settings = {**eng.get("settings", {}), "quantizer": int8.quantizer, "checked": int8.checked,
                 **({"isa": isa} if isa else {})}
-    rough = [o for o in int8.unmodelled if o in {n.op for n in graph}]
+    rough = int8.unmodelled_in(graph)
     if rough:
         return None, (f"{eng['name']} {eng['version']}'s int8 kernels as checked, all but "
                       f"those around {', '.join(rough)}, which are not modelled"), isa

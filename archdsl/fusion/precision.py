@@ -105,9 +105,26 @@ class Int8Profile:
     # quantization a post-op of the kernel, but for a form whose ``out`` is float, which
     # needs the ``quantize`` kernel (OpenVINO: a FakeQuantize node)
     outputs: str = "form"
-    unmodelled: tuple[str, ...] = ()  # ops whose int8 forms are approximations, not checked
+    # ops, and chains of ops (each the only reader of the one before), whose int8 kernels
+    # are approximations, not checked
+    unmodelled: tuple[tuple[str, ...], ...] = ()
     verified_isa: tuple[str, ...] = ()  # where the engine's int8 kernels depend on the ISA
     relayout: str = ""  # the kernel a blocked reader of planar data gets, one per reader
+
+    def unmodelled_in(self, graph: Graph) -> list[str]:
+        """What of ``unmodelled`` the graph has, as text (``add → batch_norm → silu``)."""
+        readers: dict[str, list[Node]] = {}
+        for n in graph:
+            for i in n.inputs:
+                readers.setdefault(i, []).append(n)
+
+        def starts(n: Node, chain: tuple[str, ...]) -> bool:
+            if n.op != chain[0]:
+                return False
+            nxt = readers.get(n.name, [])
+            return len(chain) == 1 or (len(nxt) == 1 and starts(nxt[0], chain[1:]))
+
+        return [" → ".join(c) for c in self.unmodelled if any(starts(n, c) for n in graph)]
 
     def uses(self, fp32: tuple[RuleUse, ...]) -> list[RuleUse]:
         """The rules an int8 plan applies, in order."""

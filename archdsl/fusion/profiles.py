@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 from ..ir.ops import FAMILIES, OPS, OpDef, family_ops
 from ..spec.errors import Location, SpecError, did_you_mean, format_path
 from ..spec.loader import Path_, Positions, parse_yaml, read_text
+from .isa import ISAS
 from .precision import FLOAT, INT8, PRECISIONS, Int8Form, Int8Profile
 from .rules import EXECUTABLE, EXECUTES, NEEDS, OPTIONS, RULES
 from .state import RuleUse
@@ -54,38 +55,6 @@ class Profile:
 
 
 HARDWARE = ("cpu", "cuda")
-
-# the instruction sets a plan can be made for, widest first, with the cpuinfo flag of each
-ISAS = {"amx": "amx_tile", "avx512": "avx512f", "avx2": "avx2", "sse4.2": "sse4_2"}
-
-
-def cpu_flags() -> set[str]:
-    """The flags of this machine's CPU (``/proc/cpuinfo``), or none where it can't be read."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return set(next((line.split(":", 1)[1].split() for line in f
-                             if line.startswith("flags")), []))
-    except OSError:
-        return set()
-
-
-def has_vnni(flags: set[str] | None = None) -> bool:
-    """Whether the CPU has an int8 dot-product instruction (AVX512-VNNI or AVX-VNNI)."""
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & (cpu_flags() if flags is None
-                                                            else flags))
-
-
-def detect_isa() -> str:
-    """This machine's widest x86 vector extension as OpenVINO's CPU plugin picks kernels
-    by it (amx, avx512, avx2, sse4.2), or the machine's architecture elsewhere."""
-    import platform
-
-    flags = cpu_flags()
-    for isa, flag in ISAS.items():
-        if flag in flags:
-            return isa
-    return platform.machine().lower() or "unknown"
-
 
 # The schema. A check takes the value at a path and returns it as the profile holds it,
 # or raises a SpecError that points at it.
@@ -235,7 +204,7 @@ _OPTION_KINDS: dict[str, Check] = {
 _ENGINE = _fields({
     "name": _text, "version": _text, "modelled": _flag, "count": _text,
     "settings": _mapping_of(None, _setting), "labels": _mapping_of(None, _text),
-    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")), "relayout": _text,
+    "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")),
     "isa_dependent": _KERNELS, "layouts_unmodelled": _list_of(_OP)}, needs=("name",))
 
 
@@ -277,7 +246,8 @@ def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, A
 _INT8 = _fields({
     "quantizer": _text, "checked": _text, "source": _text, "no_vnni": _text,
     "outputs": _one_of(("form", "as_read"), "a way kernels write int8"),
-    "unmodelled": _list_of(_OP),
+    "unmodelled": _list_of(lambda d, v, p: _list_of(_OP)(d, v, p) if isinstance(v, list)
+                           else [_OP(d, v, p)]),
     "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")), "relayout": _text,
     "rules": _list_of(lambda d, v, p: _rule(d, v, p) if isinstance(v, dict)
                       else _one_of(list(RULES), "a fusion rule")(d, v, p)), "quantize": _text,
@@ -302,7 +272,8 @@ def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
     return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
                        f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
                        f.get("no_vnni", ""), f.get("outputs", "form"),
-                       tuple(f.get("unmodelled", ())), tuple(f.get("verified_isa", ())),
+                       tuple(tuple(c) for c in f.get("unmodelled", ())),
+                       tuple(f.get("verified_isa", ())),
                        f.get("relayout", ""))
 
 
@@ -391,3 +362,10 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> Profile:
         return read_profile(read_text(path, text), text)
     raise ValueError(f"unknown device {text!r}; shipped profiles: {', '.join(builtin_names())} "
                      "(or a path to a profile .yaml)")
+
+
+def plan_choices() -> list[str]:
+    """Every shipped profile, then ``NAME:int8`` for each with an int8 plan: the live
+    page's device choices."""
+    names = builtin_names()
+    return names + [f"{n}:int8" for n in names if load_profile(n).int8 is not None]

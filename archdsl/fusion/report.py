@@ -37,7 +37,7 @@ def _summary(p: FusionPlan) -> list[str]:
     ]
 
 
-def _precision_lines(p: FusionPlan) -> list[str]:
+def precision_lines(p: FusionPlan) -> list[str]:
     """An int8 plan's quantizer, what it warns of, and its kernels by precision."""
     if p.int8 is None or p.profile.int8 is None:
         return []
@@ -74,7 +74,7 @@ def _kernel_rows(p: FusionPlan) -> list[tuple[str, str, str, str]]:
 def to_text(p: FusionPlan) -> str:
     prof = p.profile
     lines = [f"{p.model} on {p.device}: {prof.description}", f"models: {prof.models}",
-             provenance_line(p), hardware_line(p), *_precision_lines(p), "",
+             provenance_line(p), hardware_line(p), *precision_lines(p), "",
              *_summary(p), "", f"groups ({len(p.groups)})"]
     for g in p.groups:
         extra = f"  [saves {g.macs_saved:,} MACs]" if g.macs_saved else ""
@@ -94,7 +94,7 @@ def to_markdown(p: FusionPlan) -> str:
     prof = p.profile
     lines = [f"# Fusion plan: {p.model} on `{p.device}`", "", prof.description + ".",
              f"Models: {prof.models}.", "", provenance_line(p), hardware_line(p),
-             *_precision_lines(p), "",
+             *precision_lines(p), "",
              *[f"- {s}" for s in _summary(p)], "",
              "## Groups", "", "| rule | kernel | nodes | MACs saved |", "|---|---|---|---|"]
     lines += [f"| {'+'.join(g.rules or (g.rule,))} | {g.kernel} | {', '.join(g.nodes)} | "

@@ -151,8 +151,9 @@ def _modelled(graph: Graph, engine: str, counts: Counter[str], kept: set[str]
     """``archdsl plan --precision int8``'s kernels for this model next to the engine's, or
     why there is none to compare."""
     from ..fusion.engines import int8_comparable
+    from ..fusion.isa import detect_isa
     from ..fusion.planner import plan
-    from ..fusion.profiles import detect_isa, load_profile
+    from ..fusion.profiles import load_profile
 
     if kept:
         return {"compared": False, "why": "the int8 plan does not model --keep-fp32"}
@@ -161,8 +162,7 @@ def _modelled(graph: Graph, engine: str, counts: Counter[str], kept: set[str]
     held = int8_comparable(counts, planned, profile, detect_isa(), graph)
     if held is None:
         return {"compared": False, "why": f"{profile.name}'s int8 kernels around "
-                f"{', '.join(o for o in profile.int8.unmodelled if o in {n.op for n in graph})}"
-                " are not modelled"}
+                f"{', '.join(profile.int8.unmodelled_in(graph))} are not modelled"}
     got, want, left_out = held
     return {"compared": True, "agrees": got == want, **({"left_out": left_out} if left_out
                                                         else {}),

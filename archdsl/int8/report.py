@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from typing import Any
 
 from .settings import QuantSettings
@@ -69,3 +72,26 @@ def render(plan: dict[str, Any]) -> str:
         out.append(f"| {r['node']} | {r['role']}{'/' + r['part'] if r.get('part') else ''} "
                    f"| {r.get('kernel', '')} | {r['precision']} | {db} | {why} |")
     return "\n".join(out) + "\n"
+
+
+def read_plan(path: str | os.PathLike[str], names: set[str], model: str) -> dict[str, Any]:
+    """An ``archdsl quantize`` plan.json to show on a report: its ``nodes`` (each an IR
+    node of ``names``, a precision, an SQNR where measured) checked, for the model
+    ``model``; a ValueError says in one line what is wrong with it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            plan = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable JSON file: {exc}") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("nodes"), list):
+        raise ValueError(f"{path}: not an archdsl quantize plan.json (no nodes list)")
+    if plan.get("model") != model:
+        raise ValueError(f"{path}: the plan of {plan.get('model')!r}, not of {model!r}")
+    for i, r in enumerate(plan["nodes"]):
+        db = r.get("sqnr_db") if isinstance(r, dict) else None
+        if not isinstance(r, dict) or r.get("node") not in names or \
+                not isinstance(r.get("precision"), str) or \
+                (db is not None and not (isinstance(db, int | float) and math.isfinite(db))):
+            raise ValueError(f"{path}: nodes[{i}]: expected an IR node of {model} with its "
+                             "precision (a string) and sqnr_db (a number), if any")
+    return plan

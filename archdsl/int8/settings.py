@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..fusion.profiles import has_vnni
+from ..fusion.isa import has_vnni
 
 ORT_GUIDE = "onnxruntime.ai/docs/performance/model-optimizations/quantization.html"
 

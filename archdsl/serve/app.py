@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
 from ..emit.render import RenderError
-from ..fusion.profiles import builtin_names
+from ..fusion.profiles import plan_choices
 from .folder import Folder
 from .routes import Routes, refused
 
@@ -69,8 +69,7 @@ def create_app(target: Path, device: str = "eager", host: str = "127.0.0.1") -> 
     and the event streams end by themselves within a second."""
     target = Path(os.path.abspath(target))  # a symlinked spec: serve the link's folder
     folder = Folder(target if target.is_dir() else target.parent)
-    routes = Routes(folder, None if target.is_dir() else target.name, device,
-                    builtin_names())
+    routes = Routes(folder, None if target.is_dir() else target.name, device, plan_choices())
     threading.Thread(target=_warm_up, daemon=True, name="archdsl-warm-up").start()
     app = Starlette(routes=routes.table(), exception_handlers={HTTPException: refused})
     bound = f"[{host}]" if ":" in host else host

@@ -15,7 +15,7 @@ from ..emit.jinja import environment
 from ..emit.render import RenderError
 from ..emit.report import layer_rows, level_svg, stage_bars
 from ..fusion.planner import plan_for
-from ..fusion.report import provenance_line
+from ..fusion.report import precision_lines, provenance_line
 from ..load import load_solved
 from ..spec.errors import SpecError
 
@@ -54,7 +54,8 @@ def render_spec(path: Path, text: str, *, root: Path, shown: str, device: str,
     try:
         check_drawable(graph, level)
         counts = count(graph)
-        plan = plan_for(graph, device)
+        name, _, precision = device.partition(":")  # NAME:int8, an int8 plan
+        plan = plan_for(graph, name, precision=precision or "fp32")
         diagram = level_svg(graph, level, counts, plan)
     except RenderError as exc:
         return _refused(f"{shown}: cannot draw the diagram: {exc}")
@@ -67,7 +68,7 @@ def render_spec(path: Path, text: str, *, root: Path, shown: str, device: str,
         "diagram": str(diagram),
         "layers": str(parts.layers(layer_rows(graph, counts), counts.stages)),
         "bars": str(stage_bars(counts)),
-        "fusion": str(parts.fusion(plan, provenance_line(plan))),
+        "fusion": str(parts.fusion(plan, provenance_line(plan), precision_lines(plan))),
         "seconds": round(time.perf_counter() - start, 4),
     }
 
