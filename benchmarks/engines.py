@@ -54,16 +54,17 @@ def check_int8(engine: str, graph: Graph, shape: tuple[int, ...], tmp: Path
     """The int8 plan against what ``engine`` runs for its quantizer's int8 model (random
     weights, BN statistics calibrated, 4 synthetic calibration inputs)."""
     profile = load_profile(INT8_DEVICES[engine])
-    planned = Counter(plan(graph, profile, precision="int8").kernel_counts)
-    if rough := profile.int8.unmodelled_in(graph):
-        return Counter(), Counter(), (f"{profile.name}'s int8 plans of nets with "
-                                      f"{', '.join(rough)} are modelled, not compared"), 0.0
+    planned = plan(graph, profile, precision="int8")
+    if planned.int8.unmodelled:
+        return Counter(), Counter(), (f"{profile.name}'s int8 plans are modelled, not "
+                                      f"compared, where: {'; '.join(planned.int8.unmodelled)}"
+                                      ), 0.0
     model = randomised(archdsl.build_model(graph).eval(), shape)
     start = time.perf_counter()
     got = int8_kernels(archdsl.export_onnx(model, tmp / "m.onnx", input_shape=shape),
                        engine, shape, tmp)
     seconds = time.perf_counter() - start
-    return (*int8_comparable(got, planned, profile, detect_isa(), graph), seconds)
+    return (*int8_comparable(got, planned, profile, detect_isa()), seconds)
 
 
 def check(engine: str, graph: Graph, full: bool, tmp: Path, precision: str = "fp32"

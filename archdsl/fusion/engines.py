@@ -121,19 +121,21 @@ def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
     return keep(engine), keep(planned), f"{', '.join(left_out)} not compared: {why}"
 
 
-def int8_comparable(engine: Counter[str], planned: Counter[str], profile: Profile, isa: str,
-                    graph: Graph) -> tuple[Counter[str], Counter[str], str] | None:
-    """The two int8 counts a check compares, and what it leaves out and why; None where
-    the plan is not held to its engine at all (a graph with an op whose int8 kernels the
-    profile does not model: ``int8.unmodelled``). On an instruction set the int8 kernels
-    were not checked on, the layout Reorders are left out. A kernel the plan runs as
-    ``i8`` (on data that may be negative) agrees with one the engine runs as ``u8``: NNCF
-    takes the sign from the calibration statistics, and where no calibration value was
-    negative the data is unsigned. Every other kernel must agree."""
+def int8_comparable(engine: Counter[str], plan: FusionPlan, profile: Profile, isa: str
+                    ) -> tuple[Counter[str], Counter[str], str] | None:
+    """The two int8 counts a check compares (the engine's, the int8 ``plan``'s), and what it
+    leaves out and why; None where the plan is not held to its engine at all (it takes
+    forms the profile does not model: ``int8.unmodelled`` and forms marked so). On an
+    instruction set the int8 kernels were not checked on, the layout Reorders are left
+    out. A kernel the plan runs as ``i8`` (on data that may be negative) agrees with one
+    the engine runs as ``u8``: NNCF takes the sign from the calibration statistics, and
+    where no calibration value was negative the data is unsigned. Every other kernel must
+    agree."""
     int8 = profile.int8
-    assert int8 is not None
-    if int8.unmodelled_in(graph):
+    assert int8 is not None and plan.int8 is not None
+    if plan.int8.unmodelled:
         return None
+    planned = Counter(plan.kernel_counts)
     engine, notes = Counter(engine), []
     for kind in {k.rsplit(":", 1)[0] for k in planned if k.endswith(":i8")}:
         moved = min(planned[f"{kind}:i8"] - engine[f"{kind}:i8"],

@@ -138,8 +138,8 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         else:
             counts.update(profile.kernel_types(graph[names[0]].op))
     q = int8_plan(graph, st, roots, int8) if int8 else None
-    if int8 is not None:
-        verified_with, modelled_from, isa = _int8_provenance(profile, int8, graph, isa)
+    if int8 is not None and q is not None:
+        verified_with, modelled_from, isa = _int8_provenance(profile, int8, q, isa)
     if q is not None:  # the int8 kernels, and an element written as one byte, not four
         counts = q.counts
         formed = {k.nodes: " ".join(k.kernels) for k in q.kernels}
@@ -155,10 +155,11 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         activation_bytes_saved=saved_bytes,
         groups=tuple(merged) + notes, refused=tuple(st.refused), profile=profile,
         verified_with=verified_with, modelled_from=modelled_from, isa=isa,
-        precision=precision, int8=q, notes=_int8_notes(int8, vnni) if int8 else ())
+        precision=precision, int8=q,
+        notes=_int8_notes(int8, q, vnni) if int8 and q else ())
 
 
-def _int8_provenance(profile: Profile, int8: Int8Profile, graph: Graph, isa: str | None
+def _int8_provenance(profile: Profile, int8: Int8Profile, q: Int8Plan, isa: str | None
                      ) -> tuple[dict[str, Any] | None, str, str | None]:
     """An int8 plan's (verified_with, modelled_from, isa): the engine it is checked against
     with the quantizer's settings, or, on an instruction set its int8 kernels were not
@@ -168,10 +169,9 @@ def _int8_provenance(profile: Profile, int8: Int8Profile, graph: Graph, isa: str
     isa = (isa or detect_isa()) if int8.verified_isa else None
     settings = {**eng.get("settings", {}), "quantizer": int8.quantizer, "checked": int8.checked,
                 **({"isa": isa} if isa else {})}
-    rough = int8.unmodelled_in(graph)
-    if rough:
+    if rough := q.unmodelled:
         return None, (f"{eng['name']} {eng['version']}'s int8 kernels as checked, all but "
-                      f"those around {', '.join(rough)}, which are not modelled"), isa
+                      f"these, which are not modelled: {'; '.join(rough)}"), isa
     if isa and isa not in int8.verified_isa:
         return None, (f"{eng['name']} {eng['version']}'s int8 kernels as checked on "
                       f"{', '.join(int8.verified_isa)}; on {isa} its layout and precision "
@@ -179,11 +179,17 @@ def _int8_provenance(profile: Profile, int8: Int8Profile, graph: Graph, isa: str
     return {"engine": eng["name"], "version": eng["version"], "settings": settings}, "", isa
 
 
-def _int8_notes(int8: Int8Profile, vnni: bool | None) -> tuple[str, ...]:
+def _int8_notes(int8: Int8Profile, q: Int8Plan, vnni: bool | None) -> tuple[str, ...]:
     """What an int8 plan warns of: on a CPU without an int8 dot product, the profile's
-    ``no_vnni`` text."""
+    ``no_vnni`` text; kernels left in float, each between conversions."""
     vnni = has_vnni() if vnni is None else vnni
-    return () if vnni or not int8.no_vnni else (int8.no_vnni,)
+    notes = [] if vnni or not int8.no_vnni else [int8.no_vnni]
+    floats = sum(k.precision == "float" for k in q.kernels)
+    if floats:
+        notes.append(f"{floats} of {len(q.kernels)} kernels run in float, with "
+                     f"{len(q.conversions)} conversions between float and int8, each a pass "
+                     "over its tensor: the speed-up is smaller than an all-int8 net's")
+    return tuple(notes)
 
 
 def plan_for(graph: Graph, device: str | os.PathLike[str], isa: str | None = None,

@@ -59,6 +59,8 @@ class Int8Form:
     # Convolution, a pooling; it reads only that) or ``planar`` (NCHW: OpenVINO's MVN)
     layout: str = "keeps"
     planar_input: Int8Form | None = None  # the form taken on planar input (no Reorder)
+    # an approximation, not checked: a plan taking it says it is modelled (``source``: why)
+    unmodelled: bool = False
     # (conditions on the kernel's first node, the form taken where they hold): ``op``, ``part``,
     # ``grouped`` (a grouped, not depthwise, convolution) or an attribute's value
     when: tuple[tuple[tuple[tuple[str, Any], ...], Int8Form], ...] = ()
@@ -71,6 +73,8 @@ class Int8Form:
             elif key == "part_act":  # the activation of the node's construct (SE's ReLU)
                 got = next((n.op for n in graph if n.block == node.block and n.part == node.part
                             and n.op != "sigmoid" and OPS[n.op].family == "activation"), None)
+            elif key == "standardized":  # weight standardization, computed in the graph
+                got = bool(node.attrs.get("standardize"))
             elif key == "grouped":
                 g = node.attrs.get("groups", 1)
                 got = 1 < g < node.attrs.get("in_channels", 0)
@@ -149,6 +153,9 @@ class Int8Plan:
     # (conversion kernel, the tensor converted: the IR node writing it, the IR node reading)
     conversions: tuple[tuple[str, str, str], ...]
     counts: Counter[str] = field(default_factory=Counter)
+    # what of the plan is an approximation: the profile's unmodelled ops and chains the
+    # graph has, and the unmodelled forms taken (their sources)
+    unmodelled: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"kernels": [{"nodes": list(k.nodes), "kernels": list(k.kernels),
@@ -260,6 +267,7 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
     rows: list[KernelPrecision] = []
     quantized: set[str] = set()
     relaid: set[tuple[str, tuple[str, ...]]] = set()
+    rough = p.unmodelled_in(graph)
 
     def state(t: str) -> str:
         if written[t] != INT8:
@@ -294,6 +302,8 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
         counts.update(kernels)
         if r != first:
             rows.append(KernelPrecision(tuple(names), kernels, f.precision, f.source))
+        if f.unmodelled and f.source not in rough:
+            rough.append(f.source)
         for m in names:
             layout[m] = (f.layout if f.layout != "keeps" else
                          layout[ins[0]] if ins else "blocked")
@@ -305,4 +315,4 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
     if written[source(last)] == INT8 and p.dequantize:
         conversions.append((p.dequantize, source(last), "output"))
     counts.update(c for c, _, _ in conversions)
-    return Int8Plan(tuple(rows), tuple(conversions), counts)
+    return Int8Plan(tuple(rows), tuple(conversions), counts, tuple(rough))

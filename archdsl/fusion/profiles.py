@@ -218,7 +218,7 @@ def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
                  "follows": _flag, "ignored": _flag,
                  "sign_from": _one_of(("first", "last"), "an operand"), "convert": _KERNELS,
                  "layout": _one_of(("keeps", "blocked", "planar"), "a layout"),
-                 "planar_input": _form,
+                 "planar_input": _form, "unmodelled": _flag,
                  "convert_by": _mapping_of(lambda: list(OPS), _KERNELS), "float_input": _form,
                  "shared_input": _form, "when": _list_of(_conditional)},
                 needs=("kernels",))(doc, value, path)
@@ -228,14 +228,15 @@ def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
                     convert_by={k: tuple(v) for k, v in f.get("convert_by", {}).items()})
 
 
-_CONDITIONS = ("op", "part", "part_act", "grouped", "ceil_mode", "count_include_pad",
-               "kernel", "stride")
+_CONDITIONS = ("op", "part", "part_act", "grouped", "standardized", "ceil_mode",
+               "count_include_pad", "kernel", "stride")
 
 
 def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, Any], ...],
                                                              Int8Form]:
     """A form of ``when``: ``if`` (conditions on the kernel's first node: its op, part, the
-    activation of its part (``part_act``: SE's ReLU), whether
+    activation of its part (``part_act``: SE's ReLU), whether its weights are standardized
+    in the graph (``standardized``), whether
     it is a grouped convolution, an attribute's value), then the form's own fields."""
     doc.mapping(value, path, needs=("if",))
     conditions = _mapping_of(lambda: _CONDITIONS, _setting)(doc, value["if"], path + ("if",))

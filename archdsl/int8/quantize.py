@@ -158,11 +158,11 @@ def _modelled(graph: Graph, engine: str, counts: Counter[str], kept: set[str]
     if kept:
         return {"compared": False, "why": "the int8 plan does not model --keep-fp32"}
     profile = load_profile("onnxruntime-cpu" if engine == "onnxruntime" else "openvino-cpu")
-    planned = Counter(plan(graph, profile, precision="int8").kernel_counts)
-    held = int8_comparable(counts, planned, profile, detect_isa(), graph)
+    modelled = plan(graph, profile, precision="int8")
+    held = int8_comparable(counts, modelled, profile, detect_isa())
     if held is None:
-        return {"compared": False, "why": f"{profile.name}'s int8 kernels around "
-                f"{', '.join(profile.int8.unmodelled_in(graph))} are not modelled"}
+        return {"compared": False, "why": f"{profile.name}'s int8 plan is modelled here: "
+                f"{modelled.modelled_from}"}
     got, want, left_out = held
     return {"compared": True, "agrees": got == want, **({"left_out": left_out} if left_out
                                                         else {}),
