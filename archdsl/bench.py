@@ -68,6 +68,10 @@ def _ort(path: Path, threads: int) -> Fn:
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
+    # the paths run interleaved: ORT's threads must not spin on after a run, burning the
+    # cores the next path's run needs (with spinning, OpenVINO's fp32 ran 2.2x slower and
+    # ORT's int8 no faster than its fp32 at batch 1: benchmarks/int8.py, docs/benchmarks.md)
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
     return lambda x: sess.run(None, {"input": x.numpy()})
 

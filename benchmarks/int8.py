@@ -51,6 +51,9 @@ def runners(model: torch.nn.Module, work: Path, data: list[np.ndarray]) -> dict[
                          choose("onnxruntime", len(data)), [])
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
+    # interleaved with OpenVINO: ORT's threads must not spin on after a run, burning the
+    # cores the next engine's run needs
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
     def ort_run(path: Path):
         s = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

@@ -111,7 +111,10 @@ def run(args: argparse.Namespace) -> int:
                 + (", channels_last" if args.channels_last else ""))
             int8 = (", int8 with ORT at ORT_ENABLE_ALL and OpenVINO at f32 inference "
                     "precision" if args.precision == "int8" else "")
-            print(f"{graph.name}, batch {batch}, {args.repeat} interleaved rounds{where}{int8}")
+            ort = (", ONNX Runtime's threads not spinning between runs" if args.on == "cpu"
+                   else "")
+            print(f"{graph.name}, batch {batch}, {args.repeat} interleaved rounds{where}{int8}"
+                  f"{ort}")
             print(bench.table(results, batch))
     if args.format == "json":
         print(json.dumps(out, indent=1))
