@@ -13,7 +13,15 @@ gives every reading node its own DequantizeLinear). Two forms depend on the neig
 ``float_input``, taken where nothing quantizes the input (ORT quantizes a MaxPool or an
 AveragePool only after a quantized tensor), and ``shared_input``, taken where the input is
 also read by another node and may be negative (a ReLU there keeps a requantization: its
-output has a scale of its own)."""
+output has a scale of its own).
+
+OpenVINO (``outputs: as_read``) quantizes where a reader asks for it: a kernel writes int8
+as a post-op where some reader reads int8, and only a kernel that can't (``out: float``)
+gets a ``quantize`` kernel of its own (a FakeQuantize); dequantization is a scale in the
+reader, no kernel. Precision names read the sign the graph proves (``{q}``: u8 for data
+never negative, else i8; f32 for float), layouts the kernels' own (a blocked reader of
+planar data gets ``relayout``, a Reorder, one a tensor and kind of reader). Forms the
+profile marks ``unmodelled`` make the plan say it is modelled."""
 
 from __future__ import annotations
 
@@ -61,8 +69,9 @@ class Int8Form:
     planar_input: Int8Form | None = None  # the form taken on planar input (no Reorder)
     # an approximation, not checked: a plan taking it says it is modelled (``source``: why)
     unmodelled: bool = False
-    # (conditions on the kernel's first node, the form taken where they hold): ``op``, ``part``,
-    # ``grouped`` (a grouped, not depthwise, convolution) or an attribute's value
+    # (conditions on the kernel's first node, the form taken where they hold): its ``op``,
+    # ``part``, ``part_act`` (its construct's activation), ``standardized`` (weights
+    # standardized in the graph), ``grouped`` (grouped, not depthwise) or an attribute
     when: tuple[tuple[tuple[tuple[str, Any], ...], Int8Form], ...] = ()
 
     @staticmethod
@@ -113,7 +122,7 @@ class Int8Profile:
     # are approximations, not checked
     unmodelled: tuple[tuple[str, ...], ...] = ()
     verified_isa: tuple[str, ...] = ()  # where the engine's int8 kernels depend on the ISA
-    relayout: str = ""  # the kernel a blocked reader of planar data gets, one per reader
+    relayout: str = ""  # what a blocked reader of planar data gets, one a tensor and reader kind
 
     def unmodelled_in(self, graph: Graph) -> list[str]:
         """What of ``unmodelled`` the graph has, as text (``add → batch_norm → silu``)."""
