@@ -178,3 +178,26 @@ def load_profile_text(name="onnxruntime-cpu"):
     from importlib import resources
 
     return (resources.files("archdsl.fusion") / "profiles" / f"{name}.yaml").read_text("utf-8")
+
+
+def test_a_user_int8_profile_is_held_to_what_it_can_claim(tmp_path, capsys):
+    # no engine entry: its int8 plans are modelled, not "checked"
+    text = load_profile_text()
+    start, end = text.index("engine:\n"), text.index("rules:\n")
+    own = tmp_path / "mine.yaml"
+    own.write_text(text[:start] + text[end:])
+    p = plan(comparable_graph(SPECS / "resnet18.yaml"), read_profile(own.read_text(), "m"),
+             precision="int8")
+    assert p.verified_with is None and p.int8 is not None
+    # an empty chain of unmodelled ops is refused at its place
+    ov = load_profile_text("openvino-cpu").replace("unmodelled: [split_sum,",
+                                                   "unmodelled: [[], split_sum,", 1)
+    with pytest.raises(SpecError) as err:
+        read_profile(ov, "p.yaml")
+    assert "int8.unmodelled[0]: an empty chain" in str(err.value)
+    # a merged kernel without an int8 form: the plan command says so in one line
+    own.write_text(text.replace("    Split: {kernels: [Split],", "    Splat: {kernels: [Split],"))
+    assert main(["plan", str(SPECS / "res2net50_26w_4s.yaml"), "--device", str(own),
+                 "--precision", "int8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no form for merged kernel Split" in err

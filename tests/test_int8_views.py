@@ -32,8 +32,8 @@ def test_report_outlines_each_node_by_its_int8_plans_precision(tmp_path, capsys)
     assert outlined(html, "maxpool") == PRECISION_COLOR["int8 data"]
     assert "nncf.quantize" in html and "(int8)" in html
     assert main(["report", str(SPECS / "seresnet18.yaml"), "-o", str(tmp_path / "f.html")]) == 0
-    assert outlined((tmp_path / "f.html").read_text(), "layer1.0.conv1") not in \
-        PRECISION_COLOR.values()
+    fp32 = outlined((tmp_path / "f.html").read_text(), "layer1.0.conv1")
+    assert fp32 is not None and fp32 not in PRECISION_COLOR.values()
 
 
 def test_report_shows_what_quantize_measured(tmp_path):
@@ -56,6 +56,12 @@ def test_report_shows_what_quantize_measured(tmp_path):
     ('{"model": "resnet18", "nodes": [{"node": "nope", "precision": "int8"}]}', "nodes[0]"),
     ('{"model": "resnet18", "nodes": [{"node": "fc", "precision": "int8", "sqnr_db": "x"}]}',
      "nodes[0]"),
+    ('{"model": "resnet18", "nodes": [{"node": "fc", "precision": "int8", "sqnr_db": null}]}',
+     "nodes[0]"),
+    ('{"model": "resnet18", "nodes": [{"node": ["fc"], "precision": "int8"}]}', "nodes[0]"),
+    # rows that pass, but not the fields the page's summary reads
+    ('{"model": "resnet18", "nodes": [{"node": "fc", "precision": "int8"}]}',
+     "not an archdsl quantize plan.json: its summary's KeyError"),
 ])
 def test_a_plan_json_that_cannot_be_shown_is_one_line(tmp_path, capsys, content, why):
     (tmp_path / "plan.json").write_text(content)

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "kernel's precision, where data is quantized and dequantized, the "
                         "int8 kernels the engine forms (onnxruntime-cpu, openvino-cpu); "
                         "default: fp32")
+    p.add_argument("--vnni", choices=("yes", "no"),
+                   help="int8: plan for a CPU with (or without) an int8 dot product (VNNI); "
+                        "default: this machine's")
     options.add_input(p)
     p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                    help="output format (default: text)")
@@ -51,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"archdsl: --device: {exc}", file=sys.stderr)
         return 2
-    if args.isa and not profile.engine.get("verified_isa"):
+    isa_checked = profile.engine.get("verified_isa") or (
+        args.precision == "int8" and profile.int8 is not None and profile.int8.verified_isa)
+    if args.isa and not isa_checked:
         print(f"archdsl: --isa: the {profile.name} plan does not depend on the instruction "
               "set; only openvino-cpu's does", file=sys.stderr)
         return 2
@@ -60,9 +65,11 @@ def run(args: argparse.Namespace) -> int:
               "int8 plans: onnxruntime-cpu, openvino-cpu", file=sys.stderr)
         return 2
     try:
-        p = plan(graph, profile, args.isa, args.precision)
-    except ValueError as exc:  # a profile file whose int8 section lacks a merged kernel
-        print(f"archdsl: --precision: {exc}", file=sys.stderr)
+        p = plan(graph, profile, args.isa, args.precision,
+                 None if args.vnni is None else args.vnni == "yes")
+    except ValueError as exc:  # a profile file whose forms don't cover its kernels
+        print(f"archdsl: --{'precision' if args.precision == 'int8' else 'device'}: {exc}",
+              file=sys.stderr)
         return 2
     sys.stdout.write(render_plan(p, args.format))
     return 0

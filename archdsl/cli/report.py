@@ -33,15 +33,20 @@ def run(args: argparse.Namespace) -> int:
     from ..build import normalized_yaml
     from ..bundle import atomic_file, default_bundle_dir
     from ..emit.report import to_html
-    from ..fusion.planner import plan_for
+    from ..fusion.planner import plan as plan_of
+    from ..fusion.profiles import load_profile
     from ..load import load_spec_with_graph
 
     spec, graph = load_spec_with_graph(args.spec)
     try:
-        plan = plan_for(graph, args.device, precision=args.precision)
+        profile = load_profile(args.device)
     except ValueError as exc:
-        print(f"archdsl: --{'precision' if 'int8' in str(exc) else 'device'}: {exc}",
-              file=sys.stderr)
+        print(f"archdsl: --device: {exc}", file=sys.stderr)
+        return 2
+    try:
+        plan = plan_of(graph, profile, precision=args.precision)
+    except ValueError as exc:
+        print(f"archdsl: --precision: {exc}", file=sys.stderr)
         return 2
     measured = None
     if args.int8:

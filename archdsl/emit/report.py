@@ -69,7 +69,8 @@ def layer_rows(graph: Graph, counts: Counts) -> list[dict[str, Any]]:
 
 
 # what archdsl quantize's plan.json says a node runs in, as the diagram names precisions
-_MEASURED = {"u8": "int8", "i8": "int8", "int8": "int8", "int8 data": "int8 data"}
+_MEASURED = {"u8": "int8", "i8": "int8", "int8": "int8", "int8 data": "int8 data",
+             "f32": "float", "bf16": "float", "f16": "float", "float": "float"}
 
 
 def precisions(plan: FusionPlan, measured: dict[str, Any] | None = None
@@ -77,8 +78,8 @@ def precisions(plan: FusionPlan, measured: dict[str, Any] | None = None
     """Each node's precision: what ``archdsl quantize`` measured (its ``plan.json``, with
     each node's SQNR), else the int8 plan's; None for a float plan."""
     if measured is not None:
-        return {r["node"]: (_MEASURED.get(r["precision"], "float"), r.get("sqnr_db"))
-                for r in measured["nodes"]}
+        return {r["node"]: (_MEASURED[r["precision"]], r.get("sqnr_db"))
+                for r in measured["nodes"] if r["precision"] in _MEASURED}
     if plan.int8 is None:
         return None
     return {n: (prec, None) for n, prec in plan.int8.node_precision().items()}

@@ -36,6 +36,7 @@ class FusionPlan:
     precision: str = "fp32"
     int8: Int8Plan | None = None  # each kernel's precision, and the conversions
     notes: tuple[str, ...] = ()  # what the plan warns of (int8 that should lose)
+    vnni: bool | None = None  # an int8 plan's: for a CPU with an int8 dot product, or not
 
     @property
     def hardware(self) -> tuple[str, ...]:
@@ -61,7 +62,8 @@ class FusionPlan:
                        for g in self.groups],
             "refused": [{"rule": r.rule, "nodes": list(r.nodes), "reason": r.reason}
                         for r in self.refused],
-            **({"int8": self.int8.to_json(), "notes": list(self.notes)} if self.int8 else {}),
+            **({"int8": {**self.int8.to_json(), "vnni": self.vnni}, "notes": list(self.notes)}
+               if self.int8 else {}),
         }
 
     def overlay(self) -> list[tuple[str, tuple[str, ...]]]:
@@ -106,6 +108,8 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
     another the plan says it is modelled. ``precision`` int8: the engine's int8 model
     (the profile's ``int8`` section; a ValueError for a profile without one), on a CPU
     with or without an int8 dot product (``vnni``; default: this machine's)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
     if precision == "int8" and profile.int8 is None:
         raise ValueError(f"profile {profile.name} has no int8 section; int8 plans: "
                          "onnxruntime-cpu, openvino-cpu")
@@ -156,7 +160,8 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         groups=tuple(merged) + notes, refused=tuple(st.refused), profile=profile,
         verified_with=verified_with, modelled_from=modelled_from, isa=isa,
         precision=precision, int8=q,
-        notes=_int8_notes(int8, q, vnni) if int8 and q else ())
+        notes=_int8_notes(int8, q, vnni) if int8 and q else (),
+        vnni=(has_vnni() if vnni is None else vnni) if q else None)
 
 
 def _int8_provenance(profile: Profile, int8: Int8Profile, q: Int8Plan, isa: str | None
@@ -167,6 +172,8 @@ def _int8_provenance(profile: Profile, int8: Int8Profile, q: Int8Plan, isa: str 
     modelled from."""
     eng = profile.engine
     isa = (isa or detect_isa()) if int8.verified_isa else None
+    if not eng or eng.get("modelled") or "version" not in eng:
+        return None, profile.modelled_from or profile.models or "no engine checks it", isa
     settings = {**eng.get("settings", {}), "quantizer": int8.quantizer, "checked": int8.checked,
                 **({"isa": isa} if isa else {})}
     if rough := q.unmodelled:
@@ -186,9 +193,10 @@ def _int8_notes(int8: Int8Profile, q: Int8Plan, vnni: bool | None) -> tuple[str,
     notes = [] if vnni or not int8.no_vnni else [int8.no_vnni]
     floats = sum(k.precision == "float" for k in q.kernels)
     if floats:
-        notes.append(f"{floats} of {len(q.kernels)} kernels run in float, with "
-                     f"{len(q.conversions)} conversions between float and int8, each a pass "
-                     "over its tensor: the speed-up is smaller than an all-int8 net's")
+        between = sum(c in (int8.quantize, int8.dequantize) for c, _, _ in q.conversions)
+        notes.append(f"{floats} of {len(q.kernels)} kernels run in float, with {between} "
+                     "conversions between float and int8, each a pass over its tensor: the "
+                     "speed-up is smaller than an all-int8 net's")
     return tuple(notes)
 
 

@@ -171,7 +171,8 @@ class Int8Plan:
                              "precision": k.precision, "source": k.source}
                             for k in self.kernels],
                 "conversions": [{"kernel": c, "tensor": t, "read_by": r}
-                                for c, t, r in self.conversions]}
+                                for c, t, r in self.conversions],
+            "unmodelled": list(self.unmodelled)}
 
     def node_precision(self) -> dict[str, str]:
         return {n: k.precision for k in self.kernels for n in k.nodes}
@@ -196,8 +197,11 @@ def _runs(roots: dict[str, list[str]], inputs: dict[str, list[str]],
     done: set[str] = set()
     waiting = list(roots)
     while waiting:
-        ready = next(r for r in waiting
-                     if all(find(i) in done or find(i) not in roots for i in inputs[r]))
+        ready = next((r for r in waiting
+                      if all(find(i) in done or find(i) not in roots for i in inputs[r])), None)
+        if ready is None:
+            raise ValueError("the profile's rules merge kernels that read each other's "
+                             f"output ({', '.join(waiting[:3])}): no order runs them")
         waiting.remove(ready)
         done.add(ready)
         order.append(ready)
@@ -254,7 +258,7 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
             raise ValueError(f"the profile's int8 section has no form for {what}")
         return found.on(graph[names[0]], graph)
 
-    first = next(n.name for n in graph if n.op == "input")
+    first = graph.input.name
     inputs = {r: list(dict.fromkeys(source(i) for m in names for i in graph[m].inputs
                                     if st.find(source(i)) != r or source(i) == first))
               for r, names in roots.items()}
@@ -299,7 +303,7 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
                     relaid.add((i, f.kernels[:1]))
                     conversions.append((p.relayout.replace("{q}", state(i)), i, names[0]))
         for i in ins if p.outputs == "form" else ():  # as_read: see _written
-            for read in f.reads:
+            for read in f.reads:  # each read of each input (a Shape reads it in float)
                 if written[i] == FLOAT and read == INT8 and i not in quantized:
                     quantized.add(i)
                     conversions.append((p.quantize, i, names[0]))

@@ -244,10 +244,17 @@ def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, A
                                                   if k != "if"}, path)
 
 
+def _chain(doc: _Doc, value: Any, path: Path_) -> list[str]:
+    """A chain of ops, each the only reader of the one before: at least one op."""
+    if not value:
+        doc.fail(path, "an empty chain; give the ops in order, [add, batch_norm, silu]")
+    return _list_of(_OP)(doc, value, path)
+
+
 _INT8 = _fields({
     "quantizer": _text, "checked": _text, "source": _text, "no_vnni": _text,
     "outputs": _one_of(("form", "as_read"), "a way kernels write int8"),
-    "unmodelled": _list_of(lambda d, v, p: _list_of(_OP)(d, v, p) if isinstance(v, list)
+    "unmodelled": _list_of(lambda d, v, p: _chain(d, v, p) if isinstance(v, list)
                            else [_OP(d, v, p)]),
     "verified_isa": _list_of(_one_of(list(ISAS), "an instruction set")), "relayout": _text,
     "rules": _list_of(lambda d, v, p: _rule(d, v, p) if isinstance(v, dict)

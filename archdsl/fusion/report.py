@@ -106,8 +106,8 @@ def to_markdown(p: FusionPlan) -> str:
                   "| precision | kernels | nodes | source |", "|---|---|---|---|"]
         lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     lines += ["", "## Rules this device applies", ""]
-    lines += [f"- `{u.id}`: {u.source}" for u in prof.rules
-              if prof.int8 is None or p.int8 is None or u.id in prof.int8.rules]
+    uses = prof.rules if prof.int8 is None or p.int8 is None else prof.int8.uses(prof.rules)
+    lines += [f"- `{u.id}`: {u.source}" for u in uses]
     return "\n".join(lines) + "\n"
 
 

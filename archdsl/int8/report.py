@@ -35,7 +35,9 @@ def _precisions(plan: dict[str, Any]) -> str:
     return ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _modelled(m: dict[str, Any]) -> str:
+def _modelled(m: dict[str, Any] | None) -> str:
+    if m is None:  # a plan.json written before quantize compared with the int8 plan
+        return "int8 plan: not compared (this plan.json predates the comparison)"
     if not m["compared"]:
         return f"int8 plan: not compared ({m['why']})"
     if m["agrees"]:
@@ -51,7 +53,7 @@ def summary(plan: dict[str, Any]) -> str:
              f"  calibration: {plan['calibration']['source']}",
              f"  nodes: {_precisions(plan)}",
              "  kernels: " + ", ".join(f"{k} {v}" for k, v in plan["kernel_counts"].items()),
-             f"  {_modelled(plan['modelled'])}",
+             f"  {_modelled(plan.get('modelled'))}",
              f"  vs float, held-out inputs: {_agreement(plan['agreement'])}",
              "  lowest SQNR: " + ", ".join(f"{r['node']} {r['sqnr_db']:.1f} dB"
                                            for r in _worst(plan, WORST))]
@@ -74,14 +76,20 @@ def render(plan: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
+MAX_PLAN_BYTES = 64 * 2**20
+
+
 def read_plan(path: str | os.PathLike[str], names: set[str], model: str) -> dict[str, Any]:
     """An ``archdsl quantize`` plan.json to show on a report: its ``nodes`` (each an IR
-    node of ``names``, a precision, an SQNR where measured) checked, for the model
-    ``model``; a ValueError says in one line what is wrong with it."""
+    node of ``names``, a precision, an SQNR where measured) and its summary's fields
+    checked, for the model ``model``; a ValueError says in one line what is wrong."""
     try:
+        if os.path.getsize(path) > MAX_PLAN_BYTES:
+            raise ValueError(f"{path}: over {MAX_PLAN_BYTES >> 20} MiB; a plan.json is far "
+                             "smaller")
         with open(path, encoding="utf-8") as f:
             plan = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: not a readable JSON file: {exc}") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("nodes"), list):
         raise ValueError(f"{path}: not an archdsl quantize plan.json (no nodes list)")
@@ -89,9 +97,15 @@ def read_plan(path: str | os.PathLike[str], names: set[str], model: str) -> dict
         raise ValueError(f"{path}: the plan of {plan.get('model')!r}, not of {model!r}")
     for i, r in enumerate(plan["nodes"]):
         db = r.get("sqnr_db") if isinstance(r, dict) else None
-        if not isinstance(r, dict) or r.get("node") not in names or \
-                not isinstance(r.get("precision"), str) or \
-                (db is not None and not (isinstance(db, int | float) and math.isfinite(db))):
+        if not isinstance(r, dict) or not isinstance(r.get("node"), str) or \
+                r["node"] not in names or not isinstance(r.get("precision"), str) or \
+                ("sqnr_db" in r and (isinstance(db, bool) or not isinstance(db, int | float)
+                                     or not math.isfinite(db))):
             raise ValueError(f"{path}: nodes[{i}]: expected an IR node of {model} with its "
                              "precision (a string) and sqnr_db (a number), if any")
+    try:
+        summary(plan)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"{path}: not an archdsl quantize plan.json: its summary's "
+                         f"{exc.__class__.__name__}: {exc}") from None
     return plan

@@ -59,6 +59,8 @@ def render_spec(path: Path, text: str, *, root: Path, shown: str, device: str,
         diagram = level_svg(graph, level, counts, plan)
     except RenderError as exc:
         return _refused(f"{shown}: cannot draw the diagram: {exc}")
+    except ValueError as exc:  # a profile whose int8 forms don't cover its kernels
+        return _refused(f"{shown}: {device}: {exc}")
     parts = _parts()
     c, h, w = graph.input.shape
     return {
