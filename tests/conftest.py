@@ -42,6 +42,9 @@ QUICK = (
     "test_fusion_plan.py::test_shipped_profiles",
     "test_fusion_plan.py::test_every_profile_plans_every_spec[resnet50]",
     "test_fusion_plan.py::test_plan_cli",
+    "test_int8_plan.py::test_int8_plan_names_each_kernels_precision_and_every_conversion",
+    "test_int8_plan.py::test_onnxruntime_int8_plan_is_what_ort_runs[seresnet18]",
+    "test_int8_plan.py::test_openvino_int8_plan_is_what_openvino_runs[seresnet18]",
     # build with parity: torchvision and timm
     "test_cli.py::test_build_writes_bundle",
     "test_parity_torchvision.py::test_torchvision_parity[resnet18]",
