@@ -266,17 +266,19 @@ _INT8 = _fields({
 
 def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
           fp32_rules: tuple[RuleUse, ...]) -> Int8Profile:
-    """``int8`` (checked), with a form for every op the device runs (its own or its
-    family's)."""
+    """``int8`` (checked), with a form for every op the device runs: its own, its
+    family's, or, for an op the section does not name, its fp32 kernels in float, marked
+    unmodelled (the plan then says it is modelled)."""
     own = {u.id for u in fp32_rules}
     for i, r in enumerate(f.get("rules", ())):
         if isinstance(r, str) and r not in own:
             doc.fail(("int8", "rules", i), f"{r!r} is not among the profile's rules; name one "
                      "of them, or give the rule's use (id and options) for int8 alone")
     forms = _per_op(f["ops"])
-    if missing := [o for o in ops if o not in forms]:
-        doc.fail(("int8", "ops"), f"no int8 form for {', '.join(missing)}; every op the "
-                 "profile's ops name needs one, its own or its family's")
+    for o in ops:  # an op the section does not name (one registered from outside, say)
+        forms.setdefault(o, Int8Form(
+            tuple(ops[o]), (FLOAT,), FLOAT, "float", unmodelled=True,
+            source=f"{o}: no int8 form in the profile, so assumed to run in float"))
     return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
                        f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
                        f.get("no_vnni", ""), f.get("outputs", "form"),
