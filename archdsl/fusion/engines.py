@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .planner import FusionPlan
@@ -112,13 +113,19 @@ def comparable(engine: Counter[str], planned: Counter[str], profile: Profile,
     if not left_out or (not ops and (not checked or isa in checked)):
         return engine, planned, ""
 
-    def keep(c: Counter[str]) -> Counter[str]:
-        return Counter({k: v for k, v in c.items() if k not in left_out})
-
     why = (f"{profile.name} does not model the layout kernels around {', '.join(ops)}"
            if ops else f"{profile.name} was checked on {', '.join(checked)}, this machine "
                        f"is {isa}")
-    return keep(engine), keep(planned), f"{', '.join(left_out)} not compared: {why}"
+    def kept(k: str) -> bool:
+        return k not in left_out
+
+    return (_keep(engine, kept), _keep(planned, kept),
+            f"{', '.join(left_out)} not compared: {why}")
+
+
+def _keep(c: Counter[str], kept: Callable[[str], bool]) -> Counter[str]:
+    """The counts of the kernels a check compares."""
+    return Counter({k: v for k, v in c.items() if kept(k)})
 
 
 def int8_comparable(engine: Counter[str], plan: FusionPlan, profile: Profile, isa: str
@@ -150,9 +157,9 @@ def int8_comparable(engine: Counter[str], plan: FusionPlan, profile: Profile, is
     if not int8.verified_isa or isa in int8.verified_isa:
         return engine, planned, why
 
-    def keep(c: Counter[str]) -> Counter[str]:
-        return Counter({k: v for k, v in c.items() if not k.startswith("Reorder")})
+    def kept(k: str) -> bool:
+        return not k.startswith("Reorder")
 
-    return keep(engine), keep(planned), "; ".join(filter(None, [why, (
+    return _keep(engine, kept), _keep(planned, kept), "; ".join(filter(None, [why, (
         f"Reorder not compared: {profile.name}'s int8 plans were checked on "
         f"{', '.join(int8.verified_isa)}, this machine is {isa}")]))

@@ -142,9 +142,9 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         else:
             counts.update(profile.kernel_types(graph[names[0]].op))
     q = int8_plan(graph, st, roots, int8) if int8 else None
-    if int8 is not None and q is not None:
+    if int8 is not None and q is not None:  # the int8 kernels, an element one byte, not four
         verified_with, modelled_from, isa = _int8_provenance(profile, int8, q, isa)
-    if q is not None:  # the int8 kernels, and an element written as one byte, not four
+        vnni = has_vnni() if vnni is None else vnni
         counts = q.counts
         formed = {k.nodes: " ".join(k.kernels) for k in q.kernels}
         merged = [replace(g, kernel=formed[g.nodes]) for g in merged]
@@ -160,8 +160,8 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
         groups=tuple(merged) + notes, refused=tuple(st.refused), profile=profile,
         verified_with=verified_with, modelled_from=modelled_from, isa=isa,
         precision=precision, int8=q,
-        notes=_int8_notes(int8, q, vnni) if int8 and q else (),
-        vnni=(has_vnni() if vnni is None else vnni) if q else None)
+        notes=_int8_notes(int8, q, bool(vnni)) if int8 and q else (),
+        vnni=vnni if q else None)
 
 
 def _int8_provenance(profile: Profile, int8: Int8Profile, q: Int8Plan, isa: str | None
@@ -186,10 +186,9 @@ def _int8_provenance(profile: Profile, int8: Int8Profile, q: Int8Plan, isa: str 
     return {"engine": eng["name"], "version": eng["version"], "settings": settings}, "", isa
 
 
-def _int8_notes(int8: Int8Profile, q: Int8Plan, vnni: bool | None) -> tuple[str, ...]:
+def _int8_notes(int8: Int8Profile, q: Int8Plan, vnni: bool) -> tuple[str, ...]:
     """What an int8 plan warns of: on a CPU without an int8 dot product, the profile's
     ``no_vnni`` text; kernels left in float, each between conversions."""
-    vnni = has_vnni() if vnni is None else vnni
     notes = [] if vnni or not int8.no_vnni else [int8.no_vnni]
     floats = sum(k.precision == "float" for k in q.kernels)
     if floats:

@@ -172,7 +172,7 @@ class Int8Plan:
                             for k in self.kernels],
                 "conversions": [{"kernel": c, "tensor": t, "read_by": r}
                                 for c, t, r in self.conversions],
-            "unmodelled": list(self.unmodelled)}
+                "unmodelled": list(self.unmodelled)}
 
     def node_precision(self) -> dict[str, str]:
         return {n: k.precision for k in self.kernels for n in k.nodes}
@@ -324,8 +324,8 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
                        for o in readers.get(m, ())]
             written[m] = _written(p, f, m, m in wanted, written[ins[0]] if ins else FLOAT,
                                   conversions, read_by)
-    last = next(n.name for n in reversed(list(graph)))
-    if written[source(last)] == INT8 and p.dequantize:
-        conversions.append((p.dequantize, source(last), "output"))
+    last = source(graph.output.name)
+    if written[last] == INT8 and p.dequantize:
+        conversions.append((p.dequantize, last, "output"))
     counts.update(c for c, _, _ in conversions)
     return Int8Plan(tuple(rows), tuple(conversions), counts, tuple(rough))

@@ -236,8 +236,8 @@ def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, A
                                                              Int8Form]:
     """A form of ``when``: ``if`` (conditions on the kernel's first node: its op, part, the
     activation of its part (``part_act``: SE's ReLU), whether its weights are standardized
-    in the graph (``standardized``), whether
-    it is a grouped convolution, an attribute's value), then the form's own fields."""
+    in the graph (``standardized``), whether it is a grouped convolution, an attribute's
+    value), then the form's own fields."""
     doc.mapping(value, path, needs=("if",))
     conditions = _mapping_of(lambda: _CONDITIONS, _setting)(doc, value["if"], path + ("if",))
     return tuple(conditions.items()), _form(doc, {k: v for k, v in value.items()
@@ -279,12 +279,10 @@ def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
         forms.setdefault(o, Int8Form(
             tuple(ops[o]), (FLOAT,), FLOAT, "float", unmodelled=True,
             source=f"{o}: no int8 form in the profile, so assumed to run in float"))
-    return Int8Profile(f["quantizer"], f["checked"], tuple(f.get("rules", ())), f["quantize"],
-                       f["dequantize"], f.get("merged", {}), forms, f.get("source", ""),
-                       f.get("no_vnni", ""), f.get("outputs", "form"),
-                       tuple(tuple(c) for c in f.get("unmodelled", ())),
-                       tuple(f.get("verified_isa", ())),
-                       f.get("relayout", ""))
+    return Int8Profile(**{**f, "ops": forms, "merged": f.get("merged", {}),
+                          "rules": tuple(f.get("rules", ())),
+                          "unmodelled": tuple(tuple(c) for c in f.get("unmodelled", ())),
+                          "verified_isa": tuple(f.get("verified_isa", ()))})
 
 
 def _rule(doc: _Doc, value: Any, path: Path_) -> RuleUse:

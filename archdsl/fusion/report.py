@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from .planner import FusionPlan
 
@@ -41,12 +42,8 @@ def precision_lines(p: FusionPlan) -> list[str]:
     """An int8 plan's quantizer, what it warns of, and its kernels by precision."""
     if p.int8 is None or p.profile.int8 is None:
         return []
-    by: dict[str, int] = {}
-    for k in p.int8.kernels:
-        by[k.precision] = by.get(k.precision, 0) + 1
-    conv: dict[str, int] = {}
-    for c, _, _ in p.int8.conversions:
-        conv[c] = conv.get(c, 0) + 1
+    by = Counter(k.precision for k in p.int8.kernels)
+    conv = Counter(c for c, _, _ in p.int8.conversions)
     return [f"int8: {p.profile.int8.quantizer}",
             "precision    " + ", ".join(f"{v} {k}" for k, v in by.items()) + " (IR kernels)"
             + "; conversions: " + (", ".join(f"{k} {v}" for k, v in conv.items()) or "none"),
