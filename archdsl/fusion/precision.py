@@ -57,9 +57,17 @@ class Int8Form:
     # ``convert_by``'s key, its own
     convert: tuple[str, ...] = ()
     convert_by: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the readers (by op) whose converted copy is also laid out planar (a Reduce's)
+    convert_planar: tuple[str, ...] = ()
     # the quantizer leaves the kernel out altogether (an NNCF ignored pattern): it reads
     # and writes float, and its readers take its output in float, unconverted
     ignored: bool = False
+    # OpenVINO keeps its input in float: the writer writes float even where other readers
+    # read int8, and each of those gets a ``quantize`` kernel of its own (a Split)
+    input_stays_float: bool = False
+    # where this kernel (with an add as its post-op) writes float, the kernel converting
+    # its quantized sum operand to float first (OpenVINO: a Reorder)
+    sum_convert: str = ""
     # which int8 input's sign names the kernel's precision: the first, or the last (the
     # engine keeps an add's last operand quantized and dequantizes the other)
     sign_from: str = "first"
@@ -67,10 +75,12 @@ class Int8Form:
     # Convolution, a pooling; it reads only that) or ``planar`` (NCHW: OpenVINO's MVN)
     layout: str = "keeps"
     planar_input: Int8Form | None = None  # the form taken on planar input (no Reorder)
+    relayout: str = ""  # its own Reorder for planar input, where not the profile's
     # an approximation, not checked: a plan taking it says it is modelled (``source``: why)
     unmodelled: bool = False
     # (conditions on the kernel's first node, the form taken where they hold): its ``op``,
-    # ``part``, ``part_act`` (its construct's activation), ``standardized`` (weights
+    # ``part``, ``part_act`` (its construct's activation), ``input_op`` (the op writing its
+    # first input), ``reader_op`` (its only reader's), ``standardized`` (weights
     # standardized in the graph), ``grouped`` (grouped, not depthwise) or an attribute
     when: tuple[tuple[tuple[tuple[str, Any], ...], Int8Form], ...] = ()
 
@@ -82,6 +92,11 @@ class Int8Form:
             elif key == "part_act":  # the activation of the node's construct (SE's ReLU)
                 got = next((n.op for n in graph if n.block == node.block and n.part == node.part
                             and n.op != "sigmoid" and OPS[n.op].family == "activation"), None)
+            elif key == "input_op":  # the op writing its first input
+                got = graph[node.inputs[0]].op if node.inputs else None
+            elif key == "reader_op":  # the op of its only reader
+                readers = [n.op for n in graph if node.name in n.inputs]
+                got = readers[0] if len(readers) == 1 else None
             elif key == "standardized":  # weight standardization, computed in the graph
                 got = bool(node.attrs.get("standardize"))
             elif key == "grouped":
@@ -211,13 +226,15 @@ def _runs(roots: dict[str, list[str]], inputs: dict[str, list[str]],
 def _wanted(roots: dict[str, list[str]], forms: dict[str, Int8Form],
             readers: dict[str, list[str]], out_of: dict[str, str]) -> set[str]:
     """The tensors some reader asks for as int8: a reader that reads int8, or one that
-    follows and whose own output is asked for (walked from the output back)."""
+    follows and whose own output is asked for (walked from the output back); none that a
+    reader keeps in float (``input_stays_float``)."""
     wanted: set[str] = set()
     for r in reversed(list(roots)):
         for t in roots[r]:
-            if not forms[r].ignored and any(
-                    INT8 in forms[o].reads and (not forms[o].follows or out_of[o] in wanted)
-                    for o in readers.get(t, ())):
+            if forms[r].ignored or any(forms[o].input_stays_float for o in readers.get(t, ())):
+                continue
+            if any(INT8 in forms[o].reads and (not forms[o].follows or out_of[o] in wanted)
+                   for o in readers.get(t, ())):
                 wanted.add(t)
     return wanted
 
@@ -287,21 +304,30 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
             return "f32"
         return "u8" if sign[t] or t == first else "i8"
 
+    planar_for: dict[str, tuple[str, ...]] = {}  # tensor -> readers of a planar copy
+
     for r, names in everything.items():
         f, ins = base[r], inputs.get(r, [])
+        layout_in = {i: "planar" if graph[names[0]].op in planar_for.get(i, ()) else layout[i]
+                     for i in ins}
         if f.float_input and all(written[i] == FLOAT and not any(
                 INT8 in base[o].reads for o in readers[i] if o != r)
                 for i in ins):
             f = f.float_input
         if f.shared_input and any(len(st.consumers[i]) > 1 and not sign[i] for i in ins):
             f = f.shared_input
-        if f.planar_input and any(layout[i] == "planar" for i in ins):
+        if f.planar_input and "planar" in layout_in.values():
             f = f.planar_input
         if f.layout == "blocked" and p.relayout:  # one Reorder a tensor and kind of reader
             for i in ins:
-                if layout[i] == "planar" and (i, f.kernels[:1]) not in relaid:
+                if layout_in[i] == "planar" and (i, f.kernels[:1]) not in relaid:
                     relaid.add((i, f.kernels[:1]))
-                    conversions.append((p.relayout.replace("{q}", state(i)), i, names[0]))
+                    conversions.append(((f.relayout or p.relayout).replace("{q}", state(i)),
+                                        i, names[0]))
+        for i in ins if p.outputs == "as_read" and INT8 in f.reads else ():
+            if written[i] == FLOAT and any(base[o].input_stays_float for o in readers[i]):
+                quantized.add(i)  # a FakeQuantize of its own for each int8 reader
+                conversions.append((p.quantize, i, names[0]))
         for i in ins if p.outputs == "form" else ():  # as_read: see _written
             for read in f.reads:  # each read of each input (a Shape reads it in float)
                 if written[i] == FLOAT and read == INT8 and i not in quantized:
@@ -319,11 +345,17 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
             rough.append(f.source)
         for m in names:
             layout[m] = (f.layout if f.layout != "keeps" else
-                         layout[ins[0]] if ins else "blocked")
+                         layout_in[ins[0]] if ins else "blocked")
             read_by = [(graph[everything[o][0]].op, INT8 in base[o].reads)
                        for o in readers.get(m, ())]
             written[m] = _written(p, f, m, m in wanted, written[ins[0]] if ins else FLOAT,
                                   conversions, read_by)
+            if m in wanted and f.convert and f.out != FLOAT:
+                planar_for[m] = f.convert_planar
+        if f.sum_convert and written[names[-1]] == FLOAT:  # the quantized sum operands
+            conversions += [(f.sum_convert.replace("{q}", "u8" if sign[o] else "i8"), o, names[0])
+                            for o in ins if st.find(o) != r and o != ins[0]
+                            and (written[o] == INT8 or o in quantized)]
     last = source(graph.output.name)
     if written[last] == INT8 and p.dequantize:
         conversions.append((p.dequantize, last, "output"))

@@ -215,29 +215,32 @@ def _form(doc: _Doc, value: Any, path: Path_) -> Int8Form:
     side = _one_of((INT8, FLOAT), "a tensor precision")
     f = _fields({"kernels": _KERNELS, "reads": _list_of(side), "out": side,
                  "precision": _one_of(PRECISIONS, "a kernel precision"), "source": _text,
-                 "follows": _flag, "ignored": _flag,
+                 "follows": _flag, "ignored": _flag, "input_stays_float": _flag,
+                 "sum_convert": _text,
                  "sign_from": _one_of(("first", "last"), "an operand"), "convert": _KERNELS,
                  "layout": _one_of(("keeps", "blocked", "planar"), "a layout"),
                  "planar_input": _form, "unmodelled": _flag,
                  "convert_by": _mapping_of(lambda: list(OPS), _KERNELS), "float_input": _form,
+                 "convert_planar": _list_of(_OP), "relayout": _text,
                  "shared_input": _form, "when": _list_of(_conditional)},
                 needs=("kernels",))(doc, value, path)
-    tuples = ("kernels", "reads", "convert", "when")
+    tuples = ("kernels", "reads", "convert", "convert_planar", "when")
     return Int8Form(**{k: tuple(v) if k in tuples else v for k, v in f.items()
                        if k != "convert_by"},
                     convert_by={k: tuple(v) for k, v in f.get("convert_by", {}).items()})
 
 
-_CONDITIONS = ("op", "part", "part_act", "grouped", "standardized", "ceil_mode",
-               "count_include_pad", "kernel", "stride")
+_CONDITIONS = ("op", "part", "part_act", "input_op", "reader_op", "grouped", "standardized",
+               "ceil_mode", "count_include_pad", "kernel", "stride")
 
 
 def _conditional(doc: _Doc, value: Any, path: Path_) -> tuple[tuple[tuple[str, Any], ...],
                                                              Int8Form]:
     """A form of ``when``: ``if`` (conditions on the kernel's first node: its op, part, the
-    activation of its part (``part_act``: SE's ReLU), whether its weights are standardized
-    in the graph (``standardized``), whether it is a grouped convolution, an attribute's
-    value), then the form's own fields."""
+    activation of its part (``part_act``: SE's ReLU), the op writing its first input
+    (``input_op``) and the op of its only reader (``reader_op``), whether its weights are
+    standardized in the graph (``standardized``), whether it is a grouped convolution, an
+    attribute's value), then the form's own fields."""
     doc.mapping(value, path, needs=("if",))
     conditions = _mapping_of(lambda: _CONDITIONS, _setting)(doc, value["if"], path + ("if",))
     return tuple(conditions.items()), _form(doc, {k: v for k, v in value.items()

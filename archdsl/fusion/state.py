@@ -102,6 +102,11 @@ class State:
         cons = self.consumers[name]
         return cons[0] if len(cons) == 1 else None
 
+    def read_only_by(self, name: str, ops: set[str]) -> bool:
+        """``name``'s output has one reader, and it is one of ``ops``."""
+        only = self.only_consumer(name)
+        return only is not None and self.node(only).op in ops
+
     def only_of(self, name: str, ops: set[str]) -> bool:
         """Every node of ``name``'s kernel is one of ``ops``."""
         return all(self.node(m).op in ops for m in self.members(name))

@@ -18,7 +18,7 @@ def _count_of(st: State, name: str, ops: set[str]) -> int:
 
 
 @rule("pointwise_chain", ops="ops", heads="ops", ends="ops", once="ops",
-      shared_heads="flag", all_inputs="flag", per_op="per_op")
+      shared_heads="flag", all_inputs="flag", per_op="per_op", not_before="ops")
 def pointwise_chain(st: State, use: RuleUse) -> None:
     """Element-wise ops run as one generated kernel: a kernel of ``ops`` joins the kernel
     that produces its input when it is that output's only reader and that kernel holds
@@ -28,13 +28,15 @@ def pointwise_chain(st: State, use: RuleUse) -> None:
     pooling head joins its first reader even where later ones read its output too
     (Inductor's kernel then writes both results); a kernel holds at most one
     ``once`` op (a group norm: a reduction and its normalisation). ``per_op`` names the
-    kernels the engine adds for each such op inside a chain (a constant's reorder)."""
+    kernels the engine adds for each such op inside a chain (a constant's reorder); an op
+    whose only reader is a ``not_before`` op joins no producer (OpenVINO's int8 model
+    quantizes the input of x·σ(x) first)."""
     ops = set(use.options.get("ops", pointwise_ops(views=False)))
     heads, ends = set(use.options.get("heads", [])), set(use.options.get("ends", []))
-    once = set(use.options.get("once", []))
+    once, before = set(use.options.get("once", [])), set(use.options.get("not_before", []))
     merged: list[str] = []
     for n in st.graph:
-        if not st.only_of(n.name, ops | ends):
+        if not st.only_of(n.name, ops | ends) or st.read_only_by(n.name, before):
             continue
         for i in n.inputs:
             if st.find(i) == st.find(n.name) or not st.only_of(i, ops | heads):

@@ -100,12 +100,15 @@ def bn_act(st: State, use: RuleUse) -> None:
             st.extra.update(use.options.get("per_op", {}).get(b.op, []))
 
 
-@rule("conv_post_ops", ops="ops")
+@rule("conv_post_ops", ops="ops", not_before="ops")
 def conv_post_ops(st: State, use: RuleUse) -> None:
     """conv (+folded BN) → [residual add] → a chain of element-wise ops (activation, BN as
     a per-channel scale-shift, a constant scale, 1 − x): each becomes a post-op of the
-    conv while the chain so far has no other reader; the add (a sum post-op) only first."""
+    conv while the chain so far has no other reader; the add (a sum post-op) only first.
+    An element-wise op whose only reader is a ``not_before`` op is not taken (OpenVINO's
+    int8 model quantizes the input of x·σ(x) first); the sum is."""
     ops = set(use.options.get("ops", pointwise_ops(views=False) - {"add", "mul"}))
+    before = set(use.options.get("not_before", ()))
     for conv in nodes_of(st, "conv2d"):
         tail = st.members(conv.name)[-1]
         if not st.conv_tail(tail):
@@ -116,7 +119,8 @@ def conv_post_ops(st: State, use: RuleUse) -> None:
                       f"{', '.join(readers)}: a post-op needs the only reader")
         chain: list[str] = []
         nxt, allowed = st.only_consumer(tail), ops | {"add"}  # a sum only as the first
-        while nxt is not None and st.node(nxt).op in allowed and len(st.members(nxt)) == 1:
+        while nxt is not None and st.node(nxt).op in allowed and len(st.members(nxt)) == 1 \
+                and (st.node(nxt).op == "add" or not st.read_only_by(nxt, before)):
             chain.append(nxt)
             nxt, allowed = st.only_consumer(nxt), ops
         if chain:
