@@ -3,7 +3,7 @@ accuracy on a trained network (scikit-learn's digits: the only labelled images a
 ships here; no ImageNet weights can be fetched).
 
     python benchmarks/int8.py speed [--specs resnet50 …] [--rounds 10]
-    python benchmarks/int8.py accuracy [--epochs 6]
+    python benchmarks/int8.py accuracy [--specs resnet18 …] [--epochs 6]
 
 Speed: random weights with BN statistics calibrated on random inputs, 16 synthetic
 calibration samples, each engine's quantizer as ``archdsl quantize`` runs it; ORT at its
@@ -114,12 +114,22 @@ def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 
 def accuracy(args: argparse.Namespace) -> None:
-    torch.manual_seed(0)
     xtr, ytr, xte, yte = digits()
-    _, graph = load_spec_with_graph(SPECS / f"{args.spec}.yaml", (3, 32, 32))
+    print(f"trained {args.epochs} epochs at 3x32x32 on scikit-learn's digits ({len(xtr)} "
+          f"images), tested on {len(xte)}; int8 calibrated on 64 training images; logits "
+          "cosine of each int8 model to its engine's fp32 model, per test image")
+    print("| spec | model | top-1 | logits cosine to fp32 (min, mean) |\n|---|---|---:|---|")
+    for name in args.specs:
+        trained(name, args.epochs, xtr, ytr, xte, yte)
+
+
+def trained(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray,
+            yte: np.ndarray) -> None:
+    torch.manual_seed(0)
+    _, graph = load_spec_with_graph(SPECS / f"{name}.yaml", (3, 32, 32))
     model = build_model(graph)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-    for epoch in range(args.epochs):
+    for epoch in range(epochs):
         model.train()
         perm = np.random.default_rng(epoch).permutation(len(xtr))
         for start in range(0, len(perm) - 31, 32):
@@ -132,18 +142,19 @@ def accuracy(args: argparse.Namespace) -> None:
     model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(xte)).numpy()
-    top1 = {"fp32 (torch)": float((ref.argmax(1) == yte).mean())}
+    outs = {"fp32 (torch)": ref}
     cal = [xtr[i:i + 1] for i in range(64)]
     with tempfile.TemporaryDirectory() as d:
         run = runners(model, Path(d), cal)
         for k in ("ort fp32", "ort int8", "ov fp32", "ov int8"):
-            out = np.concatenate([run[k](xte[i:i + 1]) for i in range(len(xte))])
-            top1[k] = float((out.argmax(1) == yte).mean())
-    print(f"{args.spec} at 3x32x32 trained {args.epochs} epochs on digits ({len(xtr)} "
-          f"images), tested on {len(xte)}; int8 calibrated on 64 training images")
-    print("| model | top-1 |\n|---|---:|")
-    for k, v in top1.items():
-        print(f"| {k} | {v:.2%} |")
+            outs[k] = np.concatenate([run[k](xte[i:i + 1]) for i in range(len(xte))])
+    for k, out in outs.items():
+        cos = ""
+        if "int8" in k:
+            a = agreement(out, outs[k.replace("int8", "fp32")])
+            cos = f"{a['cosine_min']:.4f}, {a['cosine_mean']:.4f}"
+        print(f"| {name} | {k} | {float((out.argmax(1) == yte).mean()):.2%} | {cos} |",
+              flush=True)
 
 
 def main() -> None:
@@ -154,7 +165,7 @@ def main() -> None:
     s.add_argument("--rounds", type=int, default=10)
     s.set_defaults(run=speed)
     a = sub.add_parser("accuracy")
-    a.add_argument("--spec", default="resnet18")
+    a.add_argument("--specs", nargs="+", default=["resnet18"])
     a.add_argument("--epochs", type=int, default=6)
     a.set_defaults(run=accuracy)
     args = ap.parse_args()

@@ -78,7 +78,9 @@ def ort_quantize(src: Path, dest: Path, data: list[np.ndarray], s: QuantSettings
                         reduce_range=s.reduce_range, nodes_to_exclude=exclude,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"ActivationSymmetric": s.activations_symmetric,
-                                       "WeightSymmetric": s.weights_symmetric})
+                                       "WeightSymmetric": s.weights_symmetric,
+                                       "OpTypesToExcludeOutputQuantization":
+                                           list(s.float_outputs)})
     except Exception as exc:  # noqa: BLE001 (whatever ORT raises: said in one line)
         raise _refused("onnxruntime", exc) from exc
 

@@ -17,6 +17,10 @@ from typing import Any
 from ..fusion.isa import has_vnni
 
 ORT_GUIDE = "onnxruntime.ai/docs/performance/model-optimizations/quantization.html"
+FLOAT_LOGITS = ("; the classifier's QGemm writes float logits "
+                "(OpTypesToExcludeOutputQuantization): quantized to a range calibrated on "
+                "a few samples, the logits of other inputs clip (measured: logits cosine "
+                "to fp32 0.985 -> 0.9999 on resnet18 trained on digits, docs/int8.md)")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class QuantSettings:
     samples: int
     vnni: bool
     why: str  # the source of the choice
+    # the op types whose output stays float (ORT: the classifier's Gemm writes the logits)
+    float_outputs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -45,7 +51,9 @@ class QuantSettings:
                 f"{sym[self.activations_symmetric]} {self.activations_granularity}, weights "
                 f"{self.weights} {sym[self.weights_symmetric]} {self.weights_granularity}"
                 f"{', reduce_range (7-bit weights)' if self.reduce_range else ''}; "
-                f"{self.calibration} calibration on {self.samples} samples")
+                f"{self.calibration} calibration on {self.samples} samples"
+                + (f"; {', '.join(self.float_outputs)} output in float" if self.float_outputs
+                   else ""))
 
 
 def choose(engine: str, samples: int, vnni: bool | None = None) -> QuantSettings:
@@ -58,7 +66,8 @@ def choose(engine: str, samples: int, vnni: bool | None = None) -> QuantSettings
         return QuantSettings(engine, "uint8", "int8", False, True, "per output channel",
                              "per tensor", not vnni, "MinMax", samples, vnni,
                              why + ("" if vnni else "; no VNNI: 7-bit weights avoid "
-                                    f"VPMADDUBSW's saturation ({ORT_GUIDE})"))
+                                    f"VPMADDUBSW's saturation ({ORT_GUIDE})") + FLOAT_LOGITS,
+                             ("Gemm",))
     return QuantSettings(engine, "uint8/int8 (by sign)", "int8", True, True,
                          "per output channel", "per tensor", False,
                          "MinMax, then fast bias correction", samples, vnni,
