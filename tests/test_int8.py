@@ -14,7 +14,7 @@ from archdsl.cli.main import main
 from archdsl.emit.torch import build_model
 from archdsl.int8 import calibration, error, nodes
 from archdsl.int8.quantize import quantize
-from archdsl.int8.settings import choose
+from archdsl.int8.settings import QuantSettings, choose
 from archdsl.load import load_spec_with_graph
 
 SHAPE = (3, 64, 64)
@@ -75,6 +75,12 @@ def test_onnxruntime_int8_model_runs_int8_kernels_and_agrees_with_torch(name, tm
     s = plan["settings"]
     assert s["activations"] == "uint8" and s["weights"] == "int8" and s["samples"] == 4
     assert s["reduce_range"] is not s["vnni"]
+    # the classifier's QGemm writes the logits in float: no DequantizeLinear after it
+    assert list(s["float_outputs"]) == ["Gemm"]
+    assert "Gemm output in float" in QuantSettings(**s).line()
+    last = onnx.load(tmp_path / "check.onnx").graph
+    writer = next(n for n in last.node if last.output[0].name in n.output)
+    assert writer.op_type == "QGemm"
     int8 = [r for r in plan["nodes"] if r.get("kernel") == "QLinearConv"]
     assert int8 and all(r["precision"] == "int8" for r in int8)
     # each quantized tensor has its error: a conv's output feeding a ReLU is not one
