@@ -128,7 +128,9 @@ def trained(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray, xte: np.nd
     torch.manual_seed(0)
     _, graph = load_spec_with_graph(SPECS / f"{name}.yaml", (3, 32, 32))
     model = build_model(graph)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    steps = epochs * (len(xtr) // 32)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     for epoch in range(epochs):
         model.train()
         perm = np.random.default_rng(epoch).permutation(len(xtr))
@@ -139,6 +141,7 @@ def trained(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray, xte: np.nd
             opt.zero_grad()
             loss.backward()
             opt.step()
+            sched.step()
     model.eval()
     with torch.no_grad():
         ref = model(torch.from_numpy(xte)).numpy()
