@@ -113,18 +113,8 @@ def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return x[idx[:cut]], d.target[idx[:cut]], x[idx[cut:]], d.target[idx[cut:]]
 
 
-def accuracy(args: argparse.Namespace) -> None:
-    xtr, ytr, xte, yte = digits()
-    print(f"trained {args.epochs} epochs at 3x32x32 on scikit-learn's digits ({len(xtr)} "
-          f"images), tested on {len(xte)}; int8 calibrated on 64 training images; logits "
-          "cosine of each int8 model to its engine's fp32 model, per test image")
-    print("| spec | model | top-1 | logits cosine to fp32 (min, mean) |\n|---|---|---:|---|")
-    for name in args.specs:
-        trained(name, args.epochs, xtr, ytr, xte, yte)
-
-
-def trained(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray,
-            yte: np.ndarray) -> None:
+def fit(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray) -> torch.nn.Module:
+    """The spec at 3x32x32 trained on the digits (AdamW, one-cycle), in eval mode."""
     torch.manual_seed(0)
     _, graph = load_spec_with_graph(SPECS / f"{name}.yaml", (3, 32, 32))
     model = build_model(graph)
@@ -142,7 +132,22 @@ def trained(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray, xte: np.nd
             loss.backward()
             opt.step()
             sched.step()
-    model.eval()
+    return model.eval()
+
+
+def accuracy(args: argparse.Namespace) -> None:
+    xtr, ytr, xte, yte = digits()
+    print(f"trained {args.epochs} epochs at 3x32x32 on scikit-learn's digits ({len(xtr)} "
+          f"images), tested on {len(xte)}; int8 calibrated on 64 training images; logits "
+          "cosine of each int8 model to its engine's fp32 model, per test image")
+    print("| spec | model | top-1 | logits cosine to fp32 (min, mean) |\n|---|---|---:|---|")
+    for name in args.specs:
+        trained(name, args.epochs, xtr, ytr, xte, yte)
+
+
+def trained(name: str, epochs: int, xtr: np.ndarray, ytr: np.ndarray, xte: np.ndarray,
+            yte: np.ndarray) -> None:
+    model = fit(name, epochs, xtr, ytr)
     with torch.no_grad():
         ref = model(torch.from_numpy(xte)).numpy()
     outs = {"fp32 (torch)": ref}

@@ -115,6 +115,8 @@ def test_openvino_int8_model_is_saved_in_f32_and_agrees_with_torch(tmp_path):
     assert k["Convolution:u8"] == 20 and k["Convolution:f32"] == 16  # NNCF's SE_BLOCK
     fcs = [r for r in plan["nodes"] if r.get("part") == "se" and r["op"] == "conv2d"]
     assert fcs and all("SE_BLOCK" in r["why_float"] for r in fcs)
+    measured = [r["sqnr_db"] for r in plan["nodes"] if r.get("sqnr_db") is not None]
+    assert len(measured) > 40 and min(measured) > 10, sorted(measured)[:5]
 
 
 def test_openvino_keep_fp32_stem(tmp_path):
@@ -126,6 +128,13 @@ def test_openvino_keep_fp32_stem(tmp_path):
     rest = [r for r in plan["nodes"] if r["role"] != "stem" and r.get("kernel") ==
             "Convolution"]
     assert rest and all(r["precision"] == "u8" for r in rest)
+
+
+def test_an_added_output_read_in_the_quantized_units_is_no_measurement():
+    ref = np.random.default_rng(0).standard_normal(1000).clip(0)
+    noisy = ref + np.random.default_rng(1).normal(0, 0.01, 1000)
+    assert error.in_scale(ref, noisy)
+    assert not error.in_scale(ref, np.round(noisy * 507))  # u8 steps, no dequantization
 
 
 def test_sqnr_is_the_ratio_of_signal_to_noise_power():
