@@ -354,8 +354,7 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
                 planar_for[m] = f.convert_planar
         if f.sum_convert and written[names[-1]] == FLOAT:  # the quantized sum operands
             conversions += [(f.sum_convert.replace("{q}", "u8" if sign[o] else "i8"), o, names[0])
-                            for o in ins if st.find(o) != r and o != ins[0]
-                            and (written[o] == INT8 or o in quantized)]
+                            for o in ins[1:] if written[o] == INT8 or o in quantized]
     last = source(graph.output.name)
     if written[last] == INT8 and p.dequantize:
         conversions.append((p.dequantize, last, "output"))
