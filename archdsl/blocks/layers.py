@@ -34,6 +34,7 @@ def _grouped(n: Norm, channels: int) -> dict[str, Any]:
 
 NORMS: dict[str, NormKind] = {
     "batch": NormKind("batch_norm", lambda n, c: {"eps": n.eps}),
+    "frozen_batch": NormKind("batch_norm", lambda n, c: {"eps": n.eps, "frozen": True}),
     "group": NormKind("group_norm", _grouped),
     "evonorm_s0": NormKind("evonorm_s0", _grouped, carries_act=True),
     "frn": NormKind("frn", lambda n, c: {"eps": n.eps}, carries_act=True),

@@ -18,6 +18,13 @@ def pad_channels(x: torch.Tensor, extra: int, stride: int) -> torch.Tensor:
     return F.pad(x[:, :, ::stride, ::stride], (0, 0, 0, 0, 0, extra))
 
 
+def avg_pool_same(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """A k×k average at stride 1 over the map zero-padded to keep its size (the padding
+    after the last row and column, and counted: timm's AvgPool2dSame)."""
+    lo = (kernel - 1) // 2
+    return F.avg_pool2d(F.pad(x, (lo, kernel - 1 - lo, lo, kernel - 1 - lo)), kernel, 1)
+
+
 class ChannelConv(nn.Conv1d):
     """ECA's k-tap 1-D conv across the channels of a pooled (N, C, 1, 1) map (one input
     and one output channel, zero padding, no bias; timm's ``EcaModule.conv``)."""

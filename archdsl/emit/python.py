@@ -380,13 +380,13 @@ def to_python(graph: Graph, source: str) -> str:
     forward[-1] = forward[-1].replace("x = ", "return ", 1)
     env = environment(html=False)
     c, h, w = graph.input.shape
+    ops = graph.count_ops()
     fc = graph.output if graph.output.op == "linear" else graph[graph.output.inputs[0]]
     context = dict(
         name=graph.name, version=__version__, source=source, ordered=ordered,
-        blur=any(n.op == "blur_pool" for n in graph),
-        std_conv=any("standardize" in n.attrs for n in graph),
-        evonorm=any(n.op == "evonorm_s0" for n in graph),
-        frn=any(n.op == "frn" for n in graph),
+        blur="blur_pool" in ops, evonorm="evonorm_s0" in ops, frn="frn" in ops,
+        **{k: any(a in n.attrs for n in graph) for k, a in (
+            ("std_conv", "standardize"), ("frozen_bn", "frozen"), ("avg_same", "same"))},
         blocks=block_defs, stage_class=stage_class, input=f"{c}x{h}x{w}",
         renames=list(renames.items()), layout=layout,
         params=f"{count(graph).total.params:,}",

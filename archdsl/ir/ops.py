@@ -167,8 +167,8 @@ def _pool_args(a: Attrs, out: Shape) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 
 # attributes a node carries only where they apply (a weight-standardised conv's ε, a
-# dilated conv's dilation)
-OPTIONAL_ATTRS = ("standardize", "dilation")
+# dilated conv's dilation, a frozen BN, a same-padded average pool)
+OPTIONAL_ATTRS = ("standardize", "dilation", "frozen", "same")
 _NN, _F, _OWN = "torch.nn.", "torch.nn.functional.", "archdsl.emit.layers."
 
 OPS: dict[str, OpDef] = {
@@ -206,13 +206,17 @@ OPS: dict[str, OpDef] = {
         torch_args=lambda a, out: ((a["in_features"], a["out_features"]), {"bias": a["bias"]}),
         python=lambda a, p: ["nn.Linear", str(a["in_features"]), p.out]),
     "batch_norm": OpDef(
-        "norm", shape=same, params=lambda a, ins: 2 * ins[0][0], elem=per_out(1, 2),
-        elem_text="out", pointwise=True,
+        "norm", shape=same, params=lambda a, ins: 0 if a.get("frozen") else 2 * ins[0][0],
+        elem=per_out(1, 2), elem_text="out", pointwise=True,
         doc="inference form y = s·x + b: 1 multiply-add (2 FLOPs) per element; "
-            "the running mean and variance are buffers, not parameters",
-        module=True, torch=f"{_NN}BatchNorm2d",
+            "the running mean and variance are buffers, not parameters (a frozen BN's "
+            "γ and β too: torchvision's FrozenBatchNorm2d)",
+        module=True,
+        torch=lambda a: "torchvision.ops.misc.FrozenBatchNorm2d" if a.get("frozen")
+        else f"{_NN}BatchNorm2d",
         torch_args=lambda a, out: ((out[0],), {"eps": a["eps"]}),
-        python=lambda a, p: ["nn.BatchNorm2d", p.out, *_eps(a)]),
+        python=lambda a, p: ["FrozenBatchNorm2d" if a.get("frozen") else "nn.BatchNorm2d",
+                             p.out, *_eps(a)]),
     "group_norm": OpDef(
         "norm", shape=group_norm_shape, params=lambda a, ins: 2 * ins[0][0],
         elem=per_out(5, 7), elem_text="5·out",
@@ -280,11 +284,16 @@ OPS: dict[str, OpDef] = {
                              f"padding={a['padding']}",
                              *(["ceil_mode=True"] if a["ceil_mode"] else [])], nonneg="inputs"),
     "avg_pool": OpDef(
-        "pool", shape=lambda a, ins: window(a, ins, ins[0][0]), elem=window_cost,
-        elem_text="k²·out", doc="k² adds per output element",
-        label=_pool_label("avg pool", ceil=False), torch=f"{_F}avg_pool2d",
-        torch_args=_pool_args,
-        python=lambda a, p: ["nn.AvgPool2d", str(a["kernel"]),
+        "pool", shape=lambda a, ins: same(a, ins) if a.get("same") else window(a, ins,
+                                                                              ins[0][0]),
+        elem=window_cost, elem_text="k²·out",
+        doc="k² adds per output element; same: stride 1, the map zero-padded after its "
+            "last row and column (timm's AvgPool2dSame in a dilated ResNet-D projection)",
+        label=_pool_label("avg pool", ceil=False),
+        torch=lambda a: f"{_OWN}avg_pool_same" if a.get("same") else f"{_F}avg_pool2d",
+        torch_args=lambda a, out: ((a["kernel"],), {}) if a.get("same") else _pool_args(a, out),
+        python=lambda a, p: ["AvgPool2dSame", str(a["kernel"])] if a.get("same") else [
+                             "nn.AvgPool2d", str(a["kernel"]),
                              f"stride={p.stride or a['stride']}",
                              *([f"padding={a['padding']}"] if a["padding"] else []),
                              f"ceil_mode={a['ceil_mode']}",

@@ -69,8 +69,11 @@ class SE(Model):
 class Norm(Model):
     """The normalization after every conv (and before, in pre-activation nets)."""
 
-    kind: Literal["batch", "group", "evonorm_s0", "frn"] = Field(
+    kind: Literal["batch", "frozen_batch", "group", "evonorm_s0", "frn"] = Field(
         "batch", description="batch: BatchNorm (running statistics, folds into convs); "
+                             "frozen_batch: BatchNorm with its statistics and affine "
+                             "fixed, buffers not parameters (torchvision's "
+                             "FrozenBatchNorm2d, as its pretrained detectors' backbones); "
                              "group: GroupNorm (Wu and He, 2018: statistics per sample "
                              "and group of channels; timm's norm_layer=GroupNorm); "
                              "evonorm_s0: EvoNorm-S0 (Liu et al., 2020), x·σ(v·x) / "
