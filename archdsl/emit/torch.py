@@ -1,8 +1,9 @@
-"""The torch emitter: a ``torch.fx.GraphModule`` generated straight from the IR.
+"""The torch emitter: a tree of ``torch.fx.GraphModule``s generated straight from the IR.
 
-Ops with parameters become submodules at their qualified names (the state_dict
-prefixes); everything else is a plain function call in the generated forward,
-so a call runs exactly the IR's ops with no interpretation.
+Every node is a submodule at its qualified name (the state_dict prefixes; an op without
+parameters as an :class:`~archdsl.emit.nest.Op`), and stages, blocks and their named
+parts are submodules in run order (archdsl.emit.nest), so a call runs exactly the IR's
+ops with no interpretation and the module has the shape a hand-written twin has.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import fx, nn
 from ..ir.graph import Graph, Node
 from ..ir.ops import op
 from ..spec.schema import Spec
+from .nest import Op, Step, tree
 
 
 class ArchdslModule(fx.GraphModule):
@@ -78,25 +80,23 @@ def _init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def emit(graph: Graph) -> fx.GraphModule:
-    """The IR as a GraphModule whose state_dict keys are the IR's qualified names."""
-    fxg = fx.Graph()
-    values: dict[str, fx.Node] = {}
-    modules: dict[str, nn.Module] = {}
-    for n in graph:
-        args = tuple(values[i] for i in n.inputs)
-        hint = n.name.replace(".", "_")
-        if n.op == "input":
-            values[n.name] = fxg.placeholder(hint)
-        elif (m := module(n)) is not None:
-            modules[n.name] = m
-            values[n.name] = fxg.call_module(n.name, args)
-        else:
+def steps(graph: Graph) -> list[Step]:
+    """Each IR node after the input as a named step: its module, or its call as an Op."""
+    out = []
+    for n in graph.nodes[1:]:
+        m = module(n)
+        if m is None:
             fn, extra, kwargs = call(n)
-            values[n.name] = fxg.create_node("call_function", fn, args + extra, kwargs,
-                                             name=hint)
-    fxg.output(values[graph.output.name])
-    model = ArchdslModule(modules, fxg, class_name="ArchdslNet")
+            m = Op(fn, extra, kwargs)
+        out.append(Step(n.name, m, n.inputs))
+    return out
+
+
+def emit(graph: Graph) -> fx.GraphModule:
+    """The IR as a module tree (archdsl.emit.nest) whose state_dict keys are the IR's
+    qualified names."""
+    model = tree(steps(graph), [graph.input.name], graph.output.name, root=ArchdslModule,
+                 class_name="ArchdslNet")
     model.apply(_init)
     model.archdsl_graph = graph  # lets analyses and the fusion executor read the IR back
     return model

@@ -5,14 +5,13 @@ the same function with fewer kernels (and, with kernel-1 pooling, fewer MACs).""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
 from ..emit.layers import standardized
+from ..emit.nest import Op, Step, tree
 from ..emit.torch import ArchdslModule, build_model, module
 from ..emit.torch import call as call_of
 from ..ir.graph import Graph, Node
@@ -269,68 +268,64 @@ class _Fuser:
 
     def emit(self) -> fx.GraphModule:
         g = self.g
-        fxg = fx.Graph()
-        val: dict[str, fx.Node] = {}
-        mods: dict[str, nn.Module] = {}
+        steps: list[Step] = []
         skip = set(self.axpy.values()) | {m for ms in self.merged.values() for m in ms[1:]} \
             | self.add_convs
 
-        def arg(n: Node, i: str) -> fx.Node:
-            v = val[self.value_of(i)]
-            if n.name in self.sub and self.value_of(i) not in self.sub and n.op != "conv2d" \
+        at: dict[str, str] = {}  # a value -> the step computing it, where they differ
+
+        def ref(i: str) -> str:
+            v = self.value_of(i)
+            return at.get(v, v)
+
+        def arg(n: Node, i: str) -> str:
+            v = ref(i)
+            if n.name in self.sub and v not in self.sub and n.op != "conv2d" \
                     and g[i].shape[1:] != (1, 1):
-                return fxg.call_function(subsample2, (v,))
+                name = f"{n.name}_in{n.inputs.index(i)}"  # beside n: in its block
+                steps.append(Step(name, Op(subsample2), (v,)))
+                return name
             return v
 
-        def call(fn: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any],
-                 name: str) -> fx.Node:
-            return fxg.create_node("call_function", fn, args, kw, name=name.replace(".", "_"))
+        def add(name: str, m: nn.Module, *inputs: str) -> None:
+            steps.append(Step(name, m, inputs))
 
-        for n in g:
-            if n.op == "input":
-                val[n.name] = fxg.placeholder("x")
-            elif n.name in self.alias or n.name in skip:
+        for n in g.nodes[1:]:
+            if n.name in self.alias or n.name in skip:
                 continue
-            elif n.name in self.merged:
+            if n.name in self.merged:
                 names = self.merged[n.name]
                 target = f"{n.name}_merged"
-                mods[target] = self._conv(names)
-                out = fxg.call_module(target, (arg(n, n.inputs[0]),))
+                add(target, self._conv(names), arg(n, n.inputs[0]))
                 start = 0
                 for c in names:
                     width = self.weights[c][0].shape[0]
-                    val[c] = call(torch.narrow, (out, 1, start, width), {}, f"{c}_part")
+                    add(c, Op(torch.narrow, (1, start, width)), target)
                     start += width
             elif n.name in self.conv_add:
                 conv, z = self.conv_add[n.name]
-                mods[conv] = self._conv([conv])
-                val[n.name] = fxg.call_module(conv, (arg(g[conv], g[conv].inputs[0]),
-                                                     arg(n, z)))
+                add(conv, self._conv([conv]), arg(g[conv], g[conv].inputs[0]), arg(n, z))
+                at[n.name] = conv
             elif n.op == "conv2d":
-                mods[n.name] = self._conv([n.name])
-                val[n.name] = fxg.call_module(n.name, (arg(n, n.inputs[0]),))
+                add(n.name, self._conv([n.name]), arg(n, n.inputs[0]))
             elif n.name in self.axpy:
                 mul = g[self.axpy[n.name]]
                 short = next(i for i in n.inputs if i != mul.name)
-                val[n.name] = call(torch.addcmul, (arg(n, short), arg(n, mul.inputs[0]),
-                                                   val[self.value_of(mul.inputs[1])]), {},
-                                   n.name)
+                add(n.name, Op(torch.addcmul), arg(n, short), arg(n, mul.inputs[0]),
+                    ref(mul.inputs[1]))
             elif (m := module(n)) is not None:
                 own = {k: v for k, v in self.sd.items() if k.startswith(n.name + ".")}
                 if own:
                     m = m.to(device=next(iter(own.values())).device, dtype=self.dtype)
-                m.load_state_dict({k[len(n.name) + 1:]: v for k, v in self.sd.items()
-                                   if k.startswith(n.name + ".")})
-                mods[n.name] = m
-                val[n.name] = fxg.call_module(n.name, tuple(arg(n, i) for i in n.inputs))
+                m.load_state_dict({k[len(n.name) + 1:]: v for k, v in own.items()})
+                add(n.name, m, *(arg(n, i) for i in n.inputs))
             else:
                 fn, extra, kw = call_of(n)
-                val[n.name] = call(fn, tuple(arg(n, i) for i in n.inputs) + extra, kw, n.name)
-        fxg.output(val[self.value_of(g.output.name)])
-        model = ArchdslModule(mods, fxg, class_name="ArchdslFused")
+                add(n.name, Op(fn, extra, kw), *(arg(n, i) for i in n.inputs))
+        model = tree(steps, [g.input.name], ref(g.output.name), root=ArchdslModule,
+                     class_name="ArchdslFused")
         model.archdsl_applied = tuple(self.applied)
         return model.eval()
-
 
 def fuse(model_or_spec: nn.Module | Spec | Graph,
          plan_or_device: FusionPlan | str | os.PathLike[str] | None = None, *,

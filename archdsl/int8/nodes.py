@@ -16,28 +16,26 @@ from ..ir.graph import Graph
 TOLERANCE = 1e-3  # of an output's largest magnitude
 
 
-def fx_name(ir_name: str) -> str:
-    """The torch emitter's fx node name for an IR node."""
-    return ir_name.replace(".", "_")
-
-
 @torch.no_grad()
 def ir_values(model: torch.nn.Module, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every IR node's output on ``x``, by IR node name."""
-    from torch import fx
-
+    """Every IR node's output on ``x``, by IR node name (each node is the submodule at its
+    qualified name: archdsl.emit.nest)."""
     graph: Graph = model.archdsl_graph
-    by_fx = {fx_name(n.name): n.name for n in graph}
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {graph.input.name: x}
 
-    class Record(fx.Interpreter):
-        def run_node(self, n: fx.Node) -> Any:
-            value = super().run_node(n)
-            if n.name in by_fx and isinstance(value, torch.Tensor):
-                out[by_fx[n.name]] = value.numpy()
-            return value
+    def keep(name: str) -> Any:
+        def hook(_m: torch.nn.Module, _args: Any, value: Any) -> None:
+            if isinstance(value, torch.Tensor):
+                out[name] = value.numpy()
+        return hook
 
-    Record(model.eval()).run(torch.from_numpy(x))
+    hooks = [model.get_submodule(n.name).register_forward_hook(keep(n.name))
+             for n in graph.nodes[1:]]
+    try:
+        model.eval()(torch.from_numpy(x))
+    finally:
+        for h in hooks:
+            h.remove()
     return out
 
 
