@@ -207,3 +207,91 @@ def apply_layout(graph: Graph, name: str) -> Graph:
     kinds = {blocks[k]: v for k, v in graph.kinds.items()}
     canonical = {new: old for table in (names, blocks, stages) for old, new in table.items()}
     return Graph(graph.name, nodes, kinds, name, canonical)
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """Another library's checkpoint naming, read back as a layout's above (``archdsl
+    import`` and ``--weights`` rename its keys to that layout's names).
+
+    ``shows``: a key only this naming has (a regex); ``rename``: (regex, template) pairs,
+    the first whose regex matches a key's start replaces that start, ``{g1}`` in a
+    template being group ``g`` plus one; ``aside``: keys that are not the ResNet's (a
+    detector's heads), set aside; ``trunk``: the ResNet has no classifier by design
+    (the spec's head has ``classes: 0``); ``config``: the ``model_type`` of the
+    Hugging Face ``config.json`` that says what the keys cannot.
+    """
+
+    what: str
+    shows: str
+    rename: tuple[tuple[str, str], ...]
+    aside: tuple[str, ...] = ()
+    trunk: bool = False
+    config: str | None = None
+
+
+_HF_BLOCK = r"^(?:{model}\.)?encoder\.stages\.(?P<s>\d+)\.layers\.(?P<b>\d+)\."
+_HF_STEM = r"^(?:{model}\.)?embedder\.embedder\."
+_TV_REGNET_BLOCK = "trunk_output.block{s1}.block{s1}-{b}."
+FOREIGN: dict[str, Foreign] = {
+    # torchvision.models.detection (Faster/Mask/Keypoint R-CNN, RetinaNet, FCOS):
+    # backbone.body is an IntermediateLayerGetter over a ResNet without avgpool and fc
+    "torchvision_detection": Foreign(
+        "torchvision.models.detection", r"^backbone\.body\.conv1\.weight$",
+        ((r"^backbone\.body\.", ""),),
+        aside=(r"^backbone\.fpn\.", r"^rpn\.", r"^roi_heads\.", r"^head\."), trunk=True),
+    # mmpretrain's ImageClassifier(backbone=ResNet, head=LinearClsHead): torchvision's
+    # names under backbone., the classifier head.fc
+    "mmpretrain": Foreign(
+        "mmpretrain", r"^backbone\.conv1\.weight$",
+        ((r"^backbone\.", ""), (r"^head\.fc\.", "fc."))),
+    # transformers' ResNetForImageClassification (ResNetModel without its classifier):
+    # embedder.embedder (conv, BN; then a max-pool), stages.N.layers.M with
+    # shortcut (conv, BN) and layer.K (ResNetConvLayer: convolution, normalization),
+    # classifier = Sequential(Flatten, Linear)
+    "hf_resnet": Foreign(
+        "Hugging Face transformers' ResNet",
+        r"^(?:resnet\.)?embedder\.embedder\.convolution\.weight$",
+        ((_HF_STEM.format(model="resnet") + r"convolution\.", "conv1."),
+         (_HF_STEM.format(model="resnet") + r"normalization\.", "bn1."),
+         (_HF_BLOCK.format(model="resnet") + r"shortcut\.convolution\.",
+          "layer{s1}.{b}.downsample.0."),
+         (_HF_BLOCK.format(model="resnet") + r"shortcut\.normalization\.",
+          "layer{s1}.{b}.downsample.1."),
+         (_HF_BLOCK.format(model="resnet") + r"layer\.(?P<c>\d)\.convolution\.",
+          "layer{s1}.{b}.conv{c1}."),
+         (_HF_BLOCK.format(model="resnet") + r"layer\.(?P<c>\d)\.normalization\.",
+          "layer{s1}.{b}.bn{c1}."),
+         (r"^classifier\.1\.", "fc.")),
+        config="resnet"),
+    # transformers' RegNetForImageClassification: the same embedder and stages, as
+    # torchvision's RegNet names; RegNetY's layer.2 is SE (attention: pool, conv, ReLU,
+    # conv, sigmoid) and its last conv layer.3, RegNetX's layer.2
+    "hf_regnet": Foreign(
+        "Hugging Face transformers' RegNet",
+        r"^(?:regnet\.)?embedder\.embedder\.convolution\.weight$",
+        ((_HF_STEM.format(model="regnet") + r"convolution\.", "stem.0."),
+         (_HF_STEM.format(model="regnet") + r"normalization\.", "stem.1."),
+         (_HF_BLOCK.format(model="regnet") + r"shortcut\.convolution\.",
+          _TV_REGNET_BLOCK + "proj.0."),
+         (_HF_BLOCK.format(model="regnet") + r"shortcut\.normalization\.",
+          _TV_REGNET_BLOCK + "proj.1."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.0\.convolution\.",
+          _TV_REGNET_BLOCK + "f.a.0."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.0\.normalization\.",
+          _TV_REGNET_BLOCK + "f.a.1."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.1\.convolution\.",
+          _TV_REGNET_BLOCK + "f.b.0."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.1\.normalization\.",
+          _TV_REGNET_BLOCK + "f.b.1."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.1\.",
+          _TV_REGNET_BLOCK + "f.se.fc1."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.3\.",
+          _TV_REGNET_BLOCK + "f.se.fc2."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.[23]\.convolution\.",
+          _TV_REGNET_BLOCK + "f.c.0."),
+         (_HF_BLOCK.format(model="regnet") + r"layer\.[23]\.normalization\.",
+          _TV_REGNET_BLOCK + "f.c.1."),
+         (r"^classifier\.1\.", "fc.")),
+        config="regnet"),
+}

@@ -26,9 +26,11 @@ import torch
 from torch import nn
 
 from .importer.draft import refuse
+from .importer.formats import Canonical, canonical
 
 SOURCES = ("torchvision", "timm", "archdsl")
 _WRAPPERS = ("state_dict", "model", "model_state", "model_state_dict", "module")
+_EMA = "state_dict_ema"  # timm's training checkpoints: the EMA weights beside state_dict
 _PREFIXES = ("module.", "backbone.", "model.")  # DataParallel's, detection backbones'…
 # A ResNet-family state_dict has under 2,000 entries of keys under 100 characters
 MAX_ENTRIES = 10_000
@@ -91,16 +93,22 @@ def _modules(keys: list[str]) -> list[str]:
     return [f"{m} ({', '.join(v)})" for m, v in out.items()]
 
 
-def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tensor], list[str]]:
-    """A loaded checkpoint as a flat state_dict, and what was done to get it: taken out
-    of a ``{"state_dict": …}``, ``{"model": …}`` or ``{"model_state": …}`` wrapper, a
-    ``module.``, ``backbone.`` or ``model.`` prefix that every key has removed. Refuses
-    (SpecError) anything else: wrappers more than MAX_DEPTH deep or one that contains
-    itself, more than MAX_ENTRIES entries, and entries no ResNet module holds."""
+def unwrap(obj: object, path: str = "checkpoint", *, ema: bool = False) -> Canonical:
+    """A loaded checkpoint as a flat state_dict by archdsl's names, and what was done to
+    get it: taken out of a ``{"state_dict": …}``, ``{"model": …}`` or ``{"model_state":
+    …}`` wrapper (``ema``: timm's ``state_dict_ema`` instead of its ``state_dict``), a
+    ``module.``, ``backbone.`` or ``model.`` prefix that every key has removed, then
+    another library's naming renamed or a wrapping module's attribute removed
+    (importer.formats). Refuses (SpecError) anything else: wrappers more than MAX_DEPTH
+    deep or one that contains itself, more than MAX_ENTRIES entries, and entries no
+    ResNet module holds."""
     notes = []
     seen: set[int] = set()
+    emas = False
     while isinstance(obj, dict):
-        inner = next((k for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        emas = emas or isinstance(obj.get(_EMA), dict)
+        wrappers = (_EMA, *_WRAPPERS) if ema else _WRAPPERS
+        inner = next((k for k in wrappers if isinstance(obj.get(k), dict)), None)
         if inner is None:
             break
         if id(obj) in seen:
@@ -110,8 +118,14 @@ def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tenso
             raise refuse(path, "", f"{{{inner!r}: …}} wrappers more than {MAX_DEPTH} deep; "
                          f"allowed: at most {MAX_DEPTH}")
         seen.add(id(obj))
-        notes.append(f"unwrapped {{{inner!r}: …}}")
+        notes.append(f"unwrapped {{{inner!r}: …}}"
+                     + (" (the EMA weights)" if inner == _EMA else
+                        f" (EMA weights are present too: {_EMA!r}, read with --ema)"
+                        if isinstance(obj.get(_EMA), dict) else ""))
         obj = obj[inner]
+    if ema and not emas:
+        raise refuse(path, "--ema", f"no EMA weights (no {_EMA!r} in the checkpoint); "
+                     "allowed: --ema for a timm training checkpoint that has them")
     if not isinstance(obj, dict):
         raise refuse(path, "", f"not a state_dict (got {type(obj).__name__})")
     _check_entries(path, len(obj))
@@ -124,7 +138,9 @@ def unwrap(obj: object, path: str = "checkpoint") -> tuple[dict[str, torch.Tenso
     while prefix := next((p for p in _PREFIXES if all(k.startswith(p) for k in obj)), None):
         obj = {k.removeprefix(prefix): v for k, v in obj.items()}  # model.backbone.…
         notes.append(f"removed the key prefix {prefix!r}")
-    return obj, notes
+    done = canonical(obj, path)
+    done.notes[:0] = notes
+    return done
 
 
 def _check_entries(path: str, entries: int) -> None:
@@ -338,9 +354,10 @@ def _classifier(model: nn.Module) -> str | None:
 
 
 def load_weights(model: nn.Module, path_or_state_dict: str | os.PathLike[str] | dict,
-                 *, source: str = "torchvision") -> WeightsReport:
+                 *, source: str = "torchvision", ema: bool = False) -> WeightsReport:
     """Load a checkpoint into ``model``: strictly where the architectures match, else every
-    tensor that fits, re-initialising a classifier of another size; returns the report."""
+    tensor that fits, re-initialising a classifier of another size; returns the report.
+    ``ema``: timm's EMA weights (``state_dict_ema``) instead of its ``state_dict``."""
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; allowed: {', '.join(SOURCES)}")
     own = model.state_dict()
@@ -350,7 +367,8 @@ def load_weights(model: nn.Module, path_or_state_dict: str | os.PathLike[str] | 
         budget = WEIGHTS_FACTOR * sum(t.numel() * t.element_size() for t in own.values())
         obj, label = read_checkpoint(path_or_state_dict, max_bytes=budget + WEIGHTS_SLACK), \
             str(path_or_state_dict)
-    sd = unwrap(obj, label)[0]  # DataParallel's module. prefix, a {"state_dict": …} wrapper
+    # DataParallel's module. prefix, a {"state_dict": …} wrapper, another library's naming
+    sd = unwrap(obj, label, ema=ema).state
     report = WeightsReport(source)
     report.missing = [k for k in own if k not in sd]
     report.unexpected = [k for k in sd if k not in own]

@@ -150,6 +150,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="the spec's name (default: the model's, or the file's stem)")
     p.add_argument("--classes", type=int, metavar="N",
                    help="classes of the classifier, for a head-less checkpoint")
+    p.add_argument("--ema", action="store_true",
+                   help="read a timm training checkpoint's EMA weights (state_dict_ema) "
+                        "instead of its state_dict")
     g = p.add_argument_group(f"assumptions (each {_ASSUMED})")
     for flag, key, kwargs in _flags():
         g.add_argument(flag, dest=key, **kwargs)
@@ -185,7 +188,8 @@ def run(args: argparse.Namespace) -> int:
     from ..bundle import atomic_file
     from ..importer.read import import_spec
 
-    text = import_spec(args.source, overrides(args), schema=schema_path(args.output))
+    text = import_spec(args.source, overrides(args), schema=schema_path(args.output),
+                       ema=args.ema)
     if not args.output:
         sys.stdout.write(text)
         return 0

@@ -13,11 +13,12 @@ from typing import Any
 
 from ..blocks import READERS
 from ..layouts import LAYOUTS, name_in
+from ..spec.errors import SpecError
 from ..spec.fields import ECA, SE
 from .draft import Draft, refuse
 from .keys import CONV, CONV1D, LINEAR, MISSING, WHY, Keys, Shapes
 
-__all__ = ["MISSING", "WHY", "infer"]
+__all__ = ["MISSING", "WHY", "infer", "recognises"]
 
 
 def _readers(layout: str) -> list[Any]:
@@ -52,6 +53,15 @@ def _layout(shapes: Shapes, source: str) -> tuple[str, bool]:
     blocks = ", ".join(dict.fromkeys(name_in(t, "layer1.0") for t in LAYOUTS))
     raise refuse(source, first, f"not a ResNet-family state_dict: no stem conv ({stems}) "
                  f"before a first block ({blocks})")
+
+
+def recognises(shapes: Shapes) -> bool:
+    """Whether the keys are of a naming layout archdsl reads (a stem and a first block)."""
+    try:
+        _layout(shapes, "")
+    except SpecError:
+        return False
+    return True
 
 
 def _stem(k: Keys, d: Draft, source: str) -> None:

@@ -23,16 +23,18 @@ from torch import nn
 
 from .. import __version__
 from ..jsonschema import SCHEMA_ID
-from ..layouts import name_in
+from ..layouts import Foreign, name_in
 from ..load import load_solved
 from ..spec.errors import SpecError, did_you_mean
 from ..spec.schema import NAME_PATTERN
 from ..weights import read_checkpoint, unwrap
 from . import infer, modules, write
 from .draft import FIELDS, Draft, refuse
+from .formats import settle_config
 
 Source = str | os.PathLike[str] | nn.Module | Mapping[str, torch.Tensor]
 OVERRIDES = (*FIELDS, "classes", "name")
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # save_pretrained's file names
 
 
 class _Read:
@@ -40,10 +42,12 @@ class _Read:
 
     def __init__(self, label: str, state: Mapping[str, torch.Tensor], name: str, *,
                  module: nn.Module | None = None, notes: list[str] | None = None,
-                 size: int | list[int] | None = None, how: str = "") -> None:
+                 size: int | list[int] | None = None, how: str = "",
+                 foreign: Foreign | None = None, folder: Path | None = None) -> None:
         self.label, self.module, self.name, self.size = label, module, name, size
         self.shapes = {k: tuple(v.shape) for k, v in state.items()}
         self.notes, self.how = notes or [], how
+        self.foreign, self.folder = foreign, folder  # another library's naming; its folder
 
 
 def _size(cfg: Mapping[str, Any] | None) -> int | list[int] | None:
@@ -131,22 +135,28 @@ def _from_module(model: nn.Module) -> _Read:
                  how="read from the module")
 
 
-def _from_file(path: Path) -> _Read:
+def _from_file(path: Path, ema: bool) -> _Read:
     label = str(path)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-")[:100] or "imported"
+    if path.is_dir():  # transformers' save_pretrained folder
+        path = next((path / f for f in HF_WEIGHTS if (path / f).is_file()), path)
     if not path.is_file():
         raise refuse(label, "", "no such checkpoint file; allowed: a .pth, .pt or "
-                     ".safetensors file, or torchvision:NAME / timm:NAME")
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem).lstrip("_.-")[:100] or "imported"
-    return _from_state(read_checkpoint(path, shapes_only=True), label, name)
+                     ".safetensors file, a folder of transformers' save_pretrained ("
+                     f"{' or '.join(HF_WEIGHTS)}), or torchvision:NAME / timm:NAME")
+    return _from_state(read_checkpoint(path, shapes_only=True), label, name, ema=ema,
+                       folder=path.parent)
 
 
-def _from_state(obj: object, label: str, name: str) -> _Read:
+def _from_state(obj: object, label: str, name: str, *, ema: bool = False,
+                folder: Path | None = None) -> _Read:
     """A loaded checkpoint or a state_dict, unwrapped (see weights.unwrap)."""
-    state, notes = unwrap(obj, label)
-    return _Read(label, state, name, notes=notes, how="inferred from its keys and shapes")
+    done = unwrap(obj, label, ema=ema)
+    return _Read(label, done.state, name, notes=done.notes, foreign=done.foreign,
+                 folder=folder, how="inferred from its keys and shapes")
 
 
-def _read(source: Source) -> _Read:
+def _read(source: Source, ema: bool) -> _Read:
     if isinstance(source, nn.Module) and hasattr(source, "archdsl_graph"):
         # archdsl's own module is a GraphModule of primitives: read it as a checkpoint
         return _Read("<archdsl module>", source.state_dict(), source.archdsl_graph.name,
@@ -154,11 +164,11 @@ def _read(source: Source) -> _Read:
     if isinstance(source, nn.Module):
         return _from_module(source)
     if isinstance(source, Mapping):
-        return _from_state(dict(source), "<state_dict>", "imported")
+        return _from_state(dict(source), "<state_dict>", "imported", ema=ema)
     text = os.fspath(source)
     if re.match(r"^(timm|torchvision):", text):
         return _from_name(text)
-    return _from_file(Path(text))
+    return _from_file(Path(text), ema)
 
 
 def _override(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
@@ -243,17 +253,42 @@ def _verify(graph: Any, read: _Read, headless: bool) -> None:
                          "padding archdsl does not read")
 
 
+def _foreign(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
+    """What another library's naming implies: a detector's trunk has no classifier
+    (``classes: 0``) and, without BN counters, FrozenBatchNorm2d; a Hugging Face model's
+    config.json settles what its keys cannot tell."""
+    foreign = read.foreign
+    if foreign is None:
+        return
+    if foreign.trunk and "classes" not in draft.spec["head"] and "classes" not in overrides:
+        draft.spec["head"]["classes"] = 0
+        draft.notes.append(f"no classifier in {foreign.what}'s ResNet: classes 0 (the "
+                           "spec's output is the pooled features)")
+    counters = any(k.endswith(".num_batches_tracked") for k in read.shapes)
+    if foreign.trunk and draft.spec["norm"]["kind"] == "batch" and not counters:
+        draft.spec["norm"]["kind"] = "frozen_batch"
+        draft.notes.append("no num_batches_tracked: the norms are FrozenBatchNorm2d "
+                           "(norm kind frozen_batch)")
+    if foreign.config is not None:
+        if read.folder is None:
+            draft.notes.append(f"{foreign.what}'s defaults are assumed where the keys "
+                               "cannot tell (no config.json: a state_dict was given)")
+        else:
+            settle_config(foreign, read.folder, draft, read.label)
+
+
 def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
-                schema: str | None = None) -> str:
+                schema: str | None = None, ema: bool = False) -> str:
     """The YAML text of the spec of ``source``: ``timm:NAME``, ``torchvision:NAME``, a
     checkpoint path (.pth, .pt, .safetensors), an ``nn.Module`` or a state_dict.
     ``overrides`` settles what the source cannot tell (keys: OVERRIDES; ``strides`` a
     list, ``antialias`` a mapping or None, ``shortcut_form`` a mapping such as
-    ``{"form": "scaling", "scale": 0.5}``). ``schema`` is the modeline's schema path.
+    ``{"form": "scaling", "scale": 0.5}``). ``schema`` is the modeline's schema path;
+    ``ema``: a timm training checkpoint's EMA weights (``state_dict_ema``) are read.
     Raises SpecError (one line: ``SOURCE: KEY OR MODULE: what``) for a source archdsl
     cannot say."""
     overrides = dict(overrides or {})
-    read = _read(source)
+    read = _read(source, ema)
     name = overrides.get("name") or read.name
     if not re.match(NAME_PATTERN, name):
         raise refuse(read.label, "--name", f"{name!r} is not a spec name; allowed: letters, "
@@ -263,6 +298,7 @@ def import_spec(source: Source, overrides: Mapping[str, Any] | None = None, *,
         draft.settle("input_size", read.size)
     if read.module is not None:
         modules.settle(read.module, draft, read.label)
+    _foreign(draft, read, overrides)
     headless = "classes" not in draft.spec["head"]
     _override(draft, read, overrides)
     try:
