@@ -214,15 +214,17 @@ class Foreign:
     """Another library's checkpoint naming, read back as a layout's above (``archdsl
     import`` and ``--weights`` rename its keys to that layout's names).
 
-    ``shows``: a key only this naming has (a regex); ``rename``: (regex, template) pairs,
-    the first whose regex matches a key's start replaces that start, ``{g1}`` in a
-    template being group ``g`` plus one; ``aside``: keys that are not the ResNet's (a
-    detector's heads), set aside; ``trunk``: the ResNet has no classifier by design
-    (the spec's head has ``classes: 0``); ``config``: the ``model_type`` of the
-    Hugging Face ``config.json`` that says what the keys cannot.
+    ``shows``: a key only this naming has (a regex); ``rename``: (regex, template)
+    pairs, the first whose regex matches a key's start replaces that start, ``{g1}`` in
+    a template being group ``g`` plus one; ``keys`` says which keys those are;
+    ``aside``: keys that are not the ResNet's (a detector's heads), set aside;
+    ``trunk``: the ResNet has no classifier by design (the spec's head has ``classes:
+    0``); ``config``: the ``model_type`` of the Hugging Face ``config.json`` that says
+    what the keys cannot.
     """
 
     what: str
+    keys: str  # the keys it reads, said in a refusal
     shows: str
     rename: tuple[tuple[str, str], ...]
     aside: tuple[str, ...] = ()
@@ -237,20 +239,23 @@ FOREIGN: dict[str, Foreign] = {
     # torchvision.models.detection (Faster/Mask/Keypoint R-CNN, RetinaNet, FCOS):
     # backbone.body is an IntermediateLayerGetter over a ResNet without avgpool and fc
     "torchvision_detection": Foreign(
-        "torchvision.models.detection", r"^backbone\.body\.conv1\.weight$",
+        "torchvision.models.detection", "backbone.body.* (set aside: backbone.fpn.*, rpn.*, "
+        "roi_heads.*, head.*)", r"^backbone\.body\.conv1\.weight$",
         ((r"^backbone\.body\.", ""),),
         aside=(r"^backbone\.fpn\.", r"^rpn\.", r"^roi_heads\.", r"^head\."), trunk=True),
     # mmpretrain's ImageClassifier(backbone=ResNet, head=LinearClsHead): torchvision's
     # names under backbone., the classifier head.fc
     "mmpretrain": Foreign(
-        "mmpretrain", r"^backbone\.conv1\.weight$",
+        "mmpretrain", "backbone.*, head.fc.*", r"^backbone\.conv1\.weight$",
         ((r"^backbone\.", ""), (r"^head\.fc\.", "fc."))),
     # transformers' ResNetForImageClassification (ResNetModel without its classifier):
     # embedder.embedder (conv, BN; then a max-pool), stages.N.layers.M with
     # shortcut (conv, BN) and layer.K (ResNetConvLayer: convolution, normalization),
     # classifier = Sequential(Flatten, Linear)
     "hf_resnet": Foreign(
-        "Hugging Face transformers' ResNet",
+        "Hugging Face transformers' ResNet", "[resnet.]embedder.embedder.*, "
+        "[resnet.]encoder.stages.N.layers.M.{shortcut,layer.K}.{convolution,normalization}.*, "
+        "classifier.1.*",
         r"^(?:resnet\.)?embedder\.embedder\.convolution\.weight$",
         ((_HF_STEM.format(model="resnet") + r"convolution\.", "conv1."),
          (_HF_STEM.format(model="resnet") + r"normalization\.", "bn1."),
@@ -265,10 +270,12 @@ FOREIGN: dict[str, Foreign] = {
          (r"^classifier\.1\.", "fc.")),
         config="resnet"),
     # transformers' RegNetForImageClassification: the same embedder and stages, as
-    # torchvision's RegNet names; RegNetY's layer.2 is SE (attention: pool, conv, ReLU,
-    # conv, sigmoid) and its last conv layer.3, RegNetX's layer.2
+    # torchvision's RegNet names; RegNetY's layer.2 is SE (a pooler, then attention: conv,
+    # ReLU, conv, sigmoid) and its last conv layer.3, RegNetX's layer.2
     "hf_regnet": Foreign(
-        "Hugging Face transformers' RegNet",
+        "Hugging Face transformers' RegNet", "[regnet.]embedder.embedder.*, "
+        "[regnet.]encoder.stages.N.layers.M.{shortcut,layer.K}.{convolution,normalization}.*, "
+        "…layer.2.attention.{0,2}.*, classifier.1.*",
         r"^(?:regnet\.)?embedder\.embedder\.convolution\.weight$",
         ((_HF_STEM.format(model="regnet") + r"convolution\.", "stem.0."),
          (_HF_STEM.format(model="regnet") + r"normalization\.", "stem.1."),
@@ -284,9 +291,9 @@ FOREIGN: dict[str, Foreign] = {
           _TV_REGNET_BLOCK + "f.b.0."),
          (_HF_BLOCK.format(model="regnet") + r"layer\.1\.normalization\.",
           _TV_REGNET_BLOCK + "f.b.1."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.1\.",
+         (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.0\.",
           _TV_REGNET_BLOCK + "f.se.fc1."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.3\.",
+         (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.2\.",
           _TV_REGNET_BLOCK + "f.se.fc2."),
          (_HF_BLOCK.format(model="regnet") + r"layer\.[23]\.convolution\.",
           _TV_REGNET_BLOCK + "f.c.0."),

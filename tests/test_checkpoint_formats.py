@@ -170,3 +170,82 @@ def test_mmpretrain(tmp_path: Path) -> None:
     text, ours = imported(tmp_path / "epoch_100.pth", tmp_path)
     assert "Read mmpretrain's naming, renamed to archdsl's." in header(text)
     assert_close(outputs(ours, INPUT), outputs(ref, INPUT), RTOL)
+
+
+def hf_models() -> dict[str, Any]:
+    """transformers' ResNet and RegNet classifiers built from configs (random init), each
+    config choosing what a state_dict cannot show."""
+    transformers = pytest.importorskip("transformers")
+    resnet, regnet = transformers.ResNetConfig, transformers.RegNetConfig
+    return {
+        "resnet_bottleneck_msra": (transformers.ResNetForImageClassification, resnet(
+            layer_type="bottleneck", depths=[1, 2, 1, 1], hidden_sizes=[64, 128, 256, 512],
+            embedding_size=32, downsample_in_bottleneck=True, num_labels=10)),
+        "resnet_basic_first_stage": (transformers.ResNetForImageClassification, resnet(
+            layer_type="basic", depths=[2, 1, 1, 1], hidden_sizes=[32, 64, 96, 128],
+            downsample_in_first_stage=True, num_labels=7)),
+        "regnet_y": (transformers.RegNetForImageClassification, regnet(
+            layer_type="y", depths=[1, 2, 1, 1], hidden_sizes=[24, 48, 96, 192],
+            groups_width=8, num_labels=10)),
+        "regnet_x": (transformers.RegNetForImageClassification, regnet(
+            layer_type="x", depths=[1, 1, 2, 1], hidden_sizes=[32, 64, 128, 256],
+            groups_width=16, downsample_in_first_stage=False, num_labels=5)),
+    }
+
+
+class Logits(nn.Module):
+    """A transformers classifier as a module from images to logits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(pixel_values=x).logits
+
+
+@pytest.mark.parametrize("name", ["resnet_bottleneck_msra", "resnet_basic_first_stage",
+                                  "regnet_y", "regnet_x"])
+def test_hugging_face(name: str, tmp_path: Path) -> None:
+    """save_pretrained's folder (model.safetensors and config.json) imports, the config
+    settling the stride's conv and the first stage's stride."""
+    cls, config = hf_models()[name]
+    ref = randomised(Logits(cls(config)), INPUT)
+    ref.model.save_pretrained(tmp_path / "hf")
+    text, ours = imported(tmp_path / "hf", tmp_path)
+    said = header(text)
+    assert "Read Hugging Face transformers'" in said and "from config.json." in said
+    assert_close(outputs(ours, INPUT), outputs(ref, INPUT), RTOL)
+
+
+def test_hugging_face_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without config.json the defaults are assumed and said; a config of another model
+    or an activation archdsl's ResNets lack is refused in one line."""
+    cls, config = hf_models()["resnet_bottleneck_msra"]
+    cls(config).save_pretrained(tmp_path / "hf")
+    (tmp_path / "hf" / "config.json").rename(tmp_path / "config.json.saved")
+    capsys.readouterr()  # save_pretrained's progress
+    assert main(["import", str(tmp_path / "hf")]) == 0
+    assert "No config.json beside the weights" in header(capsys.readouterr().out)
+    config.hidden_act = "gelu"
+    config.save_pretrained(tmp_path / "hf")
+    assert main(["import", str(tmp_path / "hf")]) == 2
+    assert capsys.readouterr().err == (f"{tmp_path / 'hf'}: config.json: hidden_act: 'gelu'; "
+                                       "allowed: 'relu' (the activation archdsl's resnet "
+                                       "blocks have)\n")
+    (tmp_path / "hf" / "config.json").write_text('{"model_type": "regnet"}')
+    assert main(["import", str(tmp_path / "hf")]) == 2
+    assert capsys.readouterr().err.endswith("a config of model_type 'regnet' beside Hugging "
+                                            "Face transformers' ResNet's weights; allowed: "
+                                            "model_type 'resnet'\n")
+
+
+def test_foreign_key_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    state = fasterrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict()
+    state["extra.weight"] = torch.zeros(3)
+    torch.save(state, tmp_path / "det.pth")
+    assert main(["import", str(tmp_path / "det.pth")]) == 2
+    assert capsys.readouterr().err == (
+        f"{tmp_path / 'det.pth'}: extra.weight: not a key of torchvision.models.detection's "
+        "naming; allowed: backbone.body.* (set aside: backbone.fpn.*, rpn.*, roi_heads.*, "
+        "head.*)\n")

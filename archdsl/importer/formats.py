@@ -53,11 +53,8 @@ def _rename(state: Mapping[str, T], foreign: Foreign, path: str) -> Canonical:
             continue
         new = _renamed(key, foreign)
         if new is None:
-            kept = ", ".join(p.strip("^").replace("\\.", ".") + "…" for p, _ in foreign.rename)
-            raise refuse(path, key, f"not a key of {foreign.what}'s naming; allowed: {kept}"
-                         + (" (set aside: " + ", ".join(p.strip("^").replace("\\.", ".")
-                                                        + "…" for p in foreign.aside) + ")"
-                            if foreign.aside else ""))
+            raise refuse(path, key, f"not a key of {foreign.what}'s naming; allowed: "
+                         f"{foreign.keys}")
         out[new] = value
     notes = [f"read {foreign.what}'s naming, renamed to archdsl's"]
     if aside:
