@@ -24,7 +24,7 @@ from torchvision.models.detection import FasterRCNN, fasterrcnn_resnet50_fpn
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from archdsl import build_model
+from archdsl import build_model, import_spec
 from archdsl.cli.main import main
 from archdsl.weights import load_weights
 
@@ -154,6 +154,17 @@ def test_torchvision_detector(norm: str, tmp_path: Path) -> None:
     assert_close(outputs(ours, INPUT), features, RTOL)
 
 
+@pytest.mark.parametrize("builder", ["maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn",
+                                     "retinanet_resnet50_fpn", "fcos_resnet50_fpn"])
+def test_every_resnet_detector_reads(builder: str) -> None:
+    """The other detectors' heads are set aside too (keys and shapes, on the meta device)."""
+    with torch.device("meta"):
+        detector = getattr(torchvision.models.detection, builder)(weights=None,
+                                                                  weights_backbone=None)
+    said = header(import_spec(detector.state_dict()))
+    assert "Set aside what is not the ResNet: backbone.fpn.* (" in said and "classes 0" in said
+
+
 # ------------------------------------------------------------ other libraries' names
 
 
@@ -249,3 +260,22 @@ def test_foreign_key_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         f"{tmp_path / 'det.pth'}: extra.weight: not a key of torchvision.models.detection's "
         "naming; allowed: backbone.body.* (set aside: backbone.fpn.*, rpn.*, roi_heads.*, "
         "head.*)\n")
+
+
+def test_ema_of_a_module_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", "torchvision:resnet18", "--ema"]) == 2
+    assert capsys.readouterr().err == ("torchvision:resnet18: --ema: a module has one set of "
+                                       "weights; allowed: --ema for a checkpoint (timm's "
+                                       "state_dict_ema)\n")
+
+
+def test_a_prefix_is_kept_unless_a_resnet_is_left(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A first name every key shares is removed only where a network archdsl reads is
+    left: else the keys are refused as they were saved."""
+    state = {f"net.{k}": v for k, v in torchvision.models.mobilenet_v3_small().state_dict()
+             .items()}
+    torch.save({"state_dict": state}, tmp_path / "mb.ckpt")
+    assert main(["import", str(tmp_path / "mb.ckpt")]) == 2
+    assert capsys.readouterr().err.startswith(f"{tmp_path / 'mb.ckpt'}: net.features.0.0."
+                                              "weight: not a ResNet-family state_dict")

@@ -157,6 +157,11 @@ def _from_state(obj: object, label: str, name: str, *, ema: bool = False,
 
 
 def _read(source: Source, ema: bool) -> _Read:
+    named = not isinstance(source, nn.Module | Mapping) and re.match(
+        r"^(timm|torchvision):", os.fspath(source))
+    if ema and (isinstance(source, nn.Module) or named):
+        raise refuse(_label(source), "--ema", "a module has one set of weights; allowed: "
+                     "--ema for a checkpoint (timm's state_dict_ema)")
     if isinstance(source, nn.Module) and hasattr(source, "archdsl_graph"):
         # archdsl's own module is a GraphModule of primitives: read it as a checkpoint
         return _Read("<archdsl module>", source.state_dict(), source.archdsl_graph.name,
@@ -165,10 +170,14 @@ def _read(source: Source, ema: bool) -> _Read:
         return _from_module(source)
     if isinstance(source, Mapping):
         return _from_state(dict(source), "<state_dict>", "imported", ema=ema)
-    text = os.fspath(source)
-    if re.match(r"^(timm|torchvision):", text):
-        return _from_name(text)
-    return _from_file(Path(text), ema)
+    if named:
+        return _from_name(os.fspath(source))
+    return _from_file(Path(os.fspath(source)), ema)
+
+
+def _label(source: Source) -> str:
+    return f"<{type(source).__name__}>" if isinstance(source, nn.Module) else os.fspath(
+        source)
 
 
 def _override(draft: Draft, read: _Read, overrides: Mapping[str, Any]) -> None:
