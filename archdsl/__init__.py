@@ -6,16 +6,15 @@ The core (spec, IR, lowering, counting, diagrams, planning) imports no torch;
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from .load import load_spec
+from .load import load_spec, respec
 from .lower import lower
 from .spec.errors import SpecError
 from .spec.schema import Spec
 
 if TYPE_CHECKING:
-    import os
-
     import torch
 
     from .fusion.planner import FusionPlan
@@ -29,8 +28,6 @@ __version__ = "0.1.0"
 def _front(source: Any) -> Any:
     """A spec file (a str or path) loaded, solved and lowered: the one place a path
     enters the back ends; anything else (a Spec, a Graph, a module) as given."""
-    import os
-
     if not isinstance(source, (str, os.PathLike)):
         return source
     from .load import load_spec_with_graph
@@ -38,11 +35,29 @@ def _front(source: Any) -> Any:
     return load_spec_with_graph(source)[1]
 
 
-def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str]) -> torch.nn.Module:
-    """Build the PyTorch module of a spec, a lowered graph or a spec file."""
+def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str], *,
+                num_classes: int | None = None, features_only: bool = False,
+                out_indices: tuple[int, ...] | None = None) -> torch.nn.Module:
+    """Build the PyTorch module of a spec, a lowered graph or a spec file. As timm's
+    ``create_model`` takes them: ``num_classes`` (0: no classifier, pooled features),
+    ``features_only`` (a backbone returning the maps at ``out_indices``, numbered as
+    timm's: 0 the stem, then each stage; all by default), with ``feature_info``."""
     from .emit.torch import build_model as _build
 
-    return _build(_front(spec_or_path))
+    if num_classes is None and not features_only:
+        return _build(_front(spec_or_path))
+    if not isinstance(spec_or_path, (Spec, str, os.PathLike)):
+        raise TypeError("num_classes and features_only take a spec or a spec file, not a "
+                        "lowered graph")
+    update: dict[str, Any] = {}
+    if num_classes is not None:
+        update["head"] = {"classes": num_classes}
+    if features_only:
+        stages = len((spec_or_path if isinstance(spec_or_path, Spec) else
+                      load_spec(spec_or_path)).stages)
+        update["features"] = tuple(out_indices) if out_indices is not None else \
+            tuple(range(stages + 1))
+    return _build(respec(spec_or_path, **update))
 
 
 def fuse(model_or_spec: torch.nn.Module | Spec | Graph | str | os.PathLike[str],

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .design import Solved
     from .spec.validate import Expanded
 
-__all__ = ["load_solved", "load_spec", "load_spec_with_graph"]
+__all__ = ["load_solved", "load_spec", "load_spec_with_graph", "respec"]
 
 
 def load_solved(path: str | os.PathLike[str],
@@ -63,3 +63,13 @@ def load_spec_with_graph(path: str | os.PathLike[str],
 def load_spec(path: str | os.PathLike[str]) -> Spec:
     """Load and validate a spec file (``extends:`` resolved, defaults applied)."""
     return load_spec_with_graph(path)[0]
+
+
+def respec(source: Spec | str | os.PathLike[str], **fields: object) -> Spec:
+    """A spec (or a spec file's) with top-level ``fields`` replaced, validated again (a
+    section as a dict of the fields it changes: ``head={"classes": 0}``)."""
+    spec = source if isinstance(source, Spec) else load_spec(source)
+    data = spec.model_dump()
+    for key, value in fields.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) else value
+    return Spec.model_validate(data)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from .blocks import BLOCKS, STEMS
 from .blocks.common import BlockCtx
 from .blocks.layers import Layers
+from .ir.features import backbone
 from .ir.graph import Graph, GraphBuilder
 from .layouts import LAYOUTS, apply_layout
 from .spec.schema import Spec
@@ -42,7 +43,9 @@ def lower(spec: Spec, *, named: bool = True) -> Graph:
     x = b.add("global_avg_pool", "avgpool", (x,))
     if head.dropout:
         x = b.add("dropout", "dropout", (x,), p=head.dropout)
-    if LAYOUTS[spec.layout].classifier == "conv":
+    if not head.classes:
+        b.add("flatten", "flatten", (x,))
+    elif LAYOUTS[spec.layout].classifier == "conv":
         with b.scope("head", "classifier"):
             x = layers.conv(b, x, "fc", head.classes, 1, bias=True)
         b.add("flatten", "flatten", (x,))
@@ -51,4 +54,5 @@ def lower(spec: Spec, *, named: bool = True) -> Graph:
         with b.scope("head", "classifier"):
             b.add("linear", "fc", (x,), in_features=b.shape(x)[0],
                   out_features=head.classes, bias=True)
-    return apply_layout(b.build(), spec.layout) if named else b.build()
+    graph = apply_layout(b.build(), spec.layout) if named else b.build()
+    return graph if spec.features is None else backbone(graph, spec.features)

@@ -24,8 +24,8 @@ GOOD_STAGE = "{depth: 2, width: 64, block: basic}"
 CASES = [
     ("misspelt key",
      f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
-     "2:1: stagez: unknown key; did you mean 'stages'? allowed: act, antialias, conv, head, "
-     "input, layout, name, norm, regnet, shortcut, stages, stem"),
+     "2:1: stagez: unknown key; did you mean 'stages'? allowed: act, antialias, conv, "
+     "features, head, input, layout, name, norm, regnet, shortcut, stages, stem"),
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
      "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "

@@ -281,9 +281,13 @@ def _block(graph: Graph, counts: Counts | None) -> graphviz.Digraph:
                     g.edge(prev, pid, constraint=constraint)
                     sg.edge(pid, aid)
                 prev, prev_stage = aid, stage
-    g.node("head", "head\n" + " → ".join(op_label(n) for n in head if n.op != "flatten")
-           + f"\n{_shape(head[-1].shape)}{_counts_line(srows.get('head'))}",
-           **_node_attrs("fc"))
+    if head:
+        g.node("head", "head\n" + " → ".join(op_label(n) for n in head if n.op != "flatten")
+               + f"\n{_shape(head[-1].shape)}{_counts_line(srows.get('head'))}",
+               **_node_attrs("fc"))
+    else:  # a backbone ends at its feature maps
+        g.node("head", "feature maps\n" + "\n".join(
+            f"{f}: {_shape(graph[f].shape)}" for f in graph.features), **_node_attrs("fc"))
     g.edge(prev, "head")
     attention = dict.fromkeys(_kind(n) for n in graph if n.role == "attention")
     _legend(g, ["conv", *attention, "add", "other", "fc"])

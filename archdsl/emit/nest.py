@@ -50,12 +50,13 @@ class Step:
     inputs: tuple[str, ...]
 
 
-def tree(steps: Sequence[Step], inputs: Sequence[str], output: str, *,
-         root: type[fx.GraphModule] = fx.GraphModule, class_name: str = "Net"
-         ) -> fx.GraphModule:
-    """The module tree of ``steps``: takes the values named ``inputs``, returns
-    ``output``'s."""
-    return _level(list(steps), "", list(inputs), output, root, class_name)
+def tree(steps: Sequence[Step], inputs: Sequence[str], outputs: Sequence[str], *,
+         root: type[fx.GraphModule] = fx.GraphModule, class_name: str = "Net",
+         listed: bool = False) -> fx.GraphModule:
+    """The module tree of ``steps``: takes the values named ``inputs``, returns the value
+    of the one step in ``outputs``, or with ``listed`` (a backbone's feature maps) a list
+    of their values."""
+    return _level(list(steps), "", list(inputs), list(outputs), root, class_name, listed)
 
 
 def _key(step: Step, prefix: str) -> str:
@@ -73,8 +74,9 @@ def _runs(steps: list[Step], prefix: str) -> list[tuple[str, list[Step]]]:
     return runs
 
 
-def _level(steps: list[Step], prefix: str, inputs: list[str], output: str,
-           cls: type[fx.GraphModule], class_name: str) -> fx.GraphModule:
+def _level(steps: list[Step], prefix: str, inputs: list[str], outputs: list[str],
+           cls: type[fx.GraphModule], class_name: str, listed: bool = False
+           ) -> fx.GraphModule:
     g = fx.Graph()
     values = {name: g.placeholder("v_" + re.sub(r"\W", "_", name)) for name in inputs}
     modules: dict[str, nn.Module] = {}
@@ -82,7 +84,7 @@ def _level(steps: list[Step], prefix: str, inputs: list[str], output: str,
     keys = [k for k, _ in runs]
     for i, (k, run) in enumerate(runs):
         made = {s.name for s in run}
-        later = {x for _, r in runs[i + 1:] for s in r for x in s.inputs} | {output}
+        later = {x for _, r in runs[i + 1:] for s in r for x in s.inputs} | set(outputs)
         results = [s.name for s in run if s.name in later]
         if len(run) == 1 and run[0].name == prefix + k:
             modules[k] = run[0].module
@@ -90,13 +92,13 @@ def _level(steps: list[Step], prefix: str, inputs: list[str], output: str,
         elif keys.count(k) == 1 and len(results) == 1 and \
                 all(s.name.startswith(f"{prefix}{k}.") for s in run):
             needs = list(dict.fromkeys(x for s in run for x in s.inputs if x not in made))
-            modules[k] = _level(run, f"{prefix}{k}.", needs, results[0], fx.GraphModule,
-                                "Block")
+            modules[k] = _level(run, f"{prefix}{k}.", needs, results, fx.GraphModule, "Block")
             values[results[0]] = g.call_module(k, tuple(values[x] for x in needs))
         else:
             for s in run:
                 local = s.name[len(prefix):]
                 modules[local] = s.module
                 values[s.name] = g.call_module(local, tuple(values[x] for x in s.inputs))
-    g.output(values[output])
+    g.output([values[o] for o in outputs] if listed or len(outputs) > 1 else
+             values[outputs[0]])
     return cls(modules, g, class_name=class_name)

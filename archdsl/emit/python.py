@@ -20,7 +20,7 @@ from ..ir.ops import PyArgs, op
 from ..layouts import LAYOUTS
 from .jinja import environment
 from .python_channels import Args, Expr, assign, containers, holds, solve
-from .python_forward import block_forward, identity_reads
+from .python_forward import block_forward, identity_reads, network_return
 
 WIDTH = 88  # ruff's default line length, so the file is clean under any configuration
 
@@ -377,7 +377,7 @@ def to_python(graph: Graph, source: str) -> str:
             init.append(f"self.{attr} = nn.Sequential(")
             init += [f"    {c}," for c in stage_lines[attr]]
             init.append(")")
-    forward[-1] = forward[-1].replace("x = ", "return ", 1)
+    forward = network_return(forward, graph, containers)
     env = environment(html=False)
     c, h, w = graph.input.shape
     ops = graph.count_ops()
@@ -391,6 +391,7 @@ def to_python(graph: Graph, source: str) -> str:
         renames=list(renames.items()), layout=layout,
         params=f"{count(graph).total.params:,}",
         classes=fc.attrs.get("out_features") or fc.attrs.get("out_channels"),
+        returns="list[torch.Tensor]" if graph.features else "torch.Tensor",
         init=init, forward=forward)
     template = env.get_template("model.py.j2")
     text = template.render(functional=False, **context)

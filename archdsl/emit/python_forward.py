@@ -1,10 +1,11 @@
-"""The forward of a generated block class: one line per IR node of a representative
+"""The forward of a generated block class (one line per IR node of a representative
 block, the shortcut's source and the attention's, gate's and shortcut's locals named by
-role (generated Python, archdsl.emit.python)."""
+role) and the end of the network's (generated Python, archdsl.emit.python)."""
 
 from __future__ import annotations
 
-from ..ir.graph import Node
+from ..ir.features import features
+from ..ir.graph import Graph, Node
 from ..ir.ops import op
 from .python_channels import attr_path
 
@@ -81,3 +82,24 @@ def block_forward(rep: list[Node], proj: list[Node], x: str, identity: str | Non
     last = var[rep[-1].name]
     lines.append(f"return {last}")
     return lines
+
+
+def network_return(forward: list[str], graph: Graph, containers: dict[str, list[str]]
+                   ) -> list[str]:
+    """The network's forward (``x = self.attr(x)`` a line) ending in its return: of the
+    last value, or for a backbone of its feature maps, a container holding one called
+    member by member."""
+    if not graph.features:
+        return forward[:-1] + [forward[-1].replace("x = ", "return ", 1)]
+    modules = {f.module for f in features(graph) if f.node in graph.features}
+    lines = ["feats = []"]
+    for line in forward:
+        attr = line.removeprefix("x = self.").partition("(")[0]
+        inside = [m for m in modules if m.startswith(attr + ".")]
+        if inside:
+            for i, member in enumerate(containers[attr]):
+                lines.append(f"x = self.{attr}[{i}](x)")
+                lines += ["feats.append(x)"] if member in graph.features else []
+        else:
+            lines += [line] + (["feats.append(x)"] if attr in modules else [])
+    return [*lines, "return feats"]

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import fx, nn
 
+from ..ir.features import feature_info, head_split, outputs, with_classes
 from ..ir.graph import Graph, Node
 from ..ir.ops import op
 from ..spec.schema import Spec
@@ -24,9 +25,11 @@ from .nest import Op, Step, tree
 class ArchdslModule(fx.GraphModule):
     """A ``torch.fx.GraphModule`` that keeps archdsl's attributes (``archdsl_graph``, the
     IR the fusion executor and the exporters read back; ``archdsl_applied``) through
-    ``copy.deepcopy``, which rebuilds a GraphModule from its graph and drops them."""
+    ``copy.deepcopy``, which rebuilds a GraphModule from its graph and drops them; and
+    timm's classifier interface (``forward_features``, ``forward_head``,
+    ``reset_classifier``), its parts module trees over the same submodules."""
 
-    KEPT = ("archdsl_graph", "archdsl_applied")
+    KEPT = ("archdsl_graph", "archdsl_applied", "archdsl_classifier", "feature_info")
 
     def __deepcopy__(self, memo: dict[int, Any]) -> fx.GraphModule:
         res = super().__deepcopy__(memo)
@@ -34,6 +37,51 @@ class ArchdslModule(fx.GraphModule):
             if key in self.__dict__:  # immutable (a frozen Graph, a tuple): shared
                 setattr(res, key, self.__dict__[key])
         return res
+
+    def _part(self, first: int, stop: int, inputs: list[str], output: str) -> fx.GraphModule:
+        """The module tree of nodes ``first:stop`` over this module's own submodules
+        (made once, kept out of the module tree: no parameter is registered twice)."""
+        parts = self.__dict__.setdefault("_archdsl_parts", {})
+        key = (first, stop, output)
+        if key not in parts:
+            nodes = self.archdsl_graph.nodes[first:stop]
+            parts[key] = tree([Step(n.name, self.get_submodule(n.name), n.inputs)
+                               for n in nodes], inputs, [output])
+        return parts[key]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The map the head pools (after a final norm or conv, where the net has one)."""
+        g = self.archdsl_graph
+        pool, _ = head_split(g)
+        return self._part(1, g.nodes.index(pool), [g.input.name], pool.inputs[0])(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head on forward_features' map: the logits, or with ``pre_logits`` the pooled
+        features the classifier reads, flattened."""
+        g = self.archdsl_graph
+        pool, fc = head_split(g)
+        last = fc.inputs[0] if pre_logits and fc is not None else g.output.name
+        end = next(k for k, n in enumerate(g.nodes) if n.name == last) + 1
+        y = self._part(g.nodes.index(pool), end, [pool.inputs[0]], last)(x)
+        return torch.flatten(y, 1) if y.dim() > 2 else y
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new classifier of ``num_classes`` outputs (initialised as torchvision's), or
+        for 0 none: the module then returns the pooled features."""
+        g = self.archdsl_graph
+        fc = head_split(g)[1] or self.__dict__.get("archdsl_classifier")
+        new = with_classes(g, num_classes, fc)
+        if fc is None:
+            return
+        self.archdsl_classifier = fc  # the node, to take back after a reset to 0
+        m = module(new[fc.name]) if num_classes else nn.Identity()
+        if num_classes:
+            _init(m)
+            m.to(next(self.parameters()).device)
+        parent, _, leaf = fc.name.rpartition(".")
+        setattr(self.get_submodule(parent), leaf, m)
+        self.archdsl_graph = new
+        self.__dict__.pop("_archdsl_parts", None)
 
 
 def _target(n: Node) -> Any:
@@ -95,10 +143,11 @@ def steps(graph: Graph) -> list[Step]:
 def emit(graph: Graph) -> fx.GraphModule:
     """The IR as a module tree (archdsl.emit.nest) whose state_dict keys are the IR's
     qualified names."""
-    model = tree(steps(graph), [graph.input.name], graph.output.name, root=ArchdslModule,
-                 class_name="ArchdslNet")
+    model = tree(steps(graph), [graph.input.name], outputs(graph), root=ArchdslModule,
+                 class_name="ArchdslNet", listed=bool(graph.features))
     model.apply(_init)
     model.archdsl_graph = graph  # lets analyses and the fusion executor read the IR back
+    model.feature_info = feature_info(graph)
     return model
 
 
@@ -114,13 +163,15 @@ def build_model(spec_or_graph: Spec | Graph) -> fx.GraphModule:
 
 def check_output(model: nn.Module, graph: Graph) -> None:
     """Run one image through ``model`` (on its device: the meta device checks shapes
-    without computing) and check the shape the IR predicts."""
+    without computing) and check the shapes the IR predicts (a backbone's maps)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
         y = model(torch.zeros((1, *graph.input.shape), device=device))
     model.train(was_training)
-    if tuple(y.shape[1:]) != graph.output.shape:
-        raise RuntimeError(f"internal error: the built module outputs {tuple(y.shape[1:])}, "
-                           f"the IR predicts {graph.output.shape}")
+    got = [tuple(t.shape[1:]) for t in (y if isinstance(y, list) else [y])]
+    want = [graph[o].shape for o in outputs(graph)]
+    if got != want:
+        raise RuntimeError(f"internal error: the built module outputs {got}, the IR "
+                           f"predicts {want}")

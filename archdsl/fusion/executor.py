@@ -14,6 +14,7 @@ from ..emit.layers import standardized
 from ..emit.nest import Op, Step, tree
 from ..emit.torch import ArchdslModule, build_model, module
 from ..emit.torch import call as call_of
+from ..ir.features import outputs
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
 from .planner import FusionPlan, plan_for
@@ -322,8 +323,8 @@ class _Fuser:
             else:
                 fn, extra, kw = call_of(n)
                 add(n.name, Op(fn, extra, kw), *(arg(n, i) for i in n.inputs))
-        model = tree(steps, [g.input.name], ref(g.output.name), root=ArchdslModule,
-                     class_name="ArchdslFused")
+        model = tree(steps, [g.input.name], [ref(o) for o in outputs(g)], root=ArchdslModule,
+                     class_name="ArchdslFused", listed=bool(g.features))
         model.archdsl_applied = tuple(self.applied)
         return model.eval()
 

@@ -48,14 +48,16 @@ class Node:
 class Graph:
     """A lowered model: its nodes in execution order (the first is the input), the
     kind of each residual block (``{"layer1.0": "bottleneck"}``), and the naming layout
-    of its twin's modules (``torchvision``, ``timm_resnetv2``: archdsl.layouts), and,
-    where the layout renamed them, each node's, block's and stage's canonical name."""
+    of its twin's modules (``torchvision``, ``timm_resnetv2``: archdsl.layouts), where
+    the layout renamed them each node's, block's and stage's canonical name, and for a
+    backbone the nodes whose maps it returns (archdsl.ir.features)."""
 
     name: str
     nodes: tuple[Node, ...]
     kinds: dict[str, str] = field(default_factory=dict)
     layout: str = "torchvision"
     canonical: dict[str, str] = field(default_factory=dict)  # a layout's name -> the IR's
+    features: tuple[str, ...] = ()  # a backbone's outputs, its feature maps (ir.features)
     _index: dict[str, Node] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -86,7 +88,8 @@ class Graph:
         nodes = tuple(Node(c[n.name], n.op, tuple(c[i] for i in n.inputs), n.attrs, n.shape,
                            c.get(n.stage, n.stage), c[n.block] if n.block else None, n.role,
                            n.part) for n in self.nodes)
-        return Graph(self.name, nodes, {c[k]: v for k, v in self.kinds.items()})
+        return Graph(self.name, nodes, {c[k]: v for k, v in self.kinds.items()},
+                     features=tuple(c[f] for f in self.features))
 
     def blocks(self) -> dict[str, list[Node]]:
         """Each residual block's nodes, blocks in order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
 from ..blocks import BLOCKS, STEMS
 from ..blocks.shortcut import Shortcut
@@ -57,7 +57,9 @@ class Input(Model):
 class Head(Model):
     """Global average pool, flatten, [dropout], fully connected classifier."""
 
-    classes: PosInt = Field(1000, description="outputs of the classifier", examples=[1000])
+    classes: Annotated[StrictInt, Field(ge=0)] = Field(
+        1000, description="outputs of the classifier; 0: no classifier, the output is the "
+                          "pooled features (timm's num_classes=0)", examples=[1000, 0])
     dropout: Ratio = Field(0.0, description="dropout before the classifier (train only)",
                            examples=[0.2])
     norm: bool = Field(False, description="a final BN and ReLU before pooling, as "
@@ -113,6 +115,11 @@ class Spec(Model):
     antialias: Antialias | None = Field(
         None, description="anti-aliased downsampling in every strided block and the stem",
         examples=[{"kind": "blur"}, {"kind": "avg"}])
+    features: tuple[StrictInt, ...] | None = Field(
+        None, description="a backbone: the network returns these feature maps, numbered as "
+                          "timm's out_indices (0: the stem's last map at reduction 2, 1 to "
+                          "N: each stage's output), and ends at the last (no head)",
+        examples=[[1, 2, 3, 4], [0, 1, 2, 3, 4]])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet), "
                                    "timm_resnetv2 (timm's ResNetV2), timm_senet (timm's "
@@ -121,8 +128,20 @@ class Spec(Model):
                                    "timm_regnet (s1.b1.conv1.conv) or timm_regnetv (timm's "
                                    "pre-activation RegNetV: s1.b1.norm1)")
 
+    @field_validator("features")
+    @classmethod
+    def _features(cls, v: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if v is not None and (not v or list(v) != sorted(set(v)) or v[0] < 0):
+            raise ValueError(f"{list(v)}: allowed: distinct increasing indices from 0 (the "
+                             "stem) to the number of stages")
+        return v
+
     @model_validator(mode="after")
     def _budget(self) -> Spec:
+        if self.features is not None and self.features[-1] > len(self.stages):
+            raise FieldError("features", f"feature {self.features[-1]} of a network of "
+                                         f"{len(self.stages)} stages; allowed: 0 (the stem) "
+                                         f"to {len(self.stages)}")
         blocks = sum(s.depth for s in self.stages)
         if blocks > MAX_BLOCKS:
             raise FieldError("stages", f"{blocks} residual blocks in all; allowed: at most "
