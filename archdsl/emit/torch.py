@@ -29,7 +29,8 @@ class ArchdslModule(fx.GraphModule):
     timm's classifier interface (``forward_features``, ``forward_head``,
     ``reset_classifier``), its parts module trees over the same submodules."""
 
-    KEPT = ("archdsl_graph", "archdsl_applied", "archdsl_classifier", "feature_info")
+    KEPT = ("archdsl_graph", "archdsl_applied", "archdsl_classifier", "feature_info",
+            "pretrained_cfg", "default_cfg")
 
     def __deepcopy__(self, memo: dict[int, Any]) -> fx.GraphModule:
         res = super().__deepcopy__(memo)
