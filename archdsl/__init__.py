@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from .load import load_spec, respec
+from .load import load_spec
 from .lower import lower
 from .spec.errors import SpecError
 from .spec.schema import Spec
@@ -44,20 +44,11 @@ def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str], *,
     timm's: 0 the stem, then each stage; all by default), with ``feature_info``."""
     from .emit.torch import build_model as _build
 
-    if num_classes is None and not features_only:
-        return _build(_front(spec_or_path))
-    if not isinstance(spec_or_path, (Spec, str, os.PathLike)):
-        raise TypeError("num_classes and features_only take a spec or a spec file, not a "
-                        "lowered graph")
-    update: dict[str, Any] = {}
-    if num_classes is not None:
-        update["head"] = {"classes": num_classes}
-    if features_only:
-        stages = len((spec_or_path if isinstance(spec_or_path, Spec) else
-                      load_spec(spec_or_path)).stages)
-        update["features"] = tuple(out_indices) if out_indices is not None else \
-            tuple(range(stages + 1))
-    return _build(respec(spec_or_path, **update))
+    options = num_classes is not None or features_only
+    if options and isinstance(spec_or_path, (str, os.PathLike)):
+        spec_or_path = load_spec(spec_or_path)  # the options change the spec: not lowered
+    return _build(spec_or_path if options else _front(spec_or_path), num_classes=num_classes,
+                  features_only=features_only, out_indices=out_indices)
 
 
 def fuse(model_or_spec: torch.nn.Module | Spec | Graph | str | os.PathLike[str],

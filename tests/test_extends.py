@@ -58,11 +58,11 @@ def test_error_in_base_points_into_base(tmp_path):
 
 def test_overlay_value_error_points_into_overlay(tmp_path):
     write(tmp_path, "base.yaml", BASE)
-    over = write(tmp_path, "over.yaml", "extends: base.yaml\nname: over\nhead: {classes: 0}\n")
+    over = write(tmp_path, "over.yaml", "extends: base.yaml\nname: over\nhead: {classes: -1}\n")
     with pytest.raises(SpecError) as info:
         load_spec(over)
     assert str(info.value) == (f"{over}:3:17: head.classes: input should be greater than or "
-                               "equal to 1, got 0")
+                               "equal to 0, got -1")
 
 
 def test_self_cycle(tmp_path):
