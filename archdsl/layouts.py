@@ -235,6 +235,14 @@ class Foreign:
 _HF_BLOCK = r"^(?:{model}\.)?encoder\.stages\.(?P<s>\d+)\.layers\.(?P<b>\d+)\."
 _HF_STEM = r"^(?:{model}\.)?embedder\.embedder\."
 _TV_REGNET_BLOCK = "trunk_output.block{s1}.block{s1}-{b}."
+
+
+def _conv_norm(src: str, conv: str, norm: str) -> tuple[tuple[str, str], tuple[str, str]]:
+    """A transformers conv layer at ``src`` (its convolution, its normalization) renamed to
+    ``conv`` and ``norm``."""
+    return (src + r"convolution\.", conv), (src + r"normalization\.", norm)
+
+
 FOREIGN: dict[str, Foreign] = {
     # torchvision.models.detection (Faster/Mask/Keypoint R-CNN, RetinaNet, FCOS):
     # backbone.body is an IntermediateLayerGetter over a ResNet without avgpool and fc
@@ -257,16 +265,11 @@ FOREIGN: dict[str, Foreign] = {
         "[resnet.]encoder.stages.N.layers.M.{shortcut,layer.K}.{convolution,normalization}.*, "
         "classifier.1.*",
         r"^(?:resnet\.)?embedder\.embedder\.convolution\.weight$",
-        ((_HF_STEM.format(model="resnet") + r"convolution\.", "conv1."),
-         (_HF_STEM.format(model="resnet") + r"normalization\.", "bn1."),
-         (_HF_BLOCK.format(model="resnet") + r"shortcut\.convolution\.",
-          "layer{s1}.{b}.downsample.0."),
-         (_HF_BLOCK.format(model="resnet") + r"shortcut\.normalization\.",
-          "layer{s1}.{b}.downsample.1."),
-         (_HF_BLOCK.format(model="resnet") + r"layer\.(?P<c>\d)\.convolution\.",
-          "layer{s1}.{b}.conv{c1}."),
-         (_HF_BLOCK.format(model="resnet") + r"layer\.(?P<c>\d)\.normalization\.",
-          "layer{s1}.{b}.bn{c1}."),
+        (*_conv_norm(_HF_STEM.format(model="resnet"), "conv1.", "bn1."),
+         *_conv_norm(_HF_BLOCK.format(model="resnet") + r"shortcut\.",
+                     "layer{s1}.{b}.downsample.0.", "layer{s1}.{b}.downsample.1."),
+         *_conv_norm(_HF_BLOCK.format(model="resnet") + r"layer\.(?P<c>\d)\.",
+                     "layer{s1}.{b}.conv{c1}.", "layer{s1}.{b}.bn{c1}."),
          (r"^classifier\.1\.", "fc.")),
         config="resnet"),
     # transformers' RegNetForImageClassification: the same embedder and stages, as
@@ -277,28 +280,19 @@ FOREIGN: dict[str, Foreign] = {
         "[regnet.]encoder.stages.N.layers.M.{shortcut,layer.K}.{convolution,normalization}.*, "
         "…layer.2.attention.{0,2}.*, classifier.1.*",
         r"^(?:regnet\.)?embedder\.embedder\.convolution\.weight$",
-        ((_HF_STEM.format(model="regnet") + r"convolution\.", "stem.0."),
-         (_HF_STEM.format(model="regnet") + r"normalization\.", "stem.1."),
-         (_HF_BLOCK.format(model="regnet") + r"shortcut\.convolution\.",
-          _TV_REGNET_BLOCK + "proj.0."),
-         (_HF_BLOCK.format(model="regnet") + r"shortcut\.normalization\.",
-          _TV_REGNET_BLOCK + "proj.1."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.0\.convolution\.",
-          _TV_REGNET_BLOCK + "f.a.0."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.0\.normalization\.",
-          _TV_REGNET_BLOCK + "f.a.1."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.1\.convolution\.",
-          _TV_REGNET_BLOCK + "f.b.0."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.1\.normalization\.",
-          _TV_REGNET_BLOCK + "f.b.1."),
+        (*_conv_norm(_HF_STEM.format(model="regnet"), "stem.0.", "stem.1."),
+         *_conv_norm(_HF_BLOCK.format(model="regnet") + r"shortcut\.",
+                     _TV_REGNET_BLOCK + "proj.0.", _TV_REGNET_BLOCK + "proj.1."),
+         *_conv_norm(_HF_BLOCK.format(model="regnet") + r"layer\.0\.",
+                     _TV_REGNET_BLOCK + "f.a.0.", _TV_REGNET_BLOCK + "f.a.1."),
+         *_conv_norm(_HF_BLOCK.format(model="regnet") + r"layer\.1\.",
+                     _TV_REGNET_BLOCK + "f.b.0.", _TV_REGNET_BLOCK + "f.b.1."),
          (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.0\.",
           _TV_REGNET_BLOCK + "f.se.fc1."),
          (_HF_BLOCK.format(model="regnet") + r"layer\.2\.attention\.2\.",
           _TV_REGNET_BLOCK + "f.se.fc2."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.[23]\.convolution\.",
-          _TV_REGNET_BLOCK + "f.c.0."),
-         (_HF_BLOCK.format(model="regnet") + r"layer\.[23]\.normalization\.",
-          _TV_REGNET_BLOCK + "f.c.1."),
+         *_conv_norm(_HF_BLOCK.format(model="regnet") + r"layer\.[23]\.",
+                     _TV_REGNET_BLOCK + "f.c.0.", _TV_REGNET_BLOCK + "f.c.1."),
          (r"^classifier\.1\.", "fc.")),
         config="regnet"),
 }
