@@ -37,18 +37,22 @@ def _front(source: Any) -> Any:
 
 def build_model(spec_or_path: Spec | Graph | str | os.PathLike[str], *,
                 num_classes: int | None = None, features_only: bool = False,
-                out_indices: tuple[int, ...] | None = None) -> torch.nn.Module:
+                out_indices: tuple[int, ...] | None = None,
+                output_stride: int | None = None) -> torch.nn.Module:
     """Build the PyTorch module of a spec, a lowered graph or a spec file. As timm's
     ``create_model`` takes them: ``num_classes`` (0: no classifier, pooled features),
     ``features_only`` (a backbone returning the maps at ``out_indices``, numbered as
-    timm's: 0 the stem, then each stage; all by default), with ``feature_info``."""
+    timm's: 0 the stem, then each stage; all by default), with ``feature_info``;
+    ``output_stride`` (16 or 8: the later stages dilated instead of strided, the spec's
+    field of that name)."""
     from .emit.torch import build_model as _build
 
-    options = num_classes is not None or features_only
+    options = num_classes is not None or features_only or output_stride is not None
     if options and isinstance(spec_or_path, (str, os.PathLike)):
         spec_or_path = load_spec(spec_or_path)  # the options change the spec: not lowered
     return _build(spec_or_path if options else _front(spec_or_path), num_classes=num_classes,
-                  features_only=features_only, out_indices=out_indices)
+                  features_only=features_only, out_indices=out_indices,
+                  output_stride=output_stride)
 
 
 def fuse(model_or_spec: torch.nn.Module | Spec | Graph | str | os.PathLike[str],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .blocks import BLOCKS, STEMS
 from .blocks.common import BlockCtx
 from .blocks.layers import Layers
@@ -9,6 +11,23 @@ from .ir.features import backbone
 from .ir.graph import Graph, GraphBuilder
 from .layouts import LAYOUTS, apply_layout
 from .spec.schema import Spec
+
+
+def dilations(spec: Spec, stem_reduction: float) -> list[tuple[int, int, int]]:
+    """Each stage's (stride, dilation, first block's first dilation) under the spec's
+    ``output_stride`` (timm's rule: a stage that would stride past it runs at stride 1
+    and dilates by the stride instead, from its second block on; the first keeps the
+    previous stage's dilation at the conv that would have strided)."""
+    net = 2 ** round(math.log2(stem_reduction)) if stem_reduction >= 1 else 1
+    limit, dilation, out = spec.output_stride or 0, 1, []
+    for stage in spec.stages:
+        stride, first = stage.stride, dilation
+        if limit and net >= limit:
+            stride, dilation = 1, dilation * stage.stride
+        else:
+            net *= stride
+        out.append((stride, dilation, first))
+    return out
 
 
 def lower(spec: Spec, *, named: bool = True) -> Graph:
@@ -21,15 +40,17 @@ def lower(spec: Spec, *, named: bool = True) -> Graph:
                        (spec.antialias.kind, spec.antialias.size) if spec.antialias else None,
                        spec.act.kind)
     x = STEMS[spec.stem.kind].lower(b, "x", spec.stem, layers)
-    for i, stage in enumerate(spec.stages, start=1):
+    for i, (stage, (stride, dilation, first)) in enumerate(
+            zip(spec.stages, dilations(spec, h / b.shape(x)[1]), strict=True), start=1):
         b.stage = f"layer{i}"
         lower_block = BLOCKS[stage.block].lower
         for j in range(stage.depth):
             b.block, b.role = f"layer{i}.{j}", "branch"
             b.kinds[b.block] = stage.block
-            ctx = BlockCtx(prefix=b.block, stride=stage.stride if j == 0 else 1,
+            ctx = BlockCtx(prefix=b.block, stride=stride if j == 0 else 1,
                            shortcut=spec.shortcut, index=j, layers=layers,
-                           in_channels=b.shape(x)[0])
+                           in_channels=b.shape(x)[0], dilation=dilation,
+                           first_dilation=first if j == 0 else dilation)
             x = lower_block(b, x, stage, ctx)
     b.stage, b.block, b.role = "head", None, "head"
     head = spec.head

@@ -43,20 +43,24 @@ def _entrypoint(path: Path, name: str) -> Callable[..., nn.Module]:
                pretrained_cfg_overlay: dict[str, Any] | None = None,
                features_only: bool = False, out_indices: tuple[int, ...] | None = None,
                num_classes: int | None = None, in_chans: int | None = None,
-               drop_rate: float | None = None, **kwargs: Any) -> nn.Module:
+               drop_rate: float | None = None, output_stride: int | None = None,
+               **kwargs: Any) -> nn.Module:
         from . import build_model, load_weights
 
         unknown = sorted(k for k in kwargs if k not in IGNORED)
         if unknown:
             raise TypeError(f"{name}: timm argument(s) {', '.join(unknown)} have no spec "
                             "field; allowed: num_classes, in_chans, drop_rate, "
-                            "features_only, out_indices, pretrained, pretrained_cfg_overlay")
+                            "output_stride, features_only, out_indices, pretrained, "
+                            "pretrained_cfg_overlay")
         spec = load_spec(path)
         fields: dict[str, Any] = {}
         if in_chans is not None:
             fields["input"] = {"channels": in_chans}
         if drop_rate is not None:
             fields["head"] = {"dropout": drop_rate}
+        if output_stride is not None:
+            fields["output_stride"] = output_stride
         spec = respec(spec, **fields) if fields else spec
         cfg = {**(pretrained_cfg if isinstance(pretrained_cfg, dict) else {}),
                **(pretrained_cfg_overlay or {})}

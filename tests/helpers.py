@@ -262,3 +262,15 @@ def timm_twin(name: str) -> Callable[[list[int] | None], nn.Module]:
 
     return lambda layers: timm.create_model(
         name, pretrained=False, **({} if layers is None else {"layers": layers}))
+
+
+def dilated_graph(name: str, output_stride: int = 8):
+    """A shipped spec's graph at ``output_stride`` (its later stages dilated), at most two
+    blocks a stage as ``comparable_graph``'s."""
+    from archdsl import lower
+    from archdsl.load import load_spec, respec
+
+    spec = load_spec(SPECS / f"{name}.yaml")
+    return lower(respec(spec.model_copy(update={"stages": tuple(
+        s.model_copy(update={"depth": min(s.depth, SHALLOW_DEPTH)}) for s in spec.stages)}),
+        output_stride=output_stride))

@@ -27,7 +27,7 @@ def test_validate_misspelt_key_one_line_exit_2(tmp_path):
     assert out.stdout == ""
     assert out.stderr == (f"{bad}:2:1: stagez: unknown key; did you mean 'stages'? allowed: "
                           "act, antialias, conv, features, head, input, layout, name, norm, "
-                          "regnet, shortcut, stages, stem\n")
+                          "output_stride, regnet, shortcut, stages, stem\n")
 
 
 def test_validate_mixed_reports_each(tmp_path, capsys):

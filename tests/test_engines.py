@@ -16,7 +16,7 @@ import warnings
 
 import pytest
 import torch
-from helpers import SPECS, all_specs, comparable_graph, spec_id
+from helpers import SPECS, all_specs, comparable_graph, dilated_graph, spec_id
 
 import archdsl
 from archdsl.fusion.engines import (
@@ -91,6 +91,24 @@ def test_openvino_runs_what_the_openvino_cpu_plan_says(path, tmp_path):
     if left_out:
         warnings.warn(left_out, stacklevel=1)  # a difference outside the model, named
     assert engine == planned
+
+
+@pytest.mark.parametrize("name", ["resnet50d", "resnest50d", "skresnet18"])
+def test_dilated_plans_are_what_openvino_and_inductor_run(name, tmp_path):
+    """At output_stride 8: OpenVINO fuses the same-padded pool's Pad into its Pooling,
+    Inductor computes it inside the pool's generated kernel."""
+    needs("openvino")
+    graph = dilated_graph(name)
+    model = archdsl.build_model(graph).eval()
+    ov = load_profile("openvino-cpu")
+    engine, planned, _ = comparable(
+        openvino_kernels(archdsl.export_onnx(model, tmp_path / "m.onnx")),
+        planned_kernels(plan(graph, ov), ov), ov, detect_isa(), graph)
+    assert engine == planned
+    if name == "resnet50d":
+        x86 = load_profile("x86-onednn")
+        assert inductor_kernels(model, small_input(graph)) == \
+            planned_kernels(plan(graph, x86), x86)
 
 
 def test_a_machine_of_another_isa_compares_all_but_the_layout_kernels():

@@ -5,6 +5,9 @@
   timm's ``create_model(name, features_only=True)``;
 - for a sample of every construct, the maps themselves (randomised weights, 64x64, deep
   nets two blocks a stage), at timm's default and at chosen ``out_indices``;
+- both again at ``output_stride`` 16 and 8 for every twin that takes it (all but
+  senet.py's): the later stages dilated, not strided;
+- a dilated network's counts equal torch's counter on timm's (a sample at 8);
 - ``num_classes=0``, ``forward_features``, ``forward_head`` and ``reset_classifier`` as
   timm's; the spec's ``features`` and ``head.classes: 0`` say the same in a file.
 """
@@ -17,9 +20,13 @@ import timm_family as tf
 import torch
 from helpers import PARITY_RTOL, SPECS, assert_close, outputs, randomised
 from test_timm_family import SAMPLE, reduced
+from torch.utils.flop_counter import FlopCounterMode
 
 import archdsl
+from archdsl.analysis.counts import count
 from archdsl.ir.features import backbone, feature_info
+from archdsl.load import respec
+from archdsl.lower import lower
 
 RTOL = PARITY_RTOL  # float error grows with depth: 1.1e-5 by BiT-50's last stage
 INPUT = (3, 64, 64)
@@ -31,11 +38,17 @@ def timm_features(name: str, layers: tuple[int, ...] | None = None, **kw: object
     return timm.create_model(name, pretrained=False, features_only=True, **depth, **kw)
 
 
-@pytest.mark.parametrize("name", tf.all_names())
-def test_feature_info(name: str) -> None:
-    spec, graph = tf.load(tf.spec_for(name))
+DILATED = [n for n in tf.all_names() if n not in tf.model_names("senet")]
+STRIDES = [(n, None) for n in tf.all_names()] + [(n, s) for s in (16, 8) for n in DILATED]
+
+
+@pytest.mark.parametrize("name,stride", STRIDES)
+def test_feature_info(name: str, stride: int | None) -> None:
+    spec = tf.load(tf.spec_for(name))[0]
+    kw = {} if stride is None else {"output_stride": stride}
     with torch.device("meta"):
-        ref = timm_features(name).feature_info
+        ref = timm_features(name, **kw).feature_info
+    graph = lower(respec(spec, output_stride=stride))
     ours = feature_info(backbone(graph, tuple(range(len(spec.stages) + 1))))
     assert ours.channels() == ref.channels()
     assert ours.reduction() == ref.reduction()
@@ -55,15 +68,18 @@ def _twins(name: str, layers: tuple[int, ...] | None, **kw: object
     keys = list(ref.state_dict())
     ref.load_state_dict(dict(zip(keys, values[:len(keys)], strict=True)), strict=True)
     spec = tf.load(tf.spec_for(name, layers))[0]
-    ours = archdsl.build_model(spec, features_only=True, out_indices=kw.get("out_indices"))
+    ours = archdsl.build_model(spec, features_only=True, out_indices=kw.get("out_indices"),
+                               output_stride=kw.get("output_stride"))
     missing, unexpected = ours.load_state_dict(full.state_dict(), strict=False)
     assert not missing and all(k not in ours.state_dict() for k in unexpected)
     return ours.eval(), ref
 
 
-@pytest.mark.parametrize("name", SAMPLE)
-def test_feature_maps(name: str) -> None:
-    ours, ref = _twins(name, reduced(name))
+@pytest.mark.parametrize("name,stride", [(n, None) for n in SAMPLE] + [
+    (n, s) for s in (16, 8) for n in SAMPLE if n in DILATED])
+def test_feature_maps(name: str, stride: int | None) -> None:
+    ours, ref = _twins(name, reduced(name), **({} if stride is None else {
+        "output_stride": stride}))
     got, want = outputs(ours, INPUT), outputs(ref, INPUT)
     assert len(got) == len(want) == len(ref.feature_info)
     for a, b in zip(got, want, strict=True):
@@ -123,3 +139,18 @@ def test_spec_fields_say_the_same(tmp_path) -> None:
                     "features: [2, 7]\n")
     with pytest.raises(archdsl.SpecError, match="feature 7 of a network of 4 stages"):
         archdsl.load_spec(path)
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLE if n in DILATED])
+def test_dilated_counts_equal_timms(name: str) -> None:
+    """A dilated network's analytic counts (the full classifier at 224x224) equal torch's
+    own counter on timm's dilated model: dilation keeps the weights and the maps grow."""
+    graph = lower(respec(tf.load(tf.spec_for(name))[0], output_stride=8))
+    with torch.device("meta"):
+        ref = timm.create_model(name, pretrained=False, output_stride=8).eval()
+        x = torch.empty((1, *graph.input.shape))
+    with FlopCounterMode(display=False) as fc:
+        ref(x)
+    c = count(graph)
+    assert (c.total.params, c.total.macs) == (
+        sum(p.numel() for p in ref.parameters()), fc.get_total_flops() // 2)

@@ -20,6 +20,7 @@ from helpers import (
     all_specs,
     assert_close,
     comparable_graph,
+    dilated_graph,
     outputs,
     randomised,
     spec_id,
@@ -80,6 +81,25 @@ def test_fused_for_every_profile(name):
     ref = outputs(model, shape)
     for device in DEVICES:
         assert_close(outputs(archdsl.fuse(model, device), shape), ref, FUSED_RTOL)
+
+
+# a dilated backbone of each block family; ResNet-D's same-padded pool in a dilated
+# projection (timm's AvgPool2dSame) is a Pad ONNX Runtime keeps (avg_pool.same)
+DILATED = ["resnet50d", "resnetv2_50", "seresnext50_32x4d", "resnetaa50d", "regnety_040",
+           "resnest50d", "skresnet18", "res2net50_26w_4s"]
+
+
+
+@pytest.mark.parametrize("name", DILATED)
+def test_dilated_fuses_for_every_profile_and_as_ort_does(name, tmp_path):
+    """A dilated backbone (output_stride 8) fuses to the same function on every profile,
+    and ONNX Runtime's optimiser does to its export what the plan says."""
+    shape = (3, 64, 64)
+    model = randomised(archdsl.build_model(dilated_graph(name)), shape)
+    ref = outputs(model, shape)
+    for device in DEVICES:
+        assert_close(outputs(archdsl.fuse(model, device), shape), ref, FUSED_RTOL)
+    assert_onnxruntime_does_what_the_plan_says(model.archdsl_graph, tmp_path)
 
 
 def macs(model, shape):

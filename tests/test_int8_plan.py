@@ -8,7 +8,7 @@ import json
 from collections import Counter
 
 import pytest
-from helpers import SPECS, comparable_graph, randomised
+from helpers import SPECS, comparable_graph, dilated_graph, randomised
 
 import archdsl
 from archdsl.cli.main import main
@@ -76,6 +76,24 @@ def test_openvino_int8_plan_is_what_openvino_runs(name, tmp_path):
     got, planned, _ = int8_comparable(got, p, profile, detect_isa())
     assert planned == got, {k: (got[k], planned[k]) for k in got | planned
                             if got[k] != planned[k]}
+
+
+@pytest.mark.parametrize("name", ["resnet50d", "resnest14d"])
+def test_dilated_int8_plans_are_what_the_engines_run(name, tmp_path):
+    """A dilated projection's same-padded pool (output_stride 8): ORT runs its Pad in
+    float between a DequantizeLinear and a QuantizeLinear, OpenVINO on the u8 data."""
+    graph = dilated_graph(name)
+    shape = (3, 64, 64)
+    model = randomised(archdsl.build_model(graph).eval(), shape)
+    onnx_path = archdsl.export_onnx(model, tmp_path / "m.onnx", input_shape=shape)
+    (tmp_path / "ort").mkdir()
+    got = int8_kernels(onnx_path, "onnxruntime", shape, tmp_path / "ort")
+    assert got == Counter(plan_for(graph, "onnxruntime-cpu", precision="int8").kernel_counts)
+    profile = load_profile("openvino-cpu")
+    got, planned, _ = int8_comparable(int8_kernels(onnx_path, "openvino", shape, tmp_path),
+                                      plan(graph, profile, precision="int8"), profile,
+                                      detect_isa())
+    assert planned == got
 
 
 def test_openvino_int8_plan_runs_se_fcs_and_grouped_convolutions_in_float():

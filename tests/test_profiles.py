@@ -75,7 +75,13 @@ BAD = [
      "channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, silu, sigmoid, add, "
      "mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, flatten, "
      "dropout, pad, pad_channels, slice, concat, split_sum, split_softmax, radix_softmax, "
-     "conv, norm, activation, elementwise, pool, reduce, view"),
+     "conv, norm, activation, elementwise, pool, reduce, view, avg_pool.same"),
+    ("eager", "  avg_pool.same: [pad, avg_pool2d]", "  max_pool.same: [pad, max_pool2d]",
+     ":41:3: ops.max_pool.same: unknown key; did you mean 'avg_pool.same'? allowed: input, "
+     "conv2d, channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, silu, "
+     "sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, "
+     "flatten, dropout, pad, pad_channels, slice, concat, split_sum, split_softmax, "
+     "radix_softmax, conv, norm, activation, elementwise, pool, reduce, view, avg_pool.same"),
     ("eager", "  relu: [relu]", "  relu: relu",
      ":36:9: ops.relu: expected a list, got 'relu'"),
     ("eager", "hardware: [cpu, cuda]", "hardware: [cpu, tpu]",

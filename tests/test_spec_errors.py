@@ -25,7 +25,11 @@ CASES = [
     ("misspelt key",
      f"name: x\nstagez:\n  - {GOOD_STAGE}\n",
      "2:1: stagez: unknown key; did you mean 'stages'? allowed: act, antialias, conv, "
-     "features, head, input, layout, name, norm, regnet, shortcut, stages, stem"),
+     "features, head, input, layout, name, norm, output_stride, regnet, shortcut, stages, "
+     "stem"),
+    ("output stride not a power the stages reach",
+     f"name: x\noutput_stride: 12\nstages:\n  - {GOOD_STAGE}\n",
+     "2:16: output_stride: input should be 8, 16 or 32, got 12"),
     ("misspelt stage field",
      "name: x\nstages:\n  - {depht: 2, width: 64, block: basic}\n",
      "3:6: stages[0].depht: unknown key; did you mean 'depth'? allowed: base_width, block, "

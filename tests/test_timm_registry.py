@@ -40,6 +40,12 @@ def test_create_model_is_timms_twin() -> None:
     assert_close(outputs(ours, INPUT), outputs(ref, INPUT), 1e-5)
     feats = timm.create_model("archdsl_resnet18", features_only=True, out_indices=(1, 3))
     assert feats.feature_info.channels() == [64, 256]
+    ref = randomised(timm.create_model("resnet18", features_only=True, output_stride=8), INPUT)
+    ours = timm.create_model("archdsl_resnet18", features_only=True, output_stride=8)
+    ours.load_state_dict(ref.state_dict(), strict=True)
+    assert ours.feature_info.reduction() == [2, 4, 8, 8, 8]
+    for a, b in zip(outputs(ours, INPUT), outputs(ref, INPUT), strict=True):
+        assert_close(a, b, 1e-5)
     with pytest.raises(TypeError, match="drop_path_rate"):
         timm.create_model("archdsl_resnet18", drop_path_rate=0.1)
 

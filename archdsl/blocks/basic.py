@@ -43,7 +43,8 @@ class PreactBasicStage(BasicStage):
 
 def lower_basic(b: GraphBuilder, x: str, st: BasicStage, ctx: BlockCtx) -> str:
     """conv-BN-ReLU, conv-BN [SE], add the shortcut, ReLU (in the default placement)."""
-    convs = [ConvSpec(st.width, 3, ctx.stride), ConvSpec(st.width, 3)]
+    convs = [ConvSpec(st.width, 3, ctx.stride, dilation=ctx.first_dilation, downsamples=True),
+             ConvSpec(st.width, 3, dilation=ctx.dilation)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 

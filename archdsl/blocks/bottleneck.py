@@ -125,7 +125,9 @@ def lower_bottleneck(b: GraphBuilder, x: str, st: BottleneckStage, ctx: BlockCtx
     default placement)."""
     s1, s3 = (ctx.stride, 1) if st.stride_on == "1x1" else (1, ctx.stride)
     first, inner = st.widths(ctx.index)
-    convs = [ConvSpec(first, 1, s1), ConvSpec(inner, 3, s3, st.cardinality),
+    convs = [ConvSpec(first, 1, s1, downsamples=st.stride_on == "1x1"),
+             ConvSpec(inner, 3, s3, st.cardinality, dilation=ctx.first_dilation,
+                      downsamples=st.stride_on == "3x3"),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 

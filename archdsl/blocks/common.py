@@ -64,7 +64,10 @@ PLACEMENTS: dict[str, Steps] = {
 @dataclass(frozen=True)
 class BlockCtx:
     """Where a block sits: its name prefix, its stride, the shortcut policy, its index in
-    its stage, the layers it builds with and its input's channels."""
+    its stage, the layers it builds with, its input's channels and its dilations (timm's
+    ``output_stride``: a stage past it dilates its 3x3 convs by ``dilation`` instead of
+    striding; the conv at the block's stride keeps ``first_dilation``, the previous
+    stage's, in the stage's first block)."""
 
     prefix: str
     stride: int
@@ -72,9 +75,17 @@ class BlockCtx:
     index: int = 0  # the block's place in its stage
     layers: Layers = Layers()
     in_channels: int = 0
+    dilation: int = 1
+    first_dilation: int = 1
 
     def name(self, local: str) -> str:
         return f"{self.prefix}.{local}"
+
+    @property
+    def dilating(self) -> bool:
+        """Whether the block is where a dilated stage starts (its stride turned into
+        dilation)."""
+        return self.first_dilation != self.dilation
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,9 @@ class ConvSpec:
     the norms and activations after it (ResNeSt's split attention, SKNet's selective
     kernel, Res2Net's hierarchical split), lowered as ``unit(b, x, conv, ctx, i)``
     (``i``: the conv's 1-based place, which names it); ``part``: the construct's name, the
-    Node.part of its nodes (on the branch; its attention is role ``attention``)."""
+    Node.part of its nodes (on the branch; its attention is role ``attention``);
+    ``downsamples``: the block's stride sits on it (anti-aliased there where the spec says
+    so, at stride 1 where a dilated stage starts, as timm's)."""
 
     out: int
     kernel: int
@@ -91,6 +104,8 @@ class ConvSpec:
     groups: int = 1
     unit: Callable[[GraphBuilder, str, ConvSpec, BlockCtx, int], str] | None = None
     part: str | None = None
+    dilation: int = 1
+    downsamples: bool = False
 
 
 def make_divisible(v: float, divisor: int, least: int | None = None) -> int:
@@ -130,19 +145,20 @@ def _branch(b: GraphBuilder, x: str, convs: list[ConvSpec], placement: str,
         y = apply_steps(b, y, pending + _named(steps.before, i), ctx)
         if i == 1:
             preact = y
+        aa = layers.antialias is not None and c.downsamples and (c.stride > 1 or ctx.dilating)
         if c.unit is not None:  # it carries its own norms and activations
-            if c.stride > 1 and ctx.layers.antialias is not None:
+            if aa:
                 raise ShapeError(f"{ctx.name(f'conv{i}')}: {c.part} has no anti-aliased "
                                  "form (timm's has none); allowed: no antialias", "antialias")
             with b.scope(b.role, c.part):
                 y, pending = c.unit(b, y, c, ctx, i), []
             continue
-        aa = c.stride > 1 and layers.antialias is not None  # the stride moves to a low-pass
+        # an anti-aliased stride moves to a low-pass after the conv
         y = layers.conv(b, y, ctx.name(f"conv{i}"), c.out, c.kernel,
-                        stride=1 if aa else c.stride, groups=c.groups)
+                        stride=1 if aa else c.stride, groups=c.groups, dilation=c.dilation)
         pending = _named(steps.last if i == len(convs) else steps.after, i)
         if aa:
-            y = layers.downsample(b, apply_steps(b, y, pending, ctx), ctx.name("aa"))
+            y = layers.downsample(b, apply_steps(b, y, pending, ctx), ctx.name("aa"), c.stride)
             pending = []
         if attention is not None and attention[1] == i:
             y, pending = attend(b, apply_steps(b, y, pending, ctx), attention[0], ctx), []

@@ -41,17 +41,20 @@ NORMS: dict[str, NormKind] = {
 }
 
 
-def _blur(b: GraphBuilder, x: str, name: str, size: int) -> str:
-    return b.add("blur_pool", name, (x,), size=size, stride=2)
+def _blur(b: GraphBuilder, x: str, name: str, size: int, stride: int) -> str:
+    return b.add("blur_pool", name, (x,), size=size, stride=stride)
 
 
-def _avg(b: GraphBuilder, x: str, name: str, size: int) -> str:
-    return b.add("avg_pool", name, (x,), kernel=2, stride=2, padding=0, ceil_mode=False,
-                 count_include_pad=True)
+def _avg(b: GraphBuilder, x: str, name: str, size: int, stride: int) -> str:
+    if stride == 1:  # timm's AvgPool2d(1): the identity
+        return x
+    return b.add("avg_pool", name, (x,), kernel=stride, stride=stride, padding=0,
+                 ceil_mode=False, count_include_pad=True)
 
 
-# the anti-aliased stride 2 after a conv run at stride 1 (spec ``antialias.kind``)
-DOWNSAMPLES: dict[str, Callable[[GraphBuilder, str, str, int], str]] = {
+# the anti-aliased stride (2; 1 where a dilated stage starts) after a conv run at stride 1
+# (spec ``antialias.kind``)
+DOWNSAMPLES: dict[str, Callable[[GraphBuilder, str, str, int, int], str]] = {
     "blur": _blur, "avg": _avg}
 
 
@@ -103,9 +106,10 @@ class Layers:
             return b.add(self.norm_kind.op, name, (x,), **self._norm_attrs(b, x), act=True)
         return self.act(b, self.norm(b, x, name), act_name)
 
-    def downsample(self, b: GraphBuilder, x: str, name: str) -> str:
-        """The anti-aliased stride 2 after a conv run at stride 1."""
+    def downsample(self, b: GraphBuilder, x: str, name: str, stride: int = 2) -> str:
+        """The anti-aliased stride after a conv run at stride 1 (timm's blur at stride 1
+        where a dilated stage starts)."""
         if self.antialias is None:
             raise ValueError(f"{name}: an anti-aliased downsample where the spec has none")
         kind, size = self.antialias
-        return DOWNSAMPLES[kind](b, x, name, size)
+        return DOWNSAMPLES[kind](b, x, name, size, stride)

@@ -7,6 +7,7 @@ generated-Python classes and the state_dict reader."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
@@ -64,7 +65,10 @@ def lower_regnet(b: GraphBuilder, x: str, st: RegNetStage, ctx: BlockCtx) -> str
     """1x1, 3x3 (grouped by the group width), [SE sized from the block's input], 1x1,
     add the shortcut, ReLU (in the default placement)."""
     v = st.inner()
-    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, v // st.group_width),
+    # timm's RegNet reads a block's first dilation alone, the projection's pool too
+    ctx = replace(ctx, dilation=ctx.first_dilation)
+    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, v // st.group_width,
+                                      dilation=ctx.dilation, downsamples=True),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx, attend_after=2)
 

@@ -58,7 +58,7 @@ def hierarchical(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int, *,
         y = splits[j] if j == 0 or first else \
             b.add("add", ctx.name(f"sum.{j}"), (outs[-1], splits[j]))
         y = ctx.layers.conv(b, y, ctx.name(f"convs.{j}"), w, 3, stride=c.stride,
-                            groups=c.groups)
+                            groups=c.groups, dilation=c.dilation)
         outs.append(ctx.layers.norm_act(b, y, ctx.name(f"bns.{j}"), ctx.name(f"act.{j}")))
     last = splits[-1]
     if first:
@@ -72,7 +72,8 @@ def lower_res2net(b: GraphBuilder, x: str, st: Res2NetStage, ctx: BlockCtx) -> s
     inner = st.split() * st.scale
     unit = partial(hierarchical, scale=st.scale,
                    first=ctx.stride > 1 or needs_projection(b, x, st.width, ctx))
-    convs = [ConvSpec(inner, 1), ConvSpec(inner, 3, ctx.stride, st.cardinality, unit, "res2net"),
+    convs = [ConvSpec(inner, 1), ConvSpec(inner, 3, ctx.stride, st.cardinality, unit, "res2net",
+                      ctx.first_dilation, True),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 

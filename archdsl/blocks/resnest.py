@@ -79,7 +79,7 @@ def split_attention(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int,
         x = avd(x, "first")
     r, card = st.radix, st.cardinality
     y = ctx.layers.conv(b, x, name("conv"), c.out * r, 3, stride=1 if pooled else c.stride,
-                        groups=card * r)
+                        groups=card * r, dilation=c.dilation)
     y = ctx.layers.norm_act(b, y, name("bn0"), name("act0"))
     with b.scope("attention", "split_attn"):
         s = b.add("split_sum", name("sum"), (y,), parts=r) if r > 1 else y
@@ -104,7 +104,7 @@ def lower_resnest(b: GraphBuilder, x: str, st: ResNeStStage, ctx: BlockCtx) -> s
     ReLU."""
     v = st.inner()
     convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, unit=partial(split_attention, st=st),
-                      part="split_attn"),
+                      part="split_attn", dilation=ctx.first_dilation, downsamples=True),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, None, ctx)
 

@@ -112,16 +112,22 @@ def _projection(b: GraphBuilder, x: str, out_channels: int, ctx: BlockCtx,
                 norm: bool) -> str:
     if ctx.shortcut.downsample == "avgpool":
         # ResNet-D (He et al., "Bag of Tricks", 2019): average-pool, then a 1x1 at stride 1.
-        # timm keeps the indices .1/.2 even where the pool is an Identity (stride 1).
-        if ctx.stride > 1:
+        # timm keeps the indices .1/.2 even where the pool is an Identity (stride 1); in a
+        # dilated stage the pool stays, at stride 1 and same-padded (timm's AvgPool2dSame)
+        if ctx.dilation > 1:
+            x = b.add("avg_pool", ctx.name("downsample.0"), (x,), kernel=2, stride=1,
+                      padding=0, ceil_mode=False, count_include_pad=False, same=True)
+        elif ctx.stride > 1:
             x = b.add("avg_pool", ctx.name("downsample.0"), (x,), kernel=2,
                       stride=ctx.stride, padding=0, ceil_mode=True,
                       count_include_pad=False)
         y = ctx.layers.conv(b, x, ctx.name("downsample.1"), out_channels, 1)
         return ctx.layers.norm(b, y, ctx.name("downsample.2")) if norm else y
-    kernel = ctx.shortcut.kernel if ctx.stride > 1 else 1
+    # a 3x3 projection where it strides or dilates, at the stage's first dilation
+    wide = ctx.stride > 1 or ctx.dilation > 1
+    kernel = ctx.shortcut.kernel if wide else 1
     y = ctx.layers.conv(b, x, ctx.name("downsample.0"), out_channels, kernel,
-                        stride=ctx.stride)
+                        stride=ctx.stride, dilation=ctx.first_dilation if kernel > 1 else 1)
     return ctx.layers.norm(b, y, ctx.name("downsample.1")) if norm else y
 
 

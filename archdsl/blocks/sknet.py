@@ -92,7 +92,7 @@ def selective_kernel(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int
         src = b.add("slice", name(f"split.{p}"), (x,), start=p * cin // n,
                     stop=(p + 1) * cin // n) if sk.split_input else x
         y = ctx.layers.conv(b, src, name(f"paths.{p}.conv"), c.out, 3, stride=c.stride,
-                            groups=min(c.out, c.groups), dilation=d)
+                            groups=min(c.out, c.groups), dilation=d * c.dilation)
         paths.append(ctx.layers.norm_act(b, y, name(f"paths.{p}.bn"), name(f"paths.{p}.act")))
     stacked = b.add("concat", name("stack"), tuple(paths))
     with b.scope("attention", "sk"):
@@ -109,7 +109,9 @@ def selective_kernel(b: GraphBuilder, x: str, c: ConvSpec, ctx: BlockCtx, i: int
 def lower_sk_basic(b: GraphBuilder, x: str, st: SKBasicStage, ctx: BlockCtx) -> str:
     """The selective kernel, 3x3, [SE], add the shortcut, ReLU."""
     unit = partial(selective_kernel, sk=st.sk)
-    convs = [ConvSpec(st.width, 3, ctx.stride, unit=unit, part="sk"), ConvSpec(st.width, 3)]
+    convs = [ConvSpec(st.width, 3, ctx.stride, unit=unit, part="sk",
+                      dilation=ctx.first_dilation, downsamples=True),
+             ConvSpec(st.width, 3, dilation=ctx.dilation)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 
 
@@ -117,7 +119,8 @@ def lower_sk_bottleneck(b: GraphBuilder, x: str, st: SKBottleneckStage, ctx: Blo
     """1x1, the selective kernel, 1x1, [SE], add the shortcut, ReLU."""
     v = st.inner()
     unit = partial(selective_kernel, sk=st.sk)
-    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, st.cardinality, unit, "sk"),
+    convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, st.cardinality, unit, "sk",
+                      ctx.first_dilation, True),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 

@@ -153,14 +153,14 @@ def emit(graph: Graph) -> fx.GraphModule:
 
 
 def build_model(spec_or_graph: Spec | Graph, *, num_classes: int | None = None,
-                features_only: bool = False, out_indices: tuple[int, ...] | None = None
-                ) -> fx.GraphModule:
+                features_only: bool = False, out_indices: tuple[int, ...] | None = None,
+                output_stride: int | None = None) -> fx.GraphModule:
     """Build the module of a Spec or a lowered Graph (a spec file is the facade's to load:
     archdsl.build_model, which says what the options do; they need a Spec)."""
-    if num_classes is not None or features_only:
+    if num_classes is not None or features_only or output_stride is not None:
         if not isinstance(spec_or_graph, Spec):
-            raise TypeError("num_classes and features_only take a spec or a spec file, not "
-                            "a lowered graph")
+            raise TypeError("num_classes, features_only and output_stride take a spec or a "
+                            "spec file, not a lowered graph")
         from ..load import respec
 
         update: dict[str, Any] = {}
@@ -169,6 +169,8 @@ def build_model(spec_or_graph: Spec | Graph, *, num_classes: int | None = None,
         if features_only:
             update["features"] = tuple(out_indices) if out_indices is not None else \
                 tuple(range(len(spec_or_graph.stages) + 1))
+        if output_stride is not None:
+            update["output_stride"] = output_stride
         spec_or_graph = respec(spec_or_graph, **update)
     if isinstance(spec_or_graph, Spec):
         from ..lower import lower

@@ -140,7 +140,7 @@ def plan(graph: Graph, profile: Profile, isa: str | None = None, precision: str 
             counts[st.label[root]] += 1
             saved_bytes += bytes_internal(st, names)
         else:
-            counts.update(profile.kernel_types(graph[names[0]].op))
+            counts.update(profile.kernel_types(graph[names[0]].op, graph[names[0]].attrs))
     q = int8_plan(graph, st, roots, int8) if int8 else None
     if int8 is not None and q is not None:  # the int8 kernels, an element one byte, not four
         verified_with, modelled_from, isa = _int8_provenance(profile, int8, q, isa)

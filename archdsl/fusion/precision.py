@@ -26,16 +26,25 @@ profile marks ``unmodelled`` make the plan say it is modelled."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS
+from ..ir.shapes import Attrs
 from .state import RuleUse, State
 
 INT8, FLOAT = "int8", "float"
 PRECISIONS = ("int8", "int8 data", "float")
+
+
+def form_key(name: str, attrs: Attrs, known: Container[str]) -> str:
+    """Where a profile's table (``known``) reads an op's kernels: ``op.flag`` for the first
+    of the op's forms (``OpDef.forms``) whose flag ``attrs`` sets and the table gives, else
+    the op's own name."""
+    return next((f"{name}.{f}" for f in OPS[name].forms
+                 if attrs.get(f) and f"{name}.{f}" in known), name)
 
 
 @dataclass(frozen=True)
@@ -268,7 +277,7 @@ def int8_plan(graph: Graph, st: State, roots: dict[str, list[str]], p: Int8Profi
 
     def form(root: str, names: list[str]) -> Int8Form:
         found = (p.merged.get(st.label[root]) if len(names) > 1
-                 else p.ops.get(graph[names[0]].op))
+                 else p.ops.get(form_key(graph[names[0]].op, graph[names[0]].attrs, p.ops)))
         if found is None:
             what = (f"merged kernel {st.label[root]}" if len(names) > 1
                     else f"op {graph[names[0]].op}")

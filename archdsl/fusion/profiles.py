@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ..ir.ops import FAMILIES, OPS, OpDef, family_ops
+from ..ir.shapes import Attrs
 from ..spec.errors import Location, SpecError, did_you_mean, format_path
 from ..spec.loader import Path_, Positions, parse_yaml, read_text
 from .isa import ISAS
-from .precision import FLOAT, INT8, PRECISIONS, Int8Form, Int8Profile
+from .precision import FLOAT, INT8, PRECISIONS, Int8Form, Int8Profile, form_key
 from .rules import EXECUTABLE, EXECUTES, NEEDS, OPTIONS, RULES
 from .state import RuleUse
 
@@ -46,12 +47,13 @@ class Profile:
         (``engine.layouts_unmodelled``)."""
         return [o for o in self.engine.get("layouts_unmodelled", []) if o in ops]
 
-    def kernel_types(self, op: str) -> list[str]:
-        """The kernels one unfused IR op becomes (none for an op the device drops)."""
+    def kernel_types(self, op: str, attrs: Attrs | None = None) -> list[str]:
+        """The kernels one unfused IR op becomes (none for an op the device drops): its
+        form's (``op.flag``, a flag of ``attrs`` set) where the profile gives one."""
         if op not in self.ops:  # an op defined after the profile was read
             raise ValueError(f"profile {self.name} has no kernels for op {op!r}: it was "
                              "defined after the profile was read")
-        return list(self.ops[op])
+        return list(self.ops[form_key(op, attrs or {}, self.ops)])
 
 
 HARDWARE = ("cpu", "cuda")
@@ -154,6 +156,10 @@ def _fields(checks: dict[str, Check], needs: Sequence[str] = ()) -> Check:
 
 def _ops_and_families() -> list[str]:
     return [*OPS, *(f for f in FAMILIES if f not in OPS)]
+
+
+def _ops_families_and_forms() -> list[str]:
+    return [*_ops_and_families(), *(f"{o}.{f}" for o, d in OPS.items() for f in d.forms)]
 
 
 def _expand(names: list[str]) -> list[str]:
@@ -263,7 +269,7 @@ _INT8 = _fields({
     "rules": _list_of(lambda d, v, p: _rule(d, v, p) if isinstance(v, dict)
                       else _one_of(list(RULES), "a fusion rule")(d, v, p)), "quantize": _text,
     "dequantize": _text, "merged": _mapping_of(None, _form),
-    "ops": _mapping_of(_ops_and_families, _form)},
+    "ops": _mapping_of(_ops_families_and_forms, _form)},
     needs=("quantizer", "checked", "quantize", "dequantize", "ops"))
 
 
@@ -277,7 +283,7 @@ def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
         if isinstance(r, str) and r not in own:
             doc.fail(("int8", "rules", i), f"{r!r} is not among the profile's rules; name one "
                      "of them, or give the rule's use (id and options) for int8 alone")
-    forms = _per_op(f["ops"])
+    forms = _per_op(f["ops"]) | {k: v for k, v in f["ops"].items() if "." in k}
     for o in ops:  # an op the section does not name (one registered from outside, say)
         forms.setdefault(o, Int8Form(
             tuple(ops[o]), (FLOAT,), FLOAT, "float", unmodelled=True,
@@ -305,7 +311,8 @@ def _kernels_by_op(doc: _Doc, given: dict[str, list[str]], name: str) -> dict[st
     transform of the image), as every counter prices every op: the op's own entry, else
     what the op's definition says this device (by profile ``name``) runs it as, else its
     family's entry."""
-    out = _per_op(given, lambda d: d.kernels.get(name))
+    out = _per_op(given, lambda d: d.kernels.get(name)) | {
+        k: v for k, v in given.items() if "." in k}  # the ops' forms (OpDef.forms)
     if missing := [o for o in OPS if o != "input" and o not in out]:
         doc.fail(("ops",), f"no kernels for {', '.join(missing)}; every IR op but input "
                  "needs its list of kernels ([] for one the device drops), its own or its "
@@ -318,7 +325,7 @@ _PROFILE = _fields({
     "hardware": _list_of(_one_of(HARDWARE, "hardware archdsl runs on")),
     "executes": _list_of(_one_of(EXECUTABLE, "a rule archdsl.fuse() carries out")),
     "engine": _ENGINE, "rules": _list_of(_rule),
-    "ops": _mapping_of(_ops_and_families, _KERNELS), "int8": _INT8},
+    "ops": _mapping_of(_ops_families_and_forms, _KERNELS), "int8": _INT8},
     needs=("name", "ops"))
 
 
@@ -344,7 +351,8 @@ def read_profile(text: str, shown: str) -> Profile:
     return Profile(p["name"], p.get("description", ""), p.get("models", ""),
                    tuple(p.get("rules", ())), ops, p.get("modelled_from", ""), engine,
                    tuple(p.get("hardware", ())), executes,
-                   _int8(doc, p["int8"], {o: k for o, k in ops.items() if o != "input"},
+                   _int8(doc, p["int8"], {o: k for o, k in ops.items()
+                                          if o in OPS and o != "input"},
                          tuple(p.get("rules", ())))
                    if "int8" in p else None)
 

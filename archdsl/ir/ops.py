@@ -102,6 +102,9 @@ class OpDef:
     # the kernels a device runs the op as, by profile name, where the profile names none
     # for it (an op an engine treats unlike its family; the family's entry otherwise)
     kernels: dict[str, list[str]] = field(default_factory=dict)
+    # flag attributes under which an engine runs the op as other kernels: a profile gives
+    # those apart as ``op.flag`` (``avg_pool.same``: the zero pad ONNX Runtime keeps)
+    forms: tuple[str, ...] = ()
     # ``always``: the output is never negative (ReLU, sigmoid, a softmax); ``inputs``: never
     # where no input is (pools, views, sums); ``complement``: 1 − x of a sigmoid's x; "":
     # it may be. An int8 plan reads it: a quantizer gives such a tensor an unsigned range
@@ -297,7 +300,8 @@ OPS: dict[str, OpDef] = {
                              f"stride={p.stride or a['stride']}",
                              *([f"padding={a['padding']}"] if a["padding"] else []),
                              f"ceil_mode={a['ceil_mode']}",
-                             f"count_include_pad={a['count_include_pad']}"], nonneg="inputs"),
+                             f"count_include_pad={a['count_include_pad']}"],
+        forms=("same",), nonneg="inputs"),
     "blur_pool": OpDef(
         "pool", shape=lambda a, ins: window({"kernel": a["size"], "stride": a["stride"],
                                              "padding": a["size"] // 2}, ins, ins[0][0]),

@@ -120,6 +120,11 @@ class Spec(Model):
                           "timm's out_indices (0: the stem's last map at reduction 2, 1 to "
                           "N: each stage's output), and ends at the last (no head)",
         examples=[[1, 2, 3, 4], [0, 1, 2, 3, 4]])
+    output_stride: Literal[8, 16, 32] | None = Field(
+        None, description="the most the network downsamples (timm's output_stride): a "
+                          "stage that would stride past it dilates its 3x3 convs instead, "
+                          "keeping the map (segmentation backbones: 8 or 16); none: the "
+                          "stages' strides", examples=[16, 8])
     layout: Literal[tuple(LAYOUTS)] = Field(  # type: ignore[valid-type]
         "torchvision", description="state_dict naming: torchvision (also timm's ResNet), "
                                    "timm_resnetv2 (timm's ResNetV2), timm_senet (timm's "
