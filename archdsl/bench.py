@@ -155,21 +155,27 @@ def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None]
                 torch.jit.trace(model, torch.zeros(1, *graph.input.shape)).eval()))
         return no_grad(m)
 
-    def inductor() -> Fn:
-        import torch._inductor.config as cfg
+    def inductor(m: torch.nn.Module) -> Callable[[], Fn]:
+        def setup() -> Fn:
+            import torch._inductor.config as cfg
 
-        scope.enter_context(cfg.patch(freezing=True))  # read when the warm-up compiles
-        m = torch.compile(fused)
-        return no_grad(m)
+            scope.enter_context(cfg.patch(freezing=True))  # read when the warm-up compiles
+            return no_grad(torch.compile(m))
+        return setup
+
+    plan = plan_for(graph, device)
+
+    def without(*rules: str) -> torch.nn.Module:
+        """The module fused by the plan less the groups of ``rules``."""
+        return fuse(model, replace(plan, groups=tuple(
+            g for g in plan.groups if not set(rules) & set(g.rules or (g.rule,)))))
 
     def ort_fused_unmerged() -> Fn:
         # ONNX Runtime fuses BN itself, and a merged conv's split (Slice) keeps its own
         # NCHWc layout passes from fusing the branch: export only what ORT can't do itself
-        # (kernel-1 pooling), so that its optimiser does the rest.
-        plan = plan_for(graph, device)
-        keep = tuple(g for g in plan.groups if "horizontal_merge" not in (g.rules or ()))
+        # (kernel-1 pooling and the sum merge), so that its optimiser does the rest.
         path = tmp / "fused_unmerged.onnx"
-        export_onnx(fuse(model, replace(plan, groups=keep)), path)
+        export_onnx(without("horizontal_merge"), path)
         return _ort(path, threads)
 
     def export(name: str, m: torch.nn.Module | None) -> Callable[[], Path]:
@@ -185,6 +191,9 @@ def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None]
 
     twin_export, plain_export = export("twin", ref), export("plain", model)
     fused_export = export("fused", fused)
+    summed = any("sum_merge" in (g.rules or ()) for g in plan.groups)
+    unsummed = without("sum_merge") if summed else None
+    unsummed_export = export("fused_unsummed", unsummed)
 
     def on_openvino(make: Callable[[], Path]) -> Callable[[], Fn]:
         return lambda: _openvino(make(), threads)
@@ -196,7 +205,7 @@ def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None]
             (f"archdsl fused ({device})", lambda: no_grad(fused)),
             ("fused + channels_last", channels_last),
             ("jit.freeze + optimize_for_inference", scripted),
-            ("inductor (freezing), fused", inductor),
+            ("inductor (freezing), fused", inductor(fused)),
             ("onnxruntime, twin export", lambda: _ort(twin_export(), threads)),
             ("onnxruntime, plain export", lambda: _ort(plain_export(), threads)),
             ("onnxruntime, fused export", lambda: _ort(fused_export(), threads)),
@@ -204,6 +213,12 @@ def variants(graph: Graph, threads: int, device: str, log: Callable[[str], None]
             ("openvino, twin export", on_openvino(twin_export)),
             ("openvino, plain export", on_openvino(plain_export)),
             ("openvino, fused export", on_openvino(fused_export))]
+    if unsummed is not None:  # the sum merge's effect, engine by engine (docs/fusion.md)
+        out += [(f"archdsl fused ({device}), no sum merge", lambda: no_grad(unsummed)),
+                ("inductor (freezing), fused, no sum merge", inductor(unsummed)),
+                ("onnxruntime, fused export, no sum merge",
+                 lambda: _ort(unsummed_export(), threads)),
+                ("openvino, fused export, no sum merge", on_openvino(unsummed_export))]
     return out + (int8_variants(graph, plain_export, tmp, threads) if int8 else [])
 
 
@@ -292,12 +307,13 @@ def run(graph: Graph, *, batch: int = 1, threads: int | None = None, repeat: int
                              x, repeat=repeat, warmup=warmup, log=log)
 
 
-def time_variants(made: list[tuple[str, Callable[[], Fn]]], x: torch.Tensor, *,
+def time_variants(made: list[tuple[str, Callable[[], Fn]]], x: Any, *,
                   repeat: int = 20, warmup: int = 3,
                   log: Callable[[str], None] = lambda s: None) -> list[Result]:
     """Set up each variant (a setup that raises is skipped, with the reason), warm it up,
-    and time the ready ones on ``x``, interleaved over ``repeat`` rounds."""
-    cuda = x.is_cuda
+    and time the ready ones on ``x`` (a tensor, or what the variants take: a tuple of
+    inputs), interleaved over ``repeat`` rounds."""
+    cuda = isinstance(x, torch.Tensor) and x.is_cuda
     timer = _cuda_time if cuda else _cpu_time
     results, fns = [], []
     for name, setup in made:

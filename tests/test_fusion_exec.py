@@ -291,7 +291,7 @@ def schema_bound(op, compute):
 def test_cudnn_ops_are_called_by_their_schema_and_cast_under_autocast(monkeypatch):
     import torch.nn.functional as F
 
-    from archdsl.fusion import executor
+    from archdsl.fusion import kernels
 
     def conv(kw):
         return F.conv2d(kw["self"], kw["weight"], kw["bias"], kw["stride"], kw["padding"],
@@ -302,7 +302,7 @@ def test_cudnn_ops_are_called_by_their_schema_and_cast_under_autocast(monkeypatc
                             lambda kw: F.relu(conv(kw) + kw["alpha"] * kw["z"]))
     monkeypatch.setattr(torch, "cudnn_convolution_relu", relu)
     monkeypatch.setattr(torch, "cudnn_convolution_add_relu", add_relu)
-    monkeypatch.setattr(executor, "_cudnn", lambda x: True)
+    monkeypatch.setattr(kernels, "_cudnn", lambda x: True)
     model, shape = model_for(SPECS / "resnext50_32x4d.yaml")
     fused = archdsl.fuse(model, "eager-cuda")
     kinds = module_kinds(fused)

@@ -67,23 +67,23 @@ BAD = [
     ("eager", "  - id: bn_fold\n", "  - id: bn_fold\n    activations: [relu]\n",
      ":9:5: rules[0].activations: unknown key; allowed: id, kernel, source, before"),
     ("eager", "  dropout: [dropout]\n", "",
-     ":30:3: ops: no kernels for dropout; every IR op but input needs its list of kernels "
+     ":34:3: ops: no kernels for dropout; every IR op but input needs its list of kernels "
      "([] for one the device drops), its own or its family's (families: conv, linear, norm, "
      "activation, elementwise, pool, reduce, view)"),
     ("eager", "  conv2d: [conv2d]", "  conv3d: [conv2d]",
-     ":30:3: ops.conv3d: unknown key; did you mean 'conv2d'? allowed: input, conv2d, "
+     ":34:3: ops.conv3d: unknown key; did you mean 'conv2d'? allowed: input, conv2d, "
      "channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, silu, sigmoid, add, "
      "mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, flatten, "
      "dropout, pad, pad_channels, slice, concat, split_sum, split_softmax, radix_softmax, "
      "conv, norm, activation, elementwise, pool, reduce, view, avg_pool.same"),
     ("eager", "  avg_pool.same: [pad, avg_pool2d]", "  max_pool.same: [pad, max_pool2d]",
-     ":41:3: ops.max_pool.same: unknown key; did you mean 'avg_pool.same'? allowed: input, "
+     ":45:3: ops.max_pool.same: unknown key; did you mean 'avg_pool.same'? allowed: input, "
      "conv2d, channel_conv, linear, batch_norm, group_norm, evonorm_s0, frn, relu, silu, "
      "sigmoid, add, mul, one_minus, scale, max_pool, avg_pool, blur_pool, global_avg_pool, "
      "flatten, dropout, pad, pad_channels, slice, concat, split_sum, split_softmax, "
      "radix_softmax, conv, norm, activation, elementwise, pool, reduce, view, avg_pool.same"),
     ("eager", "  relu: [relu]", "  relu: relu",
-     ":36:9: ops.relu: expected a list, got 'relu'"),
+     ":40:9: ops.relu: expected a list, got 'relu'"),
     ("eager", "hardware: [cpu, cuda]", "hardware: [cpu, tpu]",
      ":5:17: hardware[1]: 'tpu' is not hardware archdsl runs on; did you mean 'cpu'? allowed: "
      "cpu, cuda"),
@@ -93,7 +93,7 @@ BAD = [
      ":3:1: name: duplicate key 'name' (first given at line 2); each key may appear once"),
     ("eager-cuda", "executes: [", "executes: [conv_relu, ",
      ":8:12: executes[0]: 'conv_relu' is not a rule archdsl.fuse() carries out; "
-     "allowed: bn_fold, bn_fold_forward, scale_fold, horizontal_merge, "
+     "allowed: bn_fold, bn_fold_forward, scale_fold, horizontal_merge, sum_merge, "
      "se_axpy, kernel1_pool, dropout_elim, conv_act, conv_add_act"),
     ("eager-cuda", "cudnn_conv_relu\n    activations: [relu]",
      "cudnn_conv_relu\n    activations: [relu, sigmoid]",

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 
 import torch
-import torch.nn.functional as F
 from torch import fx, nn
 
 from ..emit.layers import standardized
@@ -17,6 +16,7 @@ from ..emit.torch import call as call_of
 from ..ir.features import outputs
 from ..ir.graph import Graph, Node
 from ..spec.schema import Spec
+from .kernels import ConvAddReLU, ConvReLU
 from .planner import FusionPlan, plan_for
 from .rules import subsampled_only
 from .state import State
@@ -27,64 +27,14 @@ def subsample2(x: torch.Tensor) -> torch.Tensor:
     return x[:, :, ::2, ::2]
 
 
-def _cudnn(x: torch.Tensor) -> bool:
-    """Whether ``x`` runs cuDNN's fused conv kernels: on CUDA with cuDNN, in a dtype they
-    have (not float64), outside ``torch.compile`` (they have no fake kernel; Inductor
-    lowers the plain ops itself)."""
-    return x.is_cuda and x.dtype != torch.float64 and torch.backends.cudnn.enabled \
-        and not torch.compiler.is_compiling()
+def subsample(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Every ``stride``-th pixel: a 1x1 conv's stride moved onto its input (sum merge)."""
+    return x[:, :, ::stride, ::stride]
 
 
-def _autocast(*ts: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
-    """The operands as autocast would cast a conv's: cuDNN's fused ops have no autocast
-    rule, so under ``torch.autocast`` they are cast to its dtype by hand."""
-    dev = next(t for t in ts if t is not None).device.type
-    if not torch.is_autocast_enabled(dev):
-        return ts
-    dt = torch.get_autocast_dtype(dev)
-    return tuple(t.to(dt) if t is not None else None for t in ts)
-
-
-class _FusedConv(nn.Module):
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, stride: int,
-                 padding: int, groups: int, dilation: int = 1) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(weight, requires_grad=False)
-        self.bias = None if bias is None else nn.Parameter(bias, requires_grad=False)
-        self.stride, self.padding, self.groups = (stride, stride), (padding, padding), groups
-        self.dilation = (dilation, dilation)
-
-    def extra_repr(self) -> str:
-        o, i, k, _ = self.weight.shape
-        return (f"{i * self.groups}, {o}, kernel_size={k}, stride={self.stride[0]}, "
-                f"padding={self.padding[0]}, dilation={self.dilation[0]}, groups={self.groups}, "
-                f"bias={self.bias is not None}")
-
-
-class ConvReLU(_FusedConv):
-    """relu(conv(x) + b) as one kernel: cuDNN's ``torch.cudnn_convolution_relu`` on CUDA;
-    ``conv2d`` then ``relu`` elsewhere."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, w, b = _autocast(x, self.weight, self.bias)
-        if _cudnn(x):
-            return torch.cudnn_convolution_relu(x, w, b, self.stride, self.padding,
-                                                self.dilation, self.groups)
-        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, self.dilation, self.groups))
-
-
-class ConvAddReLU(_FusedConv):
-    """relu(conv(x) + b + z) as one kernel: cuDNN's ``torch.cudnn_convolution_add_relu``
-    on CUDA; ``conv2d``, ``add`` and ``relu`` elsewhere."""
-
-    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        alias = z is x  # cuDNN before 8.3 read a z that is the input wrongly (torch#62926)
-        x, w, b, z = _autocast(x, self.weight, self.bias, z)
-        if _cudnn(x) and not alias:
-            return torch.cudnn_convolution_add_relu(x, w, z, 1.0, b, self.stride, self.padding,
-                                                    self.dilation, self.groups)
-        return F.relu(F.conv2d(x, w, b, self.stride, self.padding, self.dilation,
-                               self.groups) + z)
+def cat_channels(*xs: torch.Tensor) -> torch.Tensor:
+    """The sum merge's concatenated input, written once."""
+    return torch.cat(xs, 1)
 
 
 def _bn_affine(sd: dict[str, torch.Tensor], name: str, eps: float) -> tuple[torch.Tensor, ...]:
@@ -123,6 +73,7 @@ class _Fuser:
         self.sub: set[str] = set()           # outputs computed at every other pixel
         self.axpy: dict[str, str] = {}       # add → the SE mul it absorbs
         self.merged: dict[str, list[str]] = {}  # first conv → the convs merged with it
+        self.summed: dict[str, tuple[str, str]] = {}  # add → the two convs it sums
         self.conv_relu: set[str] = set()     # convs run as ConvReLU
         self.conv_add: dict[str, tuple[str, str]] = {}  # add → (conv, z) as ConvAddReLU
         self.applied: list[str] = []
@@ -161,6 +112,11 @@ class _Fuser:
                 mates = [c for c in convs if g[c].inputs[0] == x]
                 if len(mates) > 1:
                     self.merged[mates[0]] = mates
+        for nodes in self._groups("sum_merge"):
+            add = next(n for n in nodes if g[n].op == "add")
+            a, b = (c for i in g[add].inputs for c in nodes
+                    if g[c].op == "conv2d" and self.value_of(i) == c)
+            self.summed[add] = (a, b)
         for nodes in self._groups("se_axpy"):
             mul = next(n for n in nodes if g[n].op == "mul")
             add = next(n for n in nodes if g[n].op == "add")
@@ -267,11 +223,29 @@ class _Fuser:
                 conv.bias.copy_(b)
         return conv
 
+    def _summed_conv(self, a: str, b: str) -> nn.Module:
+        """One conv over the concatenated inputs of ``a`` and ``b``: their weights side by
+        side along the input channels, their biases added; a 1x1's stride is taken by
+        subsampling its input, so the merged conv strides only where both 3x3s do."""
+        at = self.g[a].attrs
+        w = torch.cat([self.weights[a][0], self.weights[b][0]], 1).to(self.dtype)
+        bias = (self.weights[a][1] + self.weights[b][1]).to(self.dtype) \
+            if a in self.biased or b in self.biased else None
+        stride = 1 if at["kernel"] == 1 else self.stride[a]
+        conv = nn.Conv2d(w.shape[1], w.shape[0], at["kernel"], stride=stride,
+                         padding=at["padding"], dilation=at.get("dilation", 1),
+                         bias=bias is not None, dtype=self.dtype, device=w.device)
+        with torch.no_grad():
+            conv.weight.copy_(w)
+            if bias is not None:
+                conv.bias.copy_(bias)
+        return conv
+
     def emit(self) -> fx.GraphModule:
         g = self.g
         steps: list[Step] = []
         skip = set(self.axpy.values()) | {m for ms in self.merged.values() for m in ms[1:]} \
-            | self.add_convs
+            | self.add_convs | {c for ab in self.summed.values() for c in ab}
 
         at: dict[str, str] = {}  # a value -> the step computing it, where they differ
 
@@ -303,6 +277,18 @@ class _Fuser:
                     width = self.weights[c][0].shape[0]
                     add(c, Op(torch.narrow, (1, start, width)), target)
                     start += width
+            elif n.name in self.summed:
+                a, b = self.summed[n.name]
+                ins = []
+                for c in (a, b):
+                    v = arg(g[c], g[c].inputs[0])
+                    if g[c].attrs["kernel"] == 1 and self.stride[c] > 1:
+                        add(f"{c}_in", Op(subsample, (self.stride[c],)), v)
+                        v = f"{c}_in"
+                    ins.append(v)
+                add(f"{a}_cat", Op(cat_channels), *ins)
+                add(a, self._summed_conv(a, b), f"{a}_cat")
+                at[n.name] = a
             elif n.name in self.conv_add:
                 conv, z = self.conv_add[n.name]
                 add(conv, self._conv([conv]), arg(g[conv], g[conv].inputs[0]), arg(n, z))

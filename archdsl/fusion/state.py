@@ -113,8 +113,11 @@ class State:
 
     def conv_tail(self, name: str) -> bool:
         """``name`` is the last node of a kernel that holds a conv: its output is the
-        conv's result (possibly with a folded BN or scale)."""
+        conv's result (possibly with a folded BN or scale, or the sum a sum merge's conv
+        computes)."""
         members = self.members(name)
+        if members[-1] == name and "sum_merge" in self.applied.get(self.find(name), []):
+            return True  # the sum merge's conv: the add is its result
         return (members[-1] == name and self.node(name).op in ("conv2d", "batch_norm", "scale")
                 and any(self.node(m).op == "conv2d" for m in members))
 

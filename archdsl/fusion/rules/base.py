@@ -15,8 +15,8 @@ Rule = Callable[[State, RuleUse], None]
 RULES: dict[str, Rule] = {}
 # the rules archdsl.fuse() carries out itself (fusion/executor.py), by default and at most;
 # a profile's ``executes`` names which of its rules it does (the rest are the engine's)
-EXECUTES = ("bn_fold", "bn_fold_forward", "scale_fold", "horizontal_merge", "se_axpy",
-            "kernel1_pool", "dropout_elim")
+EXECUTES = ("bn_fold", "bn_fold_forward", "scale_fold", "horizontal_merge", "sum_merge",
+            "se_axpy", "kernel1_pool", "dropout_elim")
 EXECUTABLE = (*EXECUTES, "conv_act", "conv_add_act")
 
 

@@ -1,4 +1,5 @@
-"""Merges across the graph: convs that read one tensor run as one wider conv, SE's scale
+"""Merges across the graph: convs that read one tensor run as one wider conv, convs whose
+results are summed as one conv over their concatenated inputs, SE's scale
 and add as one multiply-add, SE's FCs as convs, grouped paths as one grouped conv, the
 slices of one tensor as one split."""
 
@@ -30,12 +31,27 @@ def horizontal_merge(st: State, use: RuleUse) -> None:
         first = convs[0]
         mates = [first]
         for c in convs[1:]:
+            summed = next((x for x in (first.name, c.name)
+                           if "sum_merge" in st.applied.get(st.find(x), [])), None)
+            if summed is not None:
+                add = st.members(summed)[-1]
+                st.refuse("horizontal_merge", [first.name, c.name],
+                          f"both read {t.name}, but {summed} runs in {add}'s sum merge "
+                          "(sum_merge, earlier in the profile): the horizontal merge is "
+                          "given up")
+                continue
             diff = [k for k in ("kernel", "stride", "padding", "groups", "dilation")
                     if c.attrs.get(k, 1) != first.attrs.get(k, 1)]
             if diff:
                 st.refuse("horizontal_merge", [first.name, c.name],
                           f"both read {t.name} but {' and '.join(diff)} differ: "
                           f"{first.name} is {conv_desc(first)}, {c.name} is {conv_desc(c)}")
+                continue
+            if first.attrs["groups"] > 1:
+                st.refuse("horizontal_merge", [first.name, c.name],
+                          f"both read {t.name} but are grouped ({first.attrs['groups']} "
+                          "groups): one grouped conv of their outputs side by side would "
+                          "read the wrong group's inputs")
                 continue
             if use.options.get("same_activation"):
                 fa, ca = _activation_after(st, first.name), _activation_after(st, c.name)
@@ -47,6 +63,89 @@ def horizontal_merge(st: State, use: RuleUse) -> None:
             mates.append(c)
         if len(mates) > 1:
             st.merge([m.name for m in mates], "horizontal_merge", use.kernel)
+
+
+def _effective_stride(st: State, conv: str) -> int:
+    """A conv's stride as it runs: halved where kernel-1 pooling feeds it its input at
+    every other pixel already."""
+    s = st.node(conv).attrs["stride"]
+    for g in st.notes:
+        if g.rule == "kernel1_pool" and conv in g.nodes and st.node(conv).inputs[0] in g.nodes:
+            return s // 2
+    return s
+
+
+def _not_a_conv(st: State, name: str) -> str:
+    n = st.node(name)
+    if n.role == "attention" or n.part in ("se", "eca"):
+        return (f"{n.part or 'the attention'}'s scale {name} sits between the branch's conv "
+                "and the add")
+    if n.role == "gate":
+        return f"{name} is a gate's product ({n.part})" if n.part else f"{name} is gated"
+    if n.op == "pad_channels":
+        return f"{name} is option A's zero-padded identity"
+    return f"{name} is a {n.op}, not a conv's result"
+
+
+def _sum_mates(st: State, add: str) -> tuple[list[str], str]:
+    """The two convs whose results ``add`` sums, or the reason they can't merge (none for
+    an add that is no candidate: an identity shortcut's, a block without a second conv)."""
+    d = st.node(add)
+    if len(d.inputs) != 2:
+        return [], ""
+    tails = [i for i in d.inputs if st.conv_tail(i)]
+    own = [i for i in d.inputs if i not in tails and st.node(i).block == d.block]
+    if len(tails) < 2:
+        if not own or len(tails) + len(own) < 2:
+            return [], ""
+        return [], "; ".join(_not_a_conv(st, i) for i in own) + \
+            ": only two convs' results merge"
+    convs = []
+    for t in tails:
+        inside = [m for m in st.members(t) if st.node(m).op == "conv2d"]
+        if len(inside) > 1:
+            return [], (f"{inside[-1]} already runs merged with {inside[0]} "
+                        f"({', '.join(st.applied[st.find(t)])}, earlier in the profile)")
+        if st.consumers[t] != [add]:
+            return [], f"{t}'s output is also read by {st.others(t, add)}"
+        convs.append(inside[0])
+    (na, a), (nb, b) = ((st.node(c), st.node(c).attrs) for c in convs)
+    if diff := [k for k in ("kernel", "dilation", "groups") if a.get(k, 1) != b.get(k, 1)]:
+        plural = {"kernel": "kernels", "dilation": "dilations", "groups": "groups"}
+        return [], (f"their {' and '.join(plural[k] for k in diff)} differ: {na.name} is "
+                    f"{conv_desc(na)}, "
+                    f"{nb.name} is {conv_desc(nb)}")
+    if a["groups"] > 1:
+        return [], (f"both are grouped ({a['groups']} groups): the concatenated input "
+                    "would interleave the groups")
+    sizes = [st.producer(n).shape[1:] for n in (na, nb)]
+    if a["kernel"] == 1 and not a["padding"] and not b["padding"]:
+        return convs, ""  # a 1x1 at stride s reads its input subsampled by s
+    if (a["stride"], a["padding"]) != (b["stride"], b["padding"]) or sizes[0] != sizes[1]:
+        return [], (f"their inputs do not line up: {na.name} is {conv_desc(na)} on "
+                    f"{sizes[0]}, {nb.name} {conv_desc(nb)} on {sizes[1]}")
+    return convs, ""
+
+
+@rule("sum_merge", needs=("inserts",), inserts="per_op")
+def sum_merge(st: State, use: RuleUse) -> None:
+    """The article's "lossless topology compression", the dual of the horizontal merge:
+    two convs whose results are summed are one conv over their concatenated inputs,
+    ``W_a * x_a + W_b * x_b = [W_a | W_b] * [x_a ; x_b]`` (biases add). A 1x1 conv at
+    stride s reads its input subsampled by s. ``inserts``: the kernels the device runs for
+    the concatenation (``concat``) and each subsampling (``slice``)."""
+    inserts = use.options["inserts"]
+    for d in nodes_of(st, "add"):
+        convs, why = _sum_mates(st, d.name)
+        if not convs:
+            if why:
+                st.refuse("sum_merge", [*d.inputs, d.name], f"{d.name}: {why}")
+            continue
+        for c in convs:
+            if _effective_stride(st, c) > 1:
+                st.extra.update(inserts.get("slice", []))
+        st.extra.update(inserts.get("concat", []))
+        st.merge([*d.inputs, d.name], "sum_merge", use.kernel)
 
 
 @rule("se_axpy", with_act="flag")
