@@ -73,7 +73,7 @@ def lower_res2net(b: GraphBuilder, x: str, st: Res2NetStage, ctx: BlockCtx) -> s
     unit = partial(hierarchical, scale=st.scale,
                    first=ctx.stride > 1 or needs_projection(b, x, st.width, ctx))
     convs = [ConvSpec(inner, 1), ConvSpec(inner, 3, ctx.stride, st.cardinality, unit, "res2net",
-                      ctx.first_dilation, True),
+                      dilation=ctx.first_dilation, downsamples=True),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 

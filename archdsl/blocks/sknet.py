@@ -120,7 +120,7 @@ def lower_sk_bottleneck(b: GraphBuilder, x: str, st: SKBottleneckStage, ctx: Blo
     v = st.inner()
     unit = partial(selective_kernel, sk=st.sk)
     convs = [ConvSpec(v, 1), ConvSpec(v, 3, ctx.stride, st.cardinality, unit, "sk",
-                      ctx.first_dilation, True),
+                      dilation=ctx.first_dilation, downsamples=True),
              ConvSpec(st.width, 1)]
     return residual_unit(b, x, convs, st.placement, st.attention, ctx)
 

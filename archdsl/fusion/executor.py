@@ -22,13 +22,9 @@ from .rules import subsampled_only
 from .state import State
 
 
-def subsample2(x: torch.Tensor) -> torch.Tensor:
-    """Every other pixel: the kernel-1 pooling moved upstream."""
-    return x[:, :, ::2, ::2]
-
-
 def subsample(x: torch.Tensor, stride: int) -> torch.Tensor:
-    """Every ``stride``-th pixel: a 1x1 conv's stride moved onto its input (sum merge)."""
+    """Every ``stride``-th pixel: the kernel-1 pooling moved upstream (2), a 1x1 conv's
+    stride moved onto its input (the sum merge)."""
     return x[:, :, ::stride, ::stride]
 
 
@@ -258,7 +254,7 @@ class _Fuser:
             if n.name in self.sub and v not in self.sub and n.op != "conv2d" \
                     and g[i].shape[1:] != (1, 1):
                 name = f"{n.name}_in{n.inputs.index(i)}"  # beside n: in its block
-                steps.append(Step(name, Op(subsample2), (v,)))
+                steps.append(Step(name, Op(subsample, (2,)), (v,)))
                 return name
             return v
 

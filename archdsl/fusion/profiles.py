@@ -181,14 +181,14 @@ def _per_op(given: dict[str, list[str]],
             defined: Callable[[OpDef], list[str] | None] = lambda d: None) -> dict[str, list[str]]:
     """Kernels by op and op family, read per op: the op's own entry, else what
     ``defined`` takes from the op's definition, else its family's; an op with none is
-    left out."""
+    left out; an op's form (``op.flag``) as given."""
     out = {}
     for o, d in OPS.items():
         found = next((k for k in (given.get(o), defined(d), given.get(d.family))
                       if k is not None), None)
         if found is not None:
             out[o] = found
-    return out
+    return out | {k: v for k, v in given.items() if "." in k}  # ops' forms (OpDef.forms)
 
 
 def _by_op(doc: _Doc, value: Any, path: Path_) -> dict[str, list[str]]:
@@ -283,7 +283,7 @@ def _int8(doc: _Doc, f: dict[str, Any], ops: dict[str, list[str]],
         if isinstance(r, str) and r not in own:
             doc.fail(("int8", "rules", i), f"{r!r} is not among the profile's rules; name one "
                      "of them, or give the rule's use (id and options) for int8 alone")
-    forms = _per_op(f["ops"]) | {k: v for k, v in f["ops"].items() if "." in k}
+    forms = _per_op(f["ops"])
     for o in ops:  # an op the section does not name (one registered from outside, say)
         forms.setdefault(o, Int8Form(
             tuple(ops[o]), (FLOAT,), FLOAT, "float", unmodelled=True,
@@ -311,8 +311,7 @@ def _kernels_by_op(doc: _Doc, given: dict[str, list[str]], name: str) -> dict[st
     transform of the image), as every counter prices every op: the op's own entry, else
     what the op's definition says this device (by profile ``name``) runs it as, else its
     family's entry."""
-    out = _per_op(given, lambda d: d.kernels.get(name)) | {
-        k: v for k, v in given.items() if "." in k}  # the ops' forms (OpDef.forms)
+    out = _per_op(given, lambda d: d.kernels.get(name))
     if missing := [o for o in OPS if o != "input" and o not in out]:
         doc.fail(("ops",), f"no kernels for {', '.join(missing)}; every IR op but input "
                  "needs its list of kernels ([] for one the device drops), its own or its "
